@@ -1,0 +1,66 @@
+"""What a rule condition can read: the citizen arrays, event windows, lists and friends."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metricpower.engine.state import State
+from metricpower.engine.windows import EventWindow
+from metricpower.population import Citizens, Network
+
+
+class Context:
+    """Evaluates conditions over every citizen (`idx` None) or over the citizens `idx`.
+
+    Conditions that look at friends always run over everyone, because a friend's value
+    is needed whoever the friend is.
+    """
+
+    xp = np
+
+    def __init__(self, citizens: Citizens, network: Network, state: State,
+                 windows: dict[tuple[str, int], EventWindow], day: int,
+                 idx: np.ndarray | None = None):
+        self.citizens, self.network, self.state = citizens, network, state
+        self.windows, self.day, self.idx = windows, day, idx
+
+    def _take(self, values: np.ndarray) -> np.ndarray:
+        return values if self.idx is None else values[self.idx]
+
+    def var(self, name: str):
+        state, citizens = self.state, self.citizens
+        if name == "day":
+            return self.day
+        if name == "days_clean":
+            return self._take(self.day - state.last_penalty)
+        if name in ("score", "tier", "pet_owner"):
+            return self._take(getattr(state, name))
+        return self._take(getattr(citizens, name))
+
+    def call(self, name: str, args: tuple):
+        if name == "count":
+            behaviour, days = args
+            return self._take(self.windows[(behaviour, int(days))].counts)
+        if name == "on_list":
+            return self._take(self.state.on_list[args[0]])
+        return self._friends(name, np.broadcast_to(np.asarray(args[0]), self.state.score.shape))
+
+    def _friends(self, name: str, values: np.ndarray) -> np.ndarray:
+        net = self.network
+        degree = net.degree
+        gathered = values[net.indices]
+        starts = net.indptr[:-1]
+        has = degree > 0
+        if name == "friends_count":
+            out = np.zeros(len(degree), dtype=np.int64)
+            out[has] = np.add.reduceat(gathered.astype(np.int64), starts[has])
+            return out
+        if name == "friends_mean":
+            # A citizen with no friends has nobody to be judged by: NaN compares false.
+            out = np.full(len(degree), np.nan)
+            out[has] = np.add.reduceat(gathered.astype(np.float64), starts[has]) / degree[has]
+            return out
+        out = np.full(len(degree), np.inf)
+        out[has] = np.minimum.reduceat(gathered.astype(np.float64), starts[has])
+        return out
+

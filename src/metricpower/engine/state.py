@@ -1,0 +1,55 @@
+"""What the system knows and does to each citizen, as arrays (one per attribute)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metricpower.population import Citizens
+from metricpower.scenario.schema import Scenario
+
+
+@dataclass
+class State:
+    score: np.ndarray               # int32
+    tier: np.ndarray                # int8, 0 = best tier
+    last_penalty: np.ndarray        # int32, day of the last penalty (-1: start of the run)
+    pet_owner: np.ndarray           # bool: pets can be confiscated
+    labelled: np.ndarray            # bool: publicly labelled now
+    on_list: dict[str, np.ndarray]  # list name -> bool
+    list_since: dict[str, np.ndarray]   # list name -> int32 day of entry
+    rule_total: dict[str, np.ndarray] = field(default_factory=dict)  # capped rule -> |points|
+    sanctions: np.ndarray = None    # int32 sanctions suffered (denials, throttles, …)
+    rewards: np.ndarray = None      # int32 rewards received
+    pets_confiscated: np.ndarray = None  # bool
+    days_labelled: np.ndarray = None     # int32
+    days_listed: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, scenario: Scenario, citizens: Citizens) -> State:
+        n = len(citizens)
+        score = np.full(n, scenario.population.initial_score, dtype=np.int32)
+        lists = [s.name for s in scenario.lists]
+        return cls(
+            score=score,
+            tier=tiers_of(scenario, score),
+            last_penalty=np.full(n, -1, dtype=np.int32),
+            pet_owner=citizens.pet_owner.copy(),
+            labelled=np.zeros(n, dtype=bool),
+            on_list={name: np.zeros(n, dtype=bool) for name in lists},
+            list_since={name: np.zeros(n, dtype=np.int32) for name in lists},
+            rule_total={r.name: np.zeros(n, dtype=np.int32) for r in scenario.rules if r.cap},
+            sanctions=np.zeros(n, dtype=np.int32),
+            rewards=np.zeros(n, dtype=np.int32),
+            pets_confiscated=np.zeros(n, dtype=bool),
+            days_labelled=np.zeros(n, dtype=np.int32),
+            days_listed={name: np.zeros(n, dtype=np.int32) for name in lists},
+        )
+
+
+def tiers_of(scenario: Scenario, score: np.ndarray) -> np.ndarray:
+    """Tier index of each score (0 = best): the number of tier floors above it."""
+    floors = np.array(scenario.tier_floors[::-1], dtype=np.int64)  # ascending
+    above = len(floors) - np.searchsorted(floors, score, side="right")
+    return above.astype(np.int8)

@@ -1,0 +1,61 @@
+"""The ledger: one record per score change, never edited.
+
+Each record says when, who, which rule, on what evidence (behaviour, sensor) and how
+many points — and beside it the hidden truth the system never saw (was the act benign?
+was the citizen even there?). Initial score + sum of a citizen's points = final score.
+At large N only a seeded sample of citizens' records is kept; aggregates cover everyone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+COLUMNS = ("day", "citizen", "rule", "behaviour", "sensor", "points", "benign",
+           "misattributed")
+DTYPES = (np.int16, np.int64, np.int16, np.int16, np.int16, np.int32, bool, bool)
+
+
+class Ledger:
+    def __init__(self, kept: np.ndarray, rules: list[str], behaviours: list[str],
+                 sensors: list[str]):
+        self.kept = kept  # bool per citizen: their records are kept
+        self.names = {"rule": rules, "behaviour": behaviours, "sensor": sensors}
+        self._chunks: list[tuple[np.ndarray, ...]] = []
+
+    def append(self, day: int, citizen: np.ndarray, rule: int, points: np.ndarray | int,
+               behaviour: int = -1, sensor: np.ndarray | int = -1,
+               benign: np.ndarray | bool = False, misattributed: np.ndarray | bool = False):
+        keep = self.kept[citizen]
+        if not keep.any():
+            return
+        k = int(keep.sum())
+        cols = (day, citizen, rule, behaviour, sensor, points, benign, misattributed)
+        chunk = []
+        for value, dtype in zip(cols, DTYPES, strict=True):
+            arr = np.asarray(value, dtype=dtype)
+            chunk.append(arr[keep] if arr.ndim else np.full(k, arr, dtype=dtype))
+        self._chunks.append(tuple(chunk))
+
+    def __len__(self) -> int:
+        return sum(len(c[0]) for c in self._chunks)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        if not self._chunks:
+            return {c: np.zeros(0, d) for c, d in zip(COLUMNS, DTYPES, strict=True)}
+        return {c: np.concatenate([ch[i] for ch in self._chunks])
+                for i, c in enumerate(COLUMNS)}
+
+    def table(self) -> pa.Table:
+        """The records as Arrow, names as dictionary columns (null where none applies)."""
+        cols = self.columns()
+        arrays = {}
+        for name in COLUMNS:
+            values = cols[name]
+            if name in self.names:
+                arrays[name] = pa.DictionaryArray.from_arrays(
+                    pa.array(values.astype(np.int32), mask=values < 0),
+                    pa.array(self.names[name], pa.string()))
+            else:
+                arrays[name] = pa.array(values)
+        return pa.table(arrays)

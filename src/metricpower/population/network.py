@@ -1,0 +1,58 @@
+"""The social network: undirected ties with community structure by region, as CSR.
+
+A stochastic-block-like generator: each citizen starts Poisson(mean_degree / 2) ties;
+each tie stays in the citizen's region with probability `homophily`, otherwise it goes
+to a citizen anywhere. Self-ties and duplicates are dropped, ties are made symmetric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from metricpower.population.citizens import Citizens
+from metricpower.scenario.schema import Scenario
+from metricpower.streams import Streams
+
+
+@dataclass
+class Network:
+    indptr: np.ndarray   # int64, len n + 1
+    indices: np.ndarray  # int32, friends of citizen i are indices[indptr[i]:indptr[i+1]]
+
+    @property
+    def degree(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def owner(self) -> np.ndarray:
+        """The citizen each directed tie starts from (same length as indices)."""
+        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), self.degree)
+
+    @classmethod
+    def from_edges(cls, n: int, a: np.ndarray, b: np.ndarray) -> Network:
+        """Undirected ties (a[k], b[k]) → CSR with each tie in both directions, deduplicated."""
+        keep = a != b
+        a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
+        src = np.concatenate([a, b])
+        dst = np.concatenate([b, a])
+        key = np.unique(src * n + dst)
+        src, dst = key // n, key % n
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+        return cls(indptr=indptr, indices=dst.astype(np.int32))
+
+
+def make_network(scenario: Scenario, citizens: Citizens) -> Network:
+    n = len(citizens)
+    spec = scenario.network
+    rng = Streams(scenario.run.seed).rng("network")
+    stubs = rng.poisson(spec.mean_degree / 2.0, size=n)
+    a = np.repeat(np.arange(n, dtype=np.int64), stubs)
+    bounds = citizens.region_bounds()
+    start = bounds[citizens.region[a]]
+    size = bounds[citizens.region[a] + 1] - start
+    local = rng.random(len(a)) < spec.homophily
+    b = np.where(local, start + (rng.random(len(a)) * size).astype(np.int64),
+                 rng.integers(0, n, size=len(a)))
+    return Network.from_edges(n, a, b)

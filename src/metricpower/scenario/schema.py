@@ -1,0 +1,413 @@
+"""The scenario schema: policy, population, network, responses and run settings.
+
+Every model is strict (unknown keys are errors) so a typo in a scenario file is caught
+before anything runs. Cross-references (a rule naming a behaviour, a consequence naming
+a service) and rule conditions are checked in `Scenario`'s validators, so one call to
+`Scenario.model_validate` answers whether a scenario can run.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Rate = Annotated[float, Field(ge=0.0)]
+Provenance = Literal["documented", "reported", "hypothetical"]
+
+#: Citizen traits a behaviour's or a service's rate may depend on (log-linear drivers).
+TRAITS = ("conduct", "gamer", "prosociality", "urban", "pet_owner", "has_child", "income")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Beta(Strict):
+    """A Beta(alpha, beta) distribution on [0, 1]."""
+
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+
+
+class Region(Strict):
+    name: str
+    share: float = Field(gt=0, le=1, description="share of the population living here")
+    urban: Probability = Field(description="share of the region's citizens who live in a city")
+
+
+class Group(Strict):
+    """A demographic group, used for audits (who is misidentified, who is sanctioned)."""
+
+    name: str
+    share: float = Field(gt=0, le=1)
+
+
+class Population(Strict):
+    initial_score: int = 1000
+    regions: list[Region] = Field(min_length=1)
+    groups: list[Group] = Field(min_length=1)
+    conduct: Beta = Beta(alpha=5, beta=2)
+    gamer: Beta = Beta(alpha=1.2, beta=4)
+    prosociality: Beta = Beta(alpha=2, beta=3)
+    pet_owner: Probability = 0.2
+    has_child: Probability = 0.3
+    income_sigma: float = Field(0.5, ge=0, description="sd of log income")
+    urban_income_premium: float = Field(0.4, description="log-income premium of city dwellers")
+
+    @field_validator("regions", "groups")
+    @classmethod
+    def _shares_sum_to_one(cls, items):
+        total = sum(item.share for item in items)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shares must add up to 1, found {total:g}")
+        names = [item.name for item in items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"names must be unique, found {names}")
+        return items
+
+
+class Network(Strict):
+    generator: Literal["sbm"] = "sbm"
+    mean_degree: float = Field(10.0, ge=0, le=500)
+    homophily: Probability = Field(0.8, description="share of ties within the citizen's region")
+
+
+class Behaviour(Strict):
+    """Something citizens do. Occurrences are ground truth; only observed ones are scored."""
+
+    name: str
+    rate: Rate = Field(description="mean occurrences per citizen per day")
+    drivers: dict[str, float] = Field(
+        default_factory=dict,
+        description="log-linear rate multipliers by trait, normalised so the mean rate is `rate`",
+    )
+    requires: Literal["pet_owner", "has_child"] | None = None
+    benign_share: Probability = Field(
+        0.0, description="share of occurrences with a benign reason no sensor can see"
+    )
+    public: bool = False
+    lawful: bool = Field(False, description="the act breaks no law (only this policy calls it bad)")
+    sensors: list[str] = Field(default_factory=list)
+
+    @field_validator("drivers")
+    @classmethod
+    def _known_traits(cls, drivers):
+        unknown = sorted(set(drivers) - set(TRAITS))
+        if unknown:
+            raise ValueError(f"unknown trait(s) {unknown}; expected some of {list(TRAITS)}")
+        return drivers
+
+
+class Coverage(Strict):
+    urban: Probability
+    rural: Probability
+
+
+class Sensor(Strict):
+    """A way the system sees: coverage where the citizen is, and detection when it looks."""
+
+    name: str
+    kind: Literal["camera", "records", "online"]
+    coverage: Coverage
+    detection: Probability = 1.0
+    false_match_rate: Rate = Field(
+        0.0, description="false matches per citizen-day at full coverage (cameras only)"
+    )
+    false_match_by_group: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="multiplier of false_match_rate by group"
+    )
+
+
+class Rule(Strict):
+    """Maps observed events or a citizen's state to points.
+
+    kind = "event": `points` per observed event of `behaviour` (when `when` holds);
+    kind = "periodic": `points` every `every` days to citizens for whom `when` holds;
+    kind = "restoration": `points` every `every` days to citizens with no penalty in the
+    last `clean_days` days, never above the initial score.
+    """
+
+    name: str
+    kind: Literal["event", "periodic", "restoration"]
+    points: int
+    behaviour: str | None = None
+    when: str | None = None
+    every: int = Field(30, ge=1)
+    clean_days: int = Field(180, ge=1)
+    cap: int | None = Field(None, gt=0, description="most |points| one citizen can get from it")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self):
+        if self.kind == "event" and self.behaviour is None:
+            raise ValueError("an event rule needs `behaviour`")
+        if self.kind != "event" and self.behaviour is not None:
+            raise ValueError(f"a {self.kind} rule takes no `behaviour`")
+        if self.kind == "periodic" and self.when is None:
+            raise ValueError("a periodic rule needs `when`")
+        if self.kind == "restoration" and self.points <= 0:
+            raise ValueError("a restoration rule needs positive `points`")
+        return self
+
+
+class Tier(Strict):
+    """A score band; `min`/`max` inclusive, omitted at the open ends."""
+
+    name: str
+    min: int | None = None
+    max: int | None = None
+
+
+class ScoreList(Strict):
+    """A blacklist or redlist: entered when `enter` holds, left when `exit` holds after
+    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`)."""
+
+    name: str
+    enter: str
+    exit: str | None = None
+    min_days: int = Field(0, ge=0)
+    public: bool = False
+    provenance: Provenance = "hypothetical"
+    source: str = ""
+
+
+class Service(Strict):
+    """Something citizens try to use; consequences gate it."""
+
+    name: str
+    demand: Rate = Field(description="attempts per citizen per day")
+    drivers: dict[str, float] = Field(default_factory=dict)
+    requires: Literal["pet_owner", "has_child"] | None = None
+
+    _known_traits = field_validator("drivers")(Behaviour._known_traits.__func__)
+
+
+class Consequence(Strict):
+    """A sanction or reward. deny/throttle/reward act on a service's attempts;
+    confiscate_pet and publish act on the citizen directly."""
+
+    name: str
+    effect: Literal["deny", "throttle", "reward", "confiscate_pet", "publish"]
+    when: str
+    service: str | None = None
+    provenance: Provenance = "hypothetical"
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _service_for_effect(self):
+        needs_service = self.effect in ("deny", "throttle", "reward")
+        if needs_service and self.service is None:
+            raise ValueError(f"a `{self.effect}` consequence needs `service`")
+        if not needs_service and self.service is not None:
+            raise ValueError(f"a `{self.effect}` consequence acts on the citizen: drop `service`")
+        return self
+
+    @property
+    def is_sanction(self) -> bool:
+        return self.effect != "reward"
+
+
+class RunSettings(Strict):
+    citizens: int = Field(100_000, ge=1, le=2_000_000_000)
+    days: int = Field(365, ge=1, le=36_500)
+    seed: int = Field(1, ge=0)
+    ledger_sample: Probability | None = Field(
+        None,
+        description="share of citizens whose ledger entries are kept; "
+        "default: everyone up to 1,000,000 citizens, then a sample of 1,000,000",
+    )
+
+
+class Deterrence(Strict):
+    """Citizens do less of what is penalised where they feel watched — benign acts too."""
+
+    enabled: bool = False
+    elasticity: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="per behaviour; default for others: `default`"
+    )
+    default: float = Field(0.0, ge=0)
+
+
+class Responses(Strict):
+    """How people respond to the system (the essay's intensification). Off by default."""
+
+    deterrence: Deterrence = Deterrence()
+
+
+#: Functions a rule condition may call, with their argument kinds (see scenario.expr).
+FUNCTIONS = {
+    "count": ("behaviour", "num"),
+    "on_list": ("list",),
+    "friends_mean": ("num",),
+    "friends_min": ("num",),
+    "friends_count": ("num",),
+}
+#: Per-citizen variables a rule condition may read.
+VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day")
+
+
+class Scenario(Strict):
+    """A whole scenario: the world (population, network, behaviours, sensors, services),
+    the policy (rules, tiers, lists, consequences), people's responses and run settings."""
+
+    name: str = "scenario"
+    description: str = ""
+    run: RunSettings = RunSettings()
+    population: Population
+    network: Network = Network()
+    behaviours: list[Behaviour] = Field(min_length=1)
+    sensors: list[Sensor] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    tiers: list[Tier] = Field(min_length=1)
+    lists: list[ScoreList] = Field(default_factory=list)
+    consequences: list[Consequence] = Field(default_factory=list)
+    responses: Responses = Responses()
+
+    @model_validator(mode="after")
+    def _check_references(self):
+        for field in ("behaviours", "sensors", "services", "rules", "tiers", "lists",
+                      "consequences"):
+            names = [item.name for item in getattr(self, field)]
+            seen = set()
+            for i, name in enumerate(names):
+                if name in seen:
+                    raise ValueError(f"{field}[{i}].name: duplicate name {name!r}")
+                seen.add(name)
+        sensors = {s.name for s in self.sensors}
+        behaviours = {b.name for b in self.behaviours}
+        services = {s.name for s in self.services}
+        groups = {g.name for g in self.population.groups}
+        for i, b in enumerate(self.behaviours):
+            for s in b.sensors:
+                if s not in sensors:
+                    raise ValueError(
+                        f"behaviours[{i}].sensors: unknown sensor {s!r}; "
+                        f"expected one of {sorted(sensors)}"
+                    )
+        for i, s in enumerate(self.sensors):
+            for g in s.false_match_by_group:
+                if g not in groups:
+                    raise ValueError(
+                        f"sensors[{i}].false_match_by_group: unknown group {g!r}; "
+                        f"expected one of {sorted(groups)}"
+                    )
+        for i, r in enumerate(self.rules):
+            if r.behaviour is not None and r.behaviour not in behaviours:
+                raise ValueError(
+                    f"rules[{i}].behaviour: unknown behaviour {r.behaviour!r}; "
+                    f"expected one of {sorted(behaviours)}"
+                )
+        for i, c in enumerate(self.consequences):
+            if c.service is not None and c.service not in services:
+                raise ValueError(
+                    f"consequences[{i}].service: unknown service {c.service!r}; "
+                    f"expected one of {sorted(services)}"
+                )
+        for name in self.responses.deterrence.elasticity:
+            if name not in behaviours:
+                raise ValueError(
+                    f"responses.deterrence.elasticity: unknown behaviour {name!r}; "
+                    f"expected one of {sorted(behaviours)}"
+                )
+        self._check_tiers()
+        self.windows()  # compiles every condition, raising on the first bad one
+        return self
+
+    def _check_tiers(self):
+        """Bands run from best to worst, each directly below the one before, no gaps."""
+        tiers = self.tiers
+        if tiers[0].max is not None:
+            raise ValueError(f"tiers[0].max: the best tier is open upwards; found {tiers[0].max}")
+        if tiers[-1].min is not None:
+            raise ValueError(
+                f"tiers[{len(tiers) - 1}].min: the worst tier is open downwards; "
+                f"found {tiers[-1].min}"
+            )
+        for i in range(len(tiers) - 1):
+            upper, lower = tiers[i], tiers[i + 1]
+            if upper.min is None or lower.max is None:
+                raise ValueError(f"tiers[{i}]: inner bands need both `min` and `max`")
+            if lower.max >= upper.min:
+                raise ValueError(
+                    f"tiers[{i + 1}].max: bands overlap: {lower.name!r} ends at {lower.max} "
+                    f"but {upper.name!r} starts at {upper.min}"
+                )
+            if lower.max + 1 != upper.min:
+                raise ValueError(
+                    f"tiers[{i + 1}].max: gap between bands: {lower.name!r} ends at "
+                    f"{lower.max}, {upper.name!r} starts at {upper.min}; expected "
+                    f"{upper.min - 1}"
+                )
+            if lower.min is not None and lower.min > lower.max:
+                raise ValueError(f"tiers[{i + 1}]: min {lower.min} is above max {lower.max}")
+
+    def vocabulary(self):
+        from metricpower.scenario.expr import Vocabulary
+
+        return Vocabulary(
+            variables=frozenset(VARIABLES),
+            enums={"tier": [t.name for t in self.tiers]},
+            functions=FUNCTIONS,
+            domains={
+                "behaviour": {b.name for b in self.behaviours},
+                "list": {s.name for s in self.lists},
+            },
+        )
+
+    def conditions(self) -> dict[str, object]:
+        """Every condition in the policy, compiled, keyed by its key path."""
+        from metricpower.scenario.expr import compile_condition
+
+        vocab = self.vocabulary()
+        compiled = {}
+        for field, key_names in (("rules", ("when",)), ("lists", ("enter", "exit")),
+                                 ("consequences", ("when",))):
+            for i, item in enumerate(getattr(self, field)):
+                for key in key_names:
+                    text = getattr(item, key)
+                    if text is not None:
+                        where = f"{field}[{i}].{key}"
+                        compiled[where] = compile_condition(text, vocab, where)
+        return compiled
+
+    def windows(self) -> set[tuple[str, int]]:
+        """The (behaviour, days) event counts the conditions read, so the engine keeps
+        exactly those. Found by running each condition once on a recording stand-in."""
+        recorder = _WindowRecorder()
+        for where, condition in self.conditions().items():
+            recorder.where = where
+            condition(recorder)
+        return recorder.windows
+
+    @property
+    def tier_floors(self) -> list[int]:
+        """Lowest score of each tier but the worst, best first."""
+        return [t.min for t in self.tiers[:-1]]
+
+
+class _WindowRecorder:
+    """A stand-in evaluation context that records the count() windows a condition uses."""
+
+    import numpy as xp
+
+    def __init__(self):
+        self.windows: set[tuple[str, int]] = set()
+        self.where = ""
+
+    def var(self, name):
+        return self.xp.zeros(1)
+
+    def call(self, name, args):
+        if name == "count":
+            behaviour, days = args
+            if self.xp.ndim(days) != 0 or days != int(days) or not 1 <= days <= 3650:
+                raise ValueError(
+                    f"{self.where}: count({behaviour!r}, ...) needs a window of 1 to 3650 "
+                    f"whole days written as a number; found {days!r}"
+                )
+            self.windows.add((behaviour, int(days)))
+        return self.xp.zeros(1)
