@@ -1,0 +1,63 @@
+"""A citizen's history as the system wrote it, with the hidden truth beside it."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+from rich.console import Group
+from rich.table import Table
+
+from metricpower.runs import Run
+
+
+def truth(rule_kind: str, benign: bool, misattributed: bool) -> str:
+    if misattributed:
+        return "[red]misattributed: someone else's act[/]"
+    if benign:
+        return "[yellow]benign reason the sensor could not see[/]"
+    if rule_kind == "event":
+        return "as recorded"
+    return "no act: derived from state"
+
+
+def history(run: Run, citizen: int) -> Group:
+    citizens = run.tables["citizens"]
+    if not 0 <= citizen < citizens.num_rows:
+        raise ValueError(f"citizen {citizen} is not in this run (ids 0 to "
+                         f"{citizens.num_rows - 1})")
+    row = citizens.slice(citizen, 1).to_pylist()[0]
+    sc = run.scenario
+    rules = {r.name: r for r in sc.rules}
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("citizen", f"{citizen}  ({row['group']}, {row['region']}, "
+                            f"{'urban' if row['urban'] else 'rural'})")
+    head.add_row("score", f"{sc.population.initial_score} → {row['score']}  (tier {row['tier']})")
+    lists = [s.name for s in sc.lists if row[f"on_{s.name}"]]
+    head.add_row("lists now", ", ".join(lists) or "none")
+    head.add_row("sanctions / rewards", f"{row['sanctions']} / {row['rewards']}")
+    if row["pets_confiscated"]:
+        head.add_row("pet", "[red]confiscated[/]")
+    head.add_row("hidden true conduct", f"{row['conduct']:.2f} (1 = never breaks a rule; "
+                                         "the system never sees this)")
+    parts: list = [head]
+    if not row["in_ledger"]:
+        parts.append("This citizen is outside the ledger sample kept for this run: "
+                     "their score changes were counted in the aggregates only.")
+        return Group(*parts)
+    ledger = run.tables["ledger"]
+    mine = ledger.filter(pc.equal(ledger["citizen"], citizen)).to_pylist()
+    table = Table(title=f"{len(mine)} score changes")
+    for col, justify in (("day", "right"), ("rule", "left"), ("evidence", "left"),
+                         ("points", "right"), ("score", "right"), ("provenance", "left"),
+                         ("hidden truth", "left")):
+        table.add_column(col, justify=justify)
+    score = sc.population.initial_score
+    for e in mine:
+        score += e["points"]
+        rule = rules[e["rule"]]
+        evidence = f"{e['behaviour']} seen by {e['sensor']}" if e["behaviour"] else rule.kind
+        table.add_row(str(e["day"]), e["rule"], evidence, f"{e['points']:+d}", str(score),
+                      rule.provenance, truth(rule.kind, e["benign"], e["misattributed"]))
+    parts.append(table)
+    return Group(*parts)

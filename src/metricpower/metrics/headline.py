@@ -1,0 +1,79 @@
+"""The headline numbers every run writes to metrics.json."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from metricpower.scenario import Scenario
+
+
+def gini(values) -> float:
+    """Gini coefficient of non-negative values (0 = all equal)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
+
+
+def _share(counts: dict[str, int]) -> dict[str, float]:
+    total = sum(counts.values()) or 1
+    return {k: v / total for k, v in counts.items()}
+
+
+def headline(scenario: Scenario, tables: dict[str, pa.Table]) -> dict:
+    citizens, daily = tables["citizens"], tables["daily"]
+    n = citizens.num_rows
+    score = citizens["score"].to_numpy()
+    tiers = [t.name for t in scenario.tiers]
+    tier_counts = {t: int(daily[f"tier_{t}"][-1].as_py()) for t in tiers}
+
+    def total(col: str) -> int:
+        return int(pc.sum(daily[col]).as_py() or 0) if col in daily.column_names else 0
+
+    cons = tables["consequences"].to_pylist()
+    by_consequence: dict[str, dict] = {}
+    for row in cons:
+        entry = by_consequence.setdefault(row["consequence"], {
+            "effect": row["effect"], "service": row["service"], "sanction": row["sanction"],
+            "provenance": row["provenance"], "applied": 0, "by_group": {}})
+        entry["applied"] += row["applied"]
+        entry["by_group"][row["group"]] = row["applied"]
+    attempts: dict[str, int] = {}
+    for row in tables["services"].to_pylist():
+        attempts[row["service"]] = attempts.get(row["service"], 0) + row["attempts"]
+    penalties = total("penalties")
+    benign, misattributed = total("benign_penalties"), total("misattributed_penalties")
+    ledger = tables["ledger"]
+    return {
+        "scenario": scenario.name,
+        "citizens": n,
+        "days": scenario.run.days,
+        "seed": scenario.run.seed,
+        "mean_score": float(score.mean()),
+        "initial_score": scenario.population.initial_score,
+        "score_gini": gini(np.maximum(score, 0)),
+        "tier_counts": tier_counts,
+        "tier_shares": _share(tier_counts),
+        "list_sizes": {s.name: int(daily[f"list_{s.name}"][-1].as_py()) for s in scenario.lists},
+        "occurrences": total("occurrences"),
+        "observed": total("observed"),
+        "false_matches": total("false_matches"),
+        "penalties": {
+            "total": penalties,
+            "benign_context": benign,
+            "misattributed": misattributed,
+            "true": penalties - benign - misattributed,
+            "benign_context_share": benign / penalties if penalties else 0.0,
+            "misattributed_per_100k": misattributed / n * 1e5,
+        },
+        "reward_events": total("reward_events"),
+        "sanctions_total": sum(c["applied"] for c in by_consequence.values() if c["sanction"]),
+        "rewards_total": sum(c["applied"] for c in by_consequence.values() if not c["sanction"]),
+        "consequences": by_consequence,
+        "service_attempts": attempts,
+        "ledger": {"entries": ledger.num_rows,
+                   "citizens_kept": int(pc.sum(citizens["in_ledger"]).as_py())},
+    }

@@ -1,0 +1,170 @@
+"""Running a scenario and keeping its results: in memory, in a run directory, and back.
+
+A run directory holds:
+
+- ``scenario.toml`` — the resolved scenario (every default filled in; runs as it is);
+- ``daily.parquet`` — one row per day: occurrences, observations, penalties, tier counts,
+  list sizes, service attempts and consequences applied;
+- ``citizens.parquet`` — one row per citizen: traits, hidden truth, final score, tier,
+  lists, sanctions and rewards;
+- ``ledger.parquet`` — every score change kept (all citizens, or a seeded sample);
+- ``consequences.parquet`` — each consequence applied, by group; ``services.parquet`` —
+  attempts per service, by group;
+- ``metrics.json`` — the headline numbers;
+- ``report.html`` — the report, self-contained (written by the report package).
+
+DuckDB and Polars read the Parquet files in place.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from metricpower.engine import Engine
+from metricpower.population import make_citizens, make_network
+from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
+
+TABLES = ("daily", "citizens", "ledger", "consequences", "services")
+
+
+@dataclass
+class Run:
+    """A finished run: the resolved scenario, its tables (Arrow) and headline metrics."""
+
+    scenario: Scenario
+    tables: dict[str, pa.Table]
+    metrics: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> pa.Table:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(name)
+
+    def polars(self, name: str):
+        import polars as pl
+
+        return pl.from_arrow(self.tables[name])
+
+    def pandas(self, name: str):
+        return self.tables[name].to_pandas()
+
+    def write(self, out: str | Path, report: bool = True) -> Path:
+        """Write the run directory all at once: into a temporary folder beside `out`,
+        then renamed into place, so a failure leaves nothing half-written."""
+        out = Path(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            tmp.chmod(0o755)
+        except OSError as err:
+            raise OutputError(f"{out}: cannot write the run directory here ({err.strerror})") \
+                from None
+        try:
+            (tmp / "scenario.toml").write_text(to_toml(self.scenario))
+            for name in TABLES:
+                pq.write_table(self.tables[name], tmp / f"{name}.parquet")
+            (tmp / "metrics.json").write_text(json.dumps(self.metrics, indent=2))
+            if report:
+                from metricpower.report import write_report
+
+                write_report(self, tmp / "report.html")
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+class OutputError(Exception):
+    """The run directory cannot be written."""
+
+
+def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> Run:
+    """Run a scenario in memory. `progress(day)` is called after each day."""
+    from metricpower.metrics import headline
+
+    citizens = make_citizens(scenario)
+    network = make_network(scenario, citizens)
+    engine = Engine(scenario, citizens, network)
+    engine.run(progress)
+    tables = _tables(engine)
+    return Run(scenario, tables, headline(scenario, tables))
+
+
+def _names(values: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(values.astype(np.int32)),
+                                          pa.array(labels, pa.string()))
+
+
+def _tables(engine: Engine) -> dict[str, pa.Table]:
+    sc, citizens, state = engine.scenario, engine.citizens, engine.state
+    groups = [g.name for g in sc.population.groups]
+    cols = {
+        "citizen": np.arange(engine.n, dtype=np.int64),
+        "region": _names(citizens.region, [r.name for r in sc.population.regions]),
+        "urban": citizens.urban,
+        "group": _names(citizens.group, groups),
+        "conduct": citizens.conduct,
+        "gamer": citizens.gamer,
+        "prosociality": citizens.prosociality,
+        "pet_owner": citizens.pet_owner,
+        "has_child": citizens.has_child,
+        "income": citizens.income,
+        "friends": engine.network.degree.astype(np.int32),
+        "score": state.score,
+        "tier": _names(state.tier, [t.name for t in sc.tiers]),
+    }
+    for spec in sc.lists:
+        cols[f"on_{spec.name}"] = state.on_list[spec.name]
+        cols[f"days_on_{spec.name}"] = state.days_listed[spec.name]
+    cols.update(sanctions=state.sanctions, rewards=state.rewards,
+                pets_confiscated=state.pets_confiscated, days_labelled=state.days_labelled,
+                in_ledger=engine.ledger.kept)
+    daily = pa.Table.from_pylist(engine.daily)
+    cons_rows = [
+        {"consequence": c.name, "effect": c.effect, "service": c.service,
+         "sanction": c.is_sanction, "provenance": c.provenance, "group": g,
+         "applied": int(engine.applied[ci, gi])}
+        for ci, c in enumerate(sc.consequences) for gi, g in enumerate(groups)
+    ]
+    cons_schema = pa.schema([("consequence", pa.string()), ("effect", pa.string()),
+                             ("service", pa.string()), ("sanction", pa.bool_()),
+                             ("provenance", pa.string()), ("group", pa.string()),
+                             ("applied", pa.int64())])
+    svc_rows = [{"service": s.name, "group": g, "attempts": int(engine.attempts[si, gi])}
+                for si, s in enumerate(sc.services) for gi, g in enumerate(groups)]
+    svc_schema = pa.schema([("service", pa.string()), ("group", pa.string()),
+                            ("attempts", pa.int64())])
+    return {
+        "daily": daily,
+        "citizens": pa.table(cols),
+        "ledger": engine.ledger.table(),
+        "consequences": pa.Table.from_pylist(cons_rows, schema=cons_schema),
+        "services": pa.Table.from_pylist(svc_rows, schema=svc_schema),
+    }
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory back: the scenario, the tables (Arrow) and the metrics."""
+    path = Path(path)
+    if not (path / "scenario.toml").is_file():
+        raise OutputError(f"{path}: not a run directory (no scenario.toml)")
+    scenario = load_scenario(path / "scenario.toml")
+    tables = {name: pq.read_table(path / f"{name}.parquet") for name in TABLES}
+    metrics = json.loads((path / "metrics.json").read_text())
+    return Run(scenario, tables, metrics)
+
+
+__all__ = ["OutputError", "Run", "ScenarioError", "load_run", "simulate"]
