@@ -9,7 +9,13 @@ A run directory holds:
   lists, sanctions and rewards;
 - ``ledger.parquet`` — every score change kept (all citizens, or a seeded sample);
 - ``consequences.parquet`` — each consequence applied, by group; ``services.parquet`` —
-  attempts per service, by group;
+  attempts per service, by group, and refusals by others of publicly labelled citizens;
+- ``tiers.parquet`` — every citizen's tier on days 0, 30, 90, 180, 365 and the last day
+  (columns ``day_<d>``), for mobility matrices;
+- ``ties.parquet`` — every change to the network: day, citizen, friend, formed or
+  dropped, and whether a public list (else the association rule) was the reason;
+- ``predictions.parquet`` — the risk model's flags judged against hidden truth, by
+  group: true and false positives and negatives;
 - ``metrics.json`` — the headline numbers;
 - ``report.html`` — the report, self-contained (written by the report package).
 
@@ -33,7 +39,8 @@ from metricpower.engine import Engine
 from metricpower.population import make_citizens, make_network
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
 
-TABLES = ("daily", "citizens", "ledger", "consequences", "services")
+TABLES = ("daily", "citizens", "ledger", "consequences", "services", "tiers", "ties",
+          "predictions")
 
 
 @dataclass
@@ -129,7 +136,9 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
     for spec in sc.lists:
         cols[f"on_{spec.name}"] = state.on_list[spec.name]
         cols[f"days_on_{spec.name}"] = state.days_listed[spec.name]
-    cols.update(sanctions=state.sanctions, rewards=state.rewards,
+    cols.update(income_final=state.income, flagged=state.flagged,
+                true_offences=state.true_offences,
+                sanctions=state.sanctions, rewards=state.rewards,
                 pets_confiscated=state.pets_confiscated, days_labelled=state.days_labelled,
                 in_ledger=engine.ledger.kept)
     daily = pa.Table.from_pylist(engine.daily)
@@ -143,16 +152,33 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
                              ("service", pa.string()), ("sanction", pa.bool_()),
                              ("provenance", pa.string()), ("group", pa.string()),
                              ("applied", pa.int64())])
-    svc_rows = [{"service": s.name, "group": g, "attempts": int(engine.attempts[si, gi])}
+    svc_rows = [{"service": s.name, "group": g, "attempts": int(engine.attempts[si, gi]),
+                 "refused_by_others": int(engine.refused[si, gi])}
                 for si, s in enumerate(sc.services) for gi, g in enumerate(groups)]
     svc_schema = pa.schema([("service", pa.string()), ("group", pa.string()),
-                            ("attempts", pa.int64())])
+                            ("attempts", pa.int64()), ("refused_by_others", pa.int64())])
+    tier_names = [t.name for t in sc.tiers]
+    tiers = pa.table({"citizen": np.arange(engine.n, dtype=np.int64)} | {
+        f"day_{d}": _names(t, tier_names) for d, t in sorted(engine.snapshots.items())})
+    log = engine.tie_log()
+    ties = pa.table({
+        "day": log["day"], "citizen": log["citizen"], "friend": log["friend"],
+        "change": _names(log["formed"].astype(np.int8), ["dropped", "formed"]),
+        "reason": _names(log["public"].astype(np.int8), ["association_rule", "public_list"]),
+    })
+    pred_schema = pa.schema([("day", pa.int64()), ("group", pa.string()), ("tp", pa.int64()),
+                             ("fp", pa.int64()), ("fn", pa.int64()), ("tn", pa.int64())])
+    predictions = pa.Table.from_pylist(
+        [r | {"group": groups[r["group"]]} for r in engine.predictions], schema=pred_schema)
     return {
         "daily": daily,
         "citizens": pa.table(cols),
         "ledger": engine.ledger.table(),
         "consequences": pa.Table.from_pylist(cons_rows, schema=cons_schema),
         "services": pa.Table.from_pylist(svc_rows, schema=svc_schema),
+        "tiers": tiers,
+        "ties": ties,
+        "predictions": predictions,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from metricpower.engine.state import State
@@ -18,7 +20,7 @@ class Context:
 
     xp = np
 
-    def __init__(self, citizens: Citizens, network: Network, state: State,
+    def __init__(self, citizens: Citizens, network: Callable[[], Network], state: State,
                  windows: dict[tuple[str, int], EventWindow], day: int,
                  idx: np.ndarray | None = None):
         self.citizens, self.network, self.state = citizens, network, state
@@ -33,7 +35,7 @@ class Context:
             return self.day
         if name == "days_clean":
             return self._take(self.day - state.last_penalty)
-        if name in ("score", "tier", "pet_owner"):
+        if name in ("score", "tier", "pet_owner", "income", "flagged"):
             return self._take(getattr(state, name))
         return self._take(getattr(citizens, name))
 
@@ -46,7 +48,7 @@ class Context:
         return self._friends(name, np.broadcast_to(np.asarray(args[0]), self.state.score.shape))
 
     def _friends(self, name: str, values: np.ndarray) -> np.ndarray:
-        net = self.network
+        net = self.network()  # a callable: the network may be rebuilt only when read
         degree = net.degree
         gathered = values[net.indices]
         starts = net.indptr[:-1]

@@ -1,4 +1,4 @@
-"""The day step: occur → observe → score → categorise → consequences.
+"""The day step: occur → observe → score → appeal → categorise → consequences → respond.
 
 Every stage works on whole arrays; the only per-item loops are over the policy's
 behaviours, rules, lists and services, never over citizens.
@@ -11,7 +11,8 @@ from collections.abc import Callable
 import numpy as np
 
 from metricpower.engine.context import Context
-from metricpower.engine.observe import Events, Observer, concat, rates, thin
+from metricpower.engine.observe import HEADROOM, Events, Observer, concat, rates, thin
+from metricpower.engine.respond import AppealOffice, RiskModel, Ties
 from metricpower.engine.state import State, tiers_of
 from metricpower.engine.windows import EventWindow
 from metricpower.ledger import Ledger
@@ -21,11 +22,17 @@ from metricpower.streams import Streams
 
 #: Above this many citizens the ledger keeps a sample of this many (unless set).
 LEDGER_SAMPLE_MAX = 1_000_000
+#: Days on which every citizen's tier is kept, for mobility matrices (and the last day).
+SNAPSHOT_DAYS = (0, 30, 90, 180, 365)
+#: Network score assortativity is measured every this many days (and on the last day).
+ASSORTATIVITY_EVERY = 30
+#: Persistence at the bottom is checked this many days after a citizen enters it.
+PERSISTENCE_DAYS = 180
 
 
 class Engine:
     def __init__(self, scenario: Scenario, citizens: Citizens, network: Network):
-        self.scenario, self.citizens, self.network = scenario, citizens, network
+        self.scenario, self.citizens = scenario, citizens
         self.n = n = len(citizens)
         self.streams = Streams(scenario.run.seed)
         self.state = State.start(scenario, citizens)
@@ -33,21 +40,58 @@ class Engine:
         self.windows = {key: EventWindow(n, key[1]) for key in scenario.windows()}
         self.conditions = scenario.conditions()
         self.behaviour_index = {b.name: i for i, b in enumerate(scenario.behaviours)}
-        self.rule_index = {r.name: i for i, r in enumerate(scenario.rules)}
         self.event_rules = {bi: [] for bi in range(len(scenario.behaviours))}
         for i, r in enumerate(scenario.rules):
             if r.kind == "event":
                 self.event_rules[self.behaviour_index[r.behaviour]].append(i)
+        penalty = [sum(-scenario.rules[ri].points for ri in self.event_rules[bi]
+                       if scenario.rules[ri].points < 0) for bi in self.event_rules]
+        self.penalised = [p > 0 for p in penalty]
         self.service_rate = [rates(citizens, s.demand, s.drivers, s.requires)
                              for s in scenario.services]
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
                              [s.name for s in scenario.sensors])
-        n_groups, n_cons = len(scenario.population.groups), len(scenario.consequences)
+        self.n_groups = len(scenario.population.groups)
         # Totals by consequence and group (denials, throttles, rewards, direct effects).
-        self.applied = np.zeros((n_cons, n_groups), dtype=np.int64)
-        self.attempts = np.zeros((len(scenario.services), n_groups), dtype=np.int64)
+        self.applied = np.zeros((len(scenario.consequences), self.n_groups), dtype=np.int64)
+        self.attempts = np.zeros((len(scenario.services), self.n_groups), dtype=np.int64)
+        self.refused = np.zeros((len(scenario.services), self.n_groups), dtype=np.int64)
         self.daily: list[dict] = []
+        self.snapshots: dict[int, np.ndarray] = {}
+        self.tie_changes: list[tuple[int, np.ndarray, np.ndarray, bool, np.ndarray]] = []
+        self.predictions: list[dict] = []
+        self.entered_bottom: dict[int, np.ndarray] = {}
+
+        res = scenario.responses
+        self.deterrence = self._deterrence(penalty) if res.deterrence.enabled else None
+        self.income_coef = [b.drivers.get("income", 0.0) for b in scenario.behaviours]
+        self.ties = Ties(network) if res.association.enabled else None
+        self._network = network
+        self.office = AppealOffice() if res.appeals.enabled else None
+        self.risk = (RiskModel(res.prediction.horizon, res.prediction.threshold,
+                               self.streams.rng("prediction"))
+                     if res.prediction.enabled else None)
+        uses_friends = any(f.startswith("friends_") for c in self.conditions.values()
+                           for f in c.functions)
+        tiers = [t.name for t in scenario.tiers]
+        self.avoid_tier = np.zeros(len(tiers), bool)
+        if uses_friends:
+            for name in res.association.avoid_tiers:
+                self.avoid_tier[tiers.index(name)] = True
+        self.labelled_refusal = {scenario.services[si].name: si for si in range(
+            len(scenario.services)) if scenario.services[si].name in res.labelling.services}
+        self._sanctioned: list[np.ndarray] = []
+        self._rewarded: list[np.ndarray] = []
+        self._filed = 0  # appeals filed today
+        self._costly: list[np.ndarray] = []  # citizens who did something costly today
+        self._at_bottom = self.state.tier >= scenario.bottom
+        self.region_bounds = citizens.region_bounds()
+        self.costly = {self.behaviour_index[b] for b in res.economy.costly}
+
+    @property
+    def network(self) -> Network:
+        return self.ties.network if self.ties is not None else self._network
 
     def _ledger_sample(self) -> np.ndarray:
         share = self.scenario.run.ledger_sample
@@ -57,8 +101,21 @@ class Engine:
             return np.ones(self.n, dtype=bool)
         return self.streams.rng("ledger_sample").random(self.n) < share
 
+    def _deterrence(self, penalty: list[int]) -> list[np.ndarray | None]:
+        """Per behaviour, the factor on each citizen's rate: exp(-e · P(seen) · |points|/10)."""
+        spec = self.scenario.responses.deterrence
+        out = []
+        for bi, b in enumerate(self.scenario.behaviours):
+            if not penalty[bi]:
+                out.append(None)
+                continue
+            e = spec.elasticity.get(b.name, spec.default)
+            out.append(np.exp(-e * self.observer.p_seen(bi) * penalty[bi] / 10.0)
+                       .astype(np.float32))
+        return out
+
     def context(self, day: int, idx: np.ndarray | None = None) -> Context:
-        return Context(self.citizens, self.network, self.state, self.windows, day, idx)
+        return Context(self.citizens, lambda: self.network, self.state, self.windows, day, idx)
 
     def holds(self, where: str, day: int, idx: np.ndarray | None = None) -> np.ndarray:
         """A condition's truth for citizens `idx` (everyone when None), as a bool array."""
@@ -74,8 +131,10 @@ class Engine:
         events = self._occur_and_observe(day, row)
         self._score(day, events, row)
         self._categorise(day, row)
+        self._predict(day, row)
         self._consequences(day, row)
-        self._aggregate(row)
+        self._respond(day, row)
+        self._aggregate(day, row)
         self.daily.append(row)
         return row
 
@@ -85,31 +144,61 @@ class Engine:
             if progress is not None:
                 progress(day)
 
+    def _propensity(self, bi: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        """How much responses scale the rate of the citizens asked about (None: not at all);
+        worked out only for the day's candidates, not for everyone."""
+        deter = self.deterrence[bi] if self.deterrence is not None else None
+        coef = np.float32(self.income_coef[bi])
+        moves = bool(self.scenario.responses.economy.enabled and coef)
+        if deter is None and not moves:
+            return None
+        income, income0 = self.state.income, self.citizens.income
+
+        def scale(who: np.ndarray) -> np.ndarray:
+            factor = deter[who] if deter is not None else np.float32(1.0)
+            if moves:
+                factor = factor * (income[who] / income0[who]) ** coef
+            return np.minimum(factor, np.float32(HEADROOM))
+
+        return scale
+
     def _occur_and_observe(self, day: int, row: dict) -> dict[int, Events]:
         obs = self.observer
         false = obs.false_matches(day)
         events: dict[int, Events] = {}
-        occurred = observed = benign = 0
+        totals = dict.fromkeys(("occurrences", "benign_occurrences", "observed",
+                                "chilled", "chilled_benign"), 0)
         for bi, b in enumerate(self.scenario.behaviours):
-            cand, keep, _would, is_benign, u_sensor = obs.occurrences(day, bi)
-            occurred += int(keep.sum())
-            benign += int((keep & is_benign).sum())
+            cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
+                                                                     self._propensity(bi))
+            chilled = would & ~keep
+            row[f"occurrences_{b.name}"] = int(keep.sum())
+            row[f"chilled_{b.name}"] = int(chilled.sum())
+            totals["occurrences"] += int(keep.sum())
+            totals["benign_occurrences"] += int((keep & is_benign).sum())
+            totals["chilled"] += int(chilled.sum())
+            totals["chilled_benign"] += int((chilled & is_benign).sum())
+            if self.penalised[bi]:
+                np.add.at(self.state.true_offences, cand[keep & ~is_benign], 1)
+            if bi in self.costly:
+                self._costly.append(cand[keep])
             ev = obs.observe(bi, cand[keep], is_benign[keep], u_sensor[:, keep])
-            observed += len(ev.citizen)
+            totals["observed"] += len(ev.citizen)
             if bi in false:
                 ev = concat([ev, false[bi]])
             events[bi] = ev
             for (name, _), window in self.windows.items():
                 if name == b.name:
                     window.add(ev.citizen)
-        row.update(occurrences=occurred, benign_occurrences=benign, observed=observed,
-                   false_matches=sum(len(e.citizen) for e in false.values()))
+        row.update(totals, false_matches=sum(len(e.citizen) for e in false.values()))
         return events
 
     def _score(self, day: int, events: dict[int, Events], row: dict) -> None:
         rules, state, ledger = self.scenario.rules, self.state, self.ledger
+        initial = self.scenario.population.initial_score
         who, pts = [], []
-        penalties = benign_pen = misattributed_pen = rewards = 0
+        counts = dict.fromkeys(("penalties", "benign_penalties", "misattributed_penalties",
+                                "reward_events"), 0)
         for bi, ev in events.items():
             for ri in self.event_rules[bi]:
                 rule = rules[ri]
@@ -117,19 +206,25 @@ class Engine:
                 if rule.when is not None and len(ev.citizen):
                     hit = self.holds(f"rules[{ri}].when", day, ev.citizen)
                 citizen = ev.citizen[hit]
-                points = self._capped(ri, citizen, rule.points)
+                points = self._scheduled(ri, citizen) if rule.schedule else rule.points
+                points = self._capped(ri, citizen, points)
                 got = points != 0
                 citizen, points = citizen[got], points[got]
-                ledger.append(day, citizen, ri, points, bi, ev.sensor[hit][got],
-                              ev.benign[hit][got], ev.misattributed[hit][got])
+                sensor = ev.sensor[hit][got]
+                benign, misattributed = ev.benign[hit][got], ev.misattributed[hit][got]
+                entry = ledger.append(day, citizen, ri, points, bi, sensor, benign,
+                                      misattributed)
                 who.append(citizen)
                 pts.append(points)
                 if rule.points < 0:
-                    penalties += len(citizen)
-                    benign_pen += int(ev.benign[hit][got].sum())
-                    misattributed_pen += int(ev.misattributed[hit][got].sum())
+                    counts["penalties"] += len(citizen)
+                    counts["benign_penalties"] += int(benign.sum())
+                    counts["misattributed_penalties"] += int(misattributed.sum())
+                    if self.office is not None:
+                        self._file_appeals(day, entry, citizen, ri, points, bi, sensor, benign,
+                                           misattributed)
                 else:
-                    rewards += len(citizen)
+                    counts["reward_events"] += len(citizen)
         for ri, rule in enumerate(rules):
             if rule.kind == "event" or (day + 1) % rule.every:
                 continue
@@ -138,20 +233,19 @@ class Engine:
                 points = np.full(len(citizen), rule.points, np.int32)
             else:  # restoration: up to the initial score after a clean spell
                 clean = (day - state.last_penalty >= rule.clean_days)
-                below = state.score < self.scenario.population.initial_score
-                citizen = np.flatnonzero(clean & below)
-                points = np.minimum(rule.points,
-                                    self.scenario.population.initial_score - state.score[citizen])
+                citizen = np.flatnonzero(clean & (state.score < initial))
+                points = np.minimum(rule.points, initial - state.score[citizen])
             points = self._capped(ri, citizen, points)
             got = points != 0
             citizen, points = citizen[got], points[got].astype(np.int32)
             ledger.append(day, citizen, ri, points)
             who.append(citizen)
             pts.append(points)
-            if rule.points < 0:
-                penalties += len(citizen)
-            else:
-                rewards += len(citizen)
+            counts["penalties" if rule.points < 0 else "reward_events"] += len(citizen)
+        if self.office is not None:
+            who_back, pts_back = self._decide_appeals(day, row)
+            who.append(who_back)
+            pts.append(pts_back)
         if who:
             citizen = np.concatenate(who)
             points = np.concatenate(pts).astype(np.int32)
@@ -159,8 +253,27 @@ class Engine:
             state.last_penalty[citizen[points < 0]] = day
             changed = np.unique(citizen)
             state.tier[changed] = tiers_of(self.scenario, state.score[changed])
-        row.update(penalties=penalties, benign_penalties=benign_pen,
-                   misattributed_penalties=misattributed_pen, reward_events=rewards)
+        row.update(counts)
+
+    def _scheduled(self, ri: int, citizen: np.ndarray) -> np.ndarray:
+        """Points for acts paid by the hour on a diminishing schedule: the whole points
+        earned by the hours after the act, minus those earned before it."""
+        rule = self.scenario.rules[ri]
+        hours = self.state.rule_hours[rule.name]
+        uppers = np.array([0.0] + [u for u, _ in rule.schedule])
+        per_hour = np.array([p for _, p in rule.schedule])
+        earned = np.concatenate([[0.0], np.cumsum(np.diff(uppers) * per_hour)])
+
+        def points_at(h):
+            band = np.clip(np.searchsorted(uppers, h, side="right") - 1, 0, len(per_hour) - 1)
+            inside = np.minimum(h, uppers[-1]) - uppers[band]
+            return np.floor(earned[band] + inside * per_hour[band] + 1e-9)
+
+        k = _rank_within(citizen)  # the k-th act today of the same citizen
+        before = hours[citizen] + k * rule.hours
+        points = points_at(before + rule.hours) - points_at(before)
+        np.add.at(hours, citizen, np.float32(rule.hours))
+        return np.minimum(points, rule.points).astype(np.int32)
 
     def _capped(self, ri: int, citizen: np.ndarray, points) -> np.ndarray:
         """Points after the rule's cap on |points| per citizen; the k-th event of a citizen
@@ -171,19 +284,56 @@ class Engine:
             return points
         total = self.state.rule_total[rule.name]
         order = np.argsort(citizen, kind="stable")
-        sorted_c = citizen[order]
-        first = np.r_[True, sorted_c[1:] != sorted_c[:-1]]
-        run_start = np.maximum.accumulate(np.where(first, np.arange(len(sorted_c)), 0))
         size = np.abs(points[order]).astype(np.int64)
-        before = np.cumsum(size) - size
-        before -= before[run_start]
-        left = np.maximum(rule.cap - total[sorted_c] - before, 0)
-        granted = np.minimum(size, left)
+        before = _cumsum_within(citizen[order], size)
+        granted = np.minimum(size, np.maximum(rule.cap - total[citizen[order]] - before, 0))
         out = np.empty_like(points)
         out[order] = (np.sign(points[order]) * granted).astype(np.int32)
         np.add.at(total, citizen, np.abs(out))
         return out
 
+    # ------------------------------------------------------------------ appeals
+    def _file_appeals(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed):
+        spec = self.scenario.responses.appeals
+        p = (spec.probability * (np.abs(points) / 10.0) ** spec.points_elasticity
+             * self.state.income[citizen].astype(np.float64) ** spec.income_elasticity)
+        u = self.streams.rng(f"appeal:{ri}", day).random(len(citizen))
+        go = u < p
+        self._filed += int(go.sum())
+        self.office.file(entry=entry[go], day=np.full(int(go.sum()), day), citizen=citizen[go],
+                         rule=np.full(int(go.sum()), ri), points=points[go],
+                         behaviour=np.full(int(go.sum()), bi), sensor=sensor[go],
+                         benign=benign[go], misattributed=misattributed[go],
+                         filed=np.full(int(go.sum()), day))
+
+    def _decide_appeals(self, day: int, row: dict) -> tuple[np.ndarray, np.ndarray]:
+        spec = self.scenario.responses.appeals
+        rng = self.streams.rng("appeal_office", day)
+        if spec.capacity_per_100k is None:
+            capacity = self.office.waiting
+        else:
+            mean = spec.capacity_per_100k * self.n / 1e5
+            capacity = int(mean) + int(rng.random() < mean - int(mean))
+        case = self.office.take(day, capacity, spec.decision_days)
+        chance = np.where(case["misattributed"], spec.success_misattributed,
+                          np.where(case["benign"], spec.success_benign, spec.success_true))
+        upheld = rng.random(len(chance)) < chance
+        citizen = case["citizen"][upheld].astype(np.int64)
+        back = -case["points"][upheld].astype(np.int32)
+        self.ledger.append(day, citizen, case["rule"][upheld].astype(np.int16), back,
+                           case["behaviour"][upheld].astype(np.int16),
+                           case["sensor"][upheld].astype(np.int16),
+                           case["benign"][upheld].astype(bool),
+                           case["misattributed"][upheld].astype(bool),
+                           reverses=case["entry"][upheld].astype(np.int64))
+        waited = day - case["day"][upheld]
+        row.update(appeals_filed=self._filed, appeals_decided=len(chance), appeals_upheld=int(upheld.sum()),
+                   appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
+                   appeals_upheld_benign=int(case["benign"][upheld].sum()),
+                   redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
+        return citizen, back
+
+    # ------------------------------------------------------------------ categorise
     def _categorise(self, day: int, row: dict) -> None:
         state = self.state
         for li, spec in enumerate(self.scenario.lists):
@@ -201,9 +351,28 @@ class Engine:
             row[f"entered_{spec.name}"] = int(enter.sum())
             row[f"left_{spec.name}"] = int(leave.sum())
 
+    def _predict(self, day: int, row: dict) -> None:
+        if self.risk is None:
+            return
+        state, spec = self.state, self.scenario.responses.prediction
+        at_bottom = state.tier >= self.scenario.bottom
+        self.predictions += self.risk.judge(day, state.true_offences, self.citizens.group,
+                                            self.n_groups)
+        if (day + 1) % spec.every == 0:
+            features = [state.score, np.minimum(day - state.last_penalty, 365),
+                        state.sanctions]
+            features += [w.counts for w in self.windows.values()]
+            features += list(state.on_list.values())
+            flagged = self.risk.refit_and_flag(
+                day, np.column_stack(features).astype(np.float32), at_bottom,
+                state.true_offences)
+            if flagged is not None:
+                state.flagged = flagged
+        row["flagged"] = int(state.flagged.sum())
+
+    # ------------------------------------------------------------------ consequences
     def _consequences(self, day: int, row: dict) -> None:
         sc, state, group = self.scenario, self.state, self.citizens.group
-        n_groups = len(sc.population.groups)
         labelled = np.zeros(self.n, bool)
         for ci, cons in enumerate(sc.consequences):
             if cons.effect == "confiscate_pet":
@@ -217,16 +386,19 @@ class Engine:
             else:
                 continue
             state.sanctions += hit
-            self.applied[ci] += np.bincount(group[hit], minlength=n_groups)
+            self._sanctioned.append(np.flatnonzero(hit))
+            self.applied[ci] += np.bincount(group[hit], minlength=self.n_groups)
             row[f"applied_{cons.name}"] = int(hit.sum())
         state.labelled = labelled
         state.days_labelled += labelled
+        refusal = sc.responses.labelling.refusal
         for si, svc in enumerate(sc.services):
             rate = self.service_rate[si]
             rate_max = float(rate.max(initial=0.0))
-            cand, u = thin(self.streams.rng(f"demand:{svc.name}", day), self.n, rate_max, 0)
-            who = cand[u[0] < rate[cand] / np.float32(rate_max or 1.0)]
-            self.attempts[si] += np.bincount(group[who], minlength=n_groups)
+            cand, u = thin(self.streams.rng(f"demand:{svc.name}", day), self.n, rate_max, 1)
+            accept = u[0] < rate[cand] / np.float32(rate_max or 1.0)
+            who, u_refuse = cand[accept], u[1][accept]
+            self.attempts[si] += np.bincount(group[who], minlength=self.n_groups)
             row[f"attempts_{svc.name}"] = len(who)
             served = np.ones(len(who), bool)
             # Sanctions first (a denial ends the attempt), then rewards for the rest.
@@ -239,16 +411,125 @@ class Engine:
                         served &= ~hit
                     if cons.is_sanction:
                         np.add.at(state.sanctions, who[hit], 1)
+                        self._sanctioned.append(who[hit])
                     else:
                         np.add.at(state.rewards, who[hit], 1)
-                    self.applied[ci] += np.bincount(group[who[hit]], minlength=n_groups)
+                        self._rewarded.append(who[hit])
+                    self.applied[ci] += np.bincount(group[who[hit]], minlength=self.n_groups)
                     row[f"applied_{cons.name}"] = int(hit.sum())
+            if svc.name in self.labelled_refusal:
+                # Others than the state turn a publicly labelled citizen away.
+                refused = served & state.labelled[who] & (u_refuse < refusal)
+                np.add.at(state.sanctions, who[refused], 1)
+                self._sanctioned.append(who[refused])
+                self.refused[si] += np.bincount(group[who[refused]], minlength=self.n_groups)
+                row[f"refused_{svc.name}"] = int(refused.sum())
 
-    def _aggregate(self, row: dict) -> None:
+    # ------------------------------------------------------------------ respond
+    def _respond(self, day: int, row: dict) -> None:
+        res = self.scenario.responses
+        if res.economy.enabled:
+            self._economy(day)
+        if self.ties is not None:
+            self._avoid(day, row)
+        self._sanctioned, self._rewarded, self._costly, self._filed = [], [], [], 0
+
+    def _economy(self, day: int) -> None:
+        spec, state = self.scenario.responses.economy, self.state
+        income = state.income
+        if self._sanctioned:
+            hit = np.concatenate(self._sanctioned)
+            np.multiply.at(income, hit, np.float32(1 - spec.sanction_loss))
+        if self._rewarded:
+            hit = np.concatenate(self._rewarded)
+            np.multiply.at(income, hit, np.float32(1 + spec.reward_gain))
+        if self._costly:
+            np.multiply.at(income, np.concatenate(self._costly), np.float32(1 - spec.cost))
+        income += np.float32(spec.recovery) * (self.citizens.income - income)
+
+    def _avoid(self, day: int, row: dict) -> None:
+        """Friends of avoided citizens (publicly listed, or in an avoided tier while the
+        policy scores friendships) drop the tie with a daily chance, and may make a new
+        tie in their own region instead."""
+        spec, state, sc = self.scenario.responses.association, self.state, self.scenario
+        public = np.zeros(self.n, bool)
+        if spec.public_lists:
+            for s in sc.lists:
+                if s.public:
+                    public |= state.on_list[s.name]
+        avoided = public | self.avoid_tier[state.tier]
+        target = np.flatnonzero(avoided)
+        rng = self.streams.rng("association", day)
+        owner, dropper, pos = self.ties.friends_of(target)
+        go = (rng.random(len(pos)) < spec.drop) & ~avoided[dropper]
+        dropper, dropped, pos = dropper[go], owner[go], pos[go]
+        self.ties.drop(dropped, pos)
+        reason = public[dropped]  # True: a public list; False: the association rule
+        self.tie_changes.append((day, dropper, dropped, False, reason))
+        formed = rng.random(len(dropper)) < spec.form
+        a = dropper[formed]
+        bounds = self.region_bounds
+        region = self.citizens.region[a]
+        b = bounds[region] + (rng.random(len(a)) * (bounds[region + 1] - bounds[region])
+                              ).astype(np.int64)
+        ok = ~avoided[b] & (a != b)
+        a, b = a[ok], b[ok]
+        self.ties.form(a, b)
+        self.tie_changes.append((day, a, b, True, reason[formed][ok]))
+        row.update(ties_dropped=len(dropper), ties_formed=len(a))
+
+    def tie_log(self) -> dict[str, np.ndarray]:
+        """Every change to the network as columns: day, citizen, friend, formed (else
+        dropped), public (a public list was the reason, else the association rule)."""
+        parts = self.tie_changes or [(0, np.zeros(0, np.int64), np.zeros(0, np.int64), False,
+                                      np.zeros(0, bool))]
+        return {
+            "day": np.concatenate([np.full(len(p[1]), p[0], np.int16) for p in parts]),
+            "citizen": np.concatenate([p[1] for p in parts]).astype(np.int64),
+            "friend": np.concatenate([p[2] for p in parts]).astype(np.int64),
+            "formed": np.concatenate([np.full(len(p[1]), p[3]) for p in parts]),
+            "public": np.concatenate([p[4] for p in parts]).astype(bool),
+        }
+
+    # ------------------------------------------------------------------ aggregate
+    def _aggregate(self, day: int, row: dict) -> None:
         state, sc = self.state, self.scenario
+        last = day == sc.run.days - 1
         row["mean_score"] = float(state.score.mean())
+        row["mean_income"] = float(state.income.mean())
         counts = np.bincount(state.tier, minlength=len(sc.tiers))
         for t, c in zip(sc.tiers, counts, strict=True):
             row[f"tier_{t.name}"] = int(c)
         for spec in sc.lists:
             row[f"list_{spec.name}"] = int(state.on_list[spec.name].sum())
+        if day in SNAPSHOT_DAYS or last:
+            self.snapshots[day] = state.tier.copy()
+        row["assortativity"] = (self.network.assortativity(state.score)
+                                if day % ASSORTATIVITY_EVERY == 0 or last else float("nan"))
+        # Persistence at the bottom: of those who entered it PERSISTENCE_DAYS ago, how
+        # many are there now.
+        at_bottom = state.tier >= sc.bottom
+        self.entered_bottom[day] = np.flatnonzero(at_bottom & ~self._at_bottom)
+        self._at_bottom = at_bottom
+        checked = self.entered_bottom.pop(day - PERSISTENCE_DAYS, np.zeros(0, np.int64))
+        row.update(bottom_entered=len(self.entered_bottom[day]), bottom_checked=len(checked),
+                   bottom_stayed=int(at_bottom[checked].sum()))
+
+
+def _rank_within(citizen: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries name the same citizen."""
+    order = np.argsort(citizen, kind="stable")
+    rank = _cumsum_within(citizen[order], np.ones(len(citizen), np.int64))
+    out = np.empty(len(citizen), np.int64)
+    out[order] = rank
+    return out
+
+
+def _cumsum_within(sorted_keys: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Sum of `size` over the earlier entries with the same key (keys sorted)."""
+    if not len(sorted_keys):
+        return size.copy()
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(sorted_keys)), 0))
+    before = np.cumsum(size) - size
+    return before - before[run_start]

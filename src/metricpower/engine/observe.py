@@ -10,6 +10,7 @@ citizen i less likely to act (deterrence) keeps a subset of the same occurrences
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,11 @@ import numpy as np
 from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
 from metricpower.streams import Streams
+
+#: Candidates are drawn at HEADROOM times the highest base rate, so that responses can
+#: raise a citizen's rate up to that factor (income feedback) and runs with and without
+#: responses still share every draw.
+HEADROOM = 2.0
 
 
 def trait_values(citizens: Citizens, trait: str) -> np.ndarray:
@@ -69,7 +75,7 @@ class Observer:
         self.behaviours = scenario.behaviours
         sensor_index = {s.name: i for i, s in enumerate(scenario.sensors)}
         self.rate = [rates(citizens, b.rate, b.drivers, b.requires) for b in self.behaviours]
-        self.rate_max = [float(r.max(initial=0.0)) for r in self.rate]
+        self.rate_max = [HEADROOM * float(r.max(initial=0.0)) for r in self.rate]
         self.sensor_ids = [np.array([sensor_index[s] for s in b.sensors], dtype=np.int16)
                            for b in self.behaviours]
         # Chance that sensor s sees an act, where each citizen lives.
@@ -90,21 +96,27 @@ class Observer:
             self.false_match.append((si, s.name, rate, float(rate.max(initial=0.0)),
                                      np.array(public), np.cumsum(weights) / weights.sum()))
 
-    def occurrences(self, day: int, bi: int, propensity: np.ndarray | None = None):
+    def occurrences(self, day: int, bi: int,
+                    propensity: Callable[[np.ndarray], np.ndarray] | None = None):
         """Today's occurrences of behaviour `bi`: citizens, benign flags, and the uniforms
-        that decide which sensors see them. `propensity` (0..1 per citizen) scales the
-        rate, e.g. deterrence; the draws are the same whatever it is."""
+        that decide which sensors see them. `propensity(citizens)` (0..HEADROOM) scales
+        the rate (deterrence, income); the draws are the same whatever it is. `would`
+        marks the occurrences at the unscaled rate: those not kept now were chilled."""
         b = self.behaviours[bi]
         n_sensors = len(self.sensor_ids[bi])
         rng = self.streams.rng(f"occur:{b.name}", day)
         cand, u = thin(rng, self.n, self.rate_max[bi], 1 + n_sensors)
         p = self.rate[bi][cand] / np.float32(self.rate_max[bi] or 1.0)
-        if propensity is not None:
-            p = p * propensity[cand]
-        keep = u[0] < p
-        # Acts the person would have done without the scaling: chilled if not kept now.
-        would = u[0] < self.rate[bi][cand] / np.float32(self.rate_max[bi] or 1.0)
+        would = u[0] < p
+        keep = would if propensity is None else u[0] < p * propensity(cand)
         return cand, keep, would, u[1] < b.benign_share, u[2:]
+
+    def p_seen(self, bi: int) -> np.ndarray:
+        """Chance, per citizen, that at least one of the behaviour's sensors sees an act."""
+        unseen = np.ones(self.n, dtype=np.float32)
+        for si in self.sensor_ids[bi]:
+            unseen *= 1 - self.seen[si]
+        return 1 - unseen
 
     def observe(self, bi: int, citizen: np.ndarray, benign: np.ndarray,
                 u_sensor: np.ndarray) -> Events:

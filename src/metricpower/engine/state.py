@@ -25,6 +25,10 @@ class State:
     pets_confiscated: np.ndarray = None  # bool
     days_labelled: np.ndarray = None     # int32
     days_listed: dict[str, np.ndarray] = field(default_factory=dict)
+    income: np.ndarray = None            # float32, moves under economic feedback
+    flagged: np.ndarray = None           # bool: the risk model flags the citizen
+    true_offences: np.ndarray = None     # int32: real rule-breaking acts, seen or not
+    rule_hours: dict[str, np.ndarray] = field(default_factory=dict)  # scheduled rule -> hours
 
     @classmethod
     def start(cls, scenario: Scenario, citizens: Citizens) -> State:
@@ -45,6 +49,11 @@ class State:
             pets_confiscated=np.zeros(n, dtype=bool),
             days_labelled=np.zeros(n, dtype=np.int32),
             days_listed={name: np.zeros(n, dtype=np.int32) for name in lists},
+            income=citizens.income.copy(),
+            flagged=np.zeros(n, dtype=bool),
+            true_offences=np.zeros(n, dtype=np.int32),
+            rule_hours={r.name: np.zeros(n, dtype=np.float32)
+                        for r in scenario.rules if r.schedule},
         )
 
 

@@ -1,4 +1,5 @@
 """The ledger: one record per score change, never edited.
+A reversal (an appeal upheld) is a new record whose `reverses` names the entry it undoes.
 
 Each record says when, who, which rule, on what evidence (behaviour, sensor) and how
 many points — and beside it the hidden truth the system never saw (was the act benign?
@@ -11,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-COLUMNS = ("day", "citizen", "rule", "behaviour", "sensor", "points", "benign",
-           "misattributed")
-DTYPES = (np.int16, np.int64, np.int16, np.int16, np.int16, np.int32, bool, bool)
+COLUMNS = ("entry", "day", "citizen", "rule", "behaviour", "sensor", "points", "benign",
+           "misattributed", "reverses")
+DTYPES = (np.int64, np.int16, np.int64, np.int16, np.int16, np.int16, np.int32, bool, bool,
+          np.int64)
 
 
 class Ledger:
@@ -22,20 +24,28 @@ class Ledger:
         self.kept = kept  # bool per citizen: their records are kept
         self.names = {"rule": rules, "behaviour": behaviours, "sensor": sensors}
         self._chunks: list[tuple[np.ndarray, ...]] = []
+        self.next_entry = 0  # entries are numbered over everyone, kept or not
 
-    def append(self, day: int, citizen: np.ndarray, rule: int, points: np.ndarray | int,
-               behaviour: int = -1, sensor: np.ndarray | int = -1,
-               benign: np.ndarray | bool = False, misattributed: np.ndarray | bool = False):
+    def append(self, day: int, citizen: np.ndarray, rule: int | np.ndarray,
+               points: np.ndarray | int, behaviour: np.ndarray | int = -1,
+               sensor: np.ndarray | int = -1, benign: np.ndarray | bool = False,
+               misattributed: np.ndarray | bool = False,
+               reverses: np.ndarray | int = -1) -> np.ndarray:
+        """Record score changes; returns their entry numbers."""
+        entry = np.arange(self.next_entry, self.next_entry + len(citizen), dtype=np.int64)
+        self.next_entry += len(citizen)
         keep = self.kept[citizen]
         if not keep.any():
-            return
+            return entry
         k = int(keep.sum())
-        cols = (day, citizen, rule, behaviour, sensor, points, benign, misattributed)
+        cols = (entry, day, citizen, rule, behaviour, sensor, points, benign, misattributed,
+                reverses)
         chunk = []
         for value, dtype in zip(cols, DTYPES, strict=True):
             arr = np.asarray(value, dtype=dtype)
             chunk.append(arr[keep] if arr.ndim else np.full(k, arr, dtype=dtype))
         self._chunks.append(tuple(chunk))
+        return entry
 
     def __len__(self) -> int:
         return sum(len(c[0]) for c in self._chunks)

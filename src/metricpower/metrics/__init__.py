@@ -1,5 +1,73 @@
-"""Measures of what the system does to the people inside it, computed from a run's tables."""
+"""Measures of what the system does to the people inside it, computed from a run's tables.
 
+One function per metric, grouped by the essay's six processes (see `PROCESSES`); each
+returns a Polars table, overall and by group and region where the data allow.
+`measure(run)` computes them all, `summary(run)` the JSON-able key numbers.
+"""
+
+from metricpower.metrics.authority import decisions_gated, score_knowledge
+from metricpower.metrics.categorisation import (
+    list_shares,
+    list_sizes_over_time,
+    score_gini,
+    tier_shares,
+    tier_shares_over_time,
+)
+from metricpower.metrics.common import (
+    average_ranks,
+    citizen_evidence,
+    frame,
+    pearson,
+    roc_auc,
+    spearman,
+)
+from metricpower.metrics.disparate import FOUR_FIFTHS, disparate_impact, group_rates
 from metricpower.metrics.headline import gini, headline
+from metricpower.metrics.intensification import (
+    HORIZONS,
+    assortativity_over_time,
+    chilling,
+    income_by_tier,
+    income_gap,
+    income_over_time,
+    mobility,
+    persistence,
+    snapshot_days,
+    ties_over_time,
+)
+from metricpower.metrics.judgements import (
+    consequence_rates,
+    prediction_errors,
+    sanctioned_citizens,
+    service_decisions,
+    wrongful_sanctions,
+)
+from metricpower.metrics.limits import (
+    behaviours_regulated,
+    lawful_penalised_share,
+    occurrences_by_behaviour,
+    occurrences_under_rule,
+    policy_table,
+)
+from metricpower.metrics.measure import PROCESSES, measure, summary
+from metricpower.metrics.network import assortativity
+from metricpower.metrics.visibility import (
+    benign_penalty_share,
+    detection_rate,
+    misattributed_per_100k,
+    penalties_over_time,
+)
 
-__all__ = ["gini", "headline"]
+__all__ = [
+    "FOUR_FIFTHS", "HORIZONS", "PROCESSES", "assortativity", "assortativity_over_time",
+    "average_ranks", "behaviours_regulated", "benign_penalty_share", "chilling",
+    "citizen_evidence", "consequence_rates", "decisions_gated", "detection_rate",
+    "disparate_impact", "frame", "gini", "group_rates", "headline", "income_by_tier",
+    "income_gap", "income_over_time", "lawful_penalised_share", "list_shares",
+    "list_sizes_over_time", "measure", "misattributed_per_100k", "mobility",
+    "occurrences_by_behaviour", "occurrences_under_rule", "pearson", "penalties_over_time",
+    "persistence", "policy_table", "prediction_errors", "roc_auc", "sanctioned_citizens",
+    "score_gini", "score_knowledge", "service_decisions", "snapshot_days", "spearman",
+    "summary", "tier_shares", "tier_shares_over_time", "ties_over_time",
+    "wrongful_sanctions",
+]

@@ -29,6 +29,17 @@ class Network:
         """The citizen each directed tie starts from (same length as indices)."""
         return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), self.degree)
 
+    def assortativity(self, values: np.ndarray) -> float:
+        """Pearson correlation of `values` across the two ends of every tie (Newman's
+        numeric assortativity); NaN when undefined."""
+        if len(self.indices) == 0:
+            return float("nan")
+        ends = np.asarray(values, dtype=np.float64)
+        a, b = ends[self.owner()], ends[self.indices]
+        a, b = a - a.mean(), b - b.mean()
+        denom = np.sqrt((a @ a) * (b @ b))
+        return float(a @ b / denom) if denom > 0 else float("nan")
+
     @classmethod
     def from_edges(cls, n: int, a: np.ndarray, b: np.ndarray) -> Network:
         """Undirected ties (a[k], b[k]) → CSR with each tie in both directions, deduplicated."""

@@ -3,39 +3,49 @@
 A scenario file either describes a whole scenario or names a `preset` and overrides
 parts of it. Tables merge key by key; arrays of named tables (behaviours, rules, …) merge
 by `name` (an entry with a known name updates it, a new name is appended), and
-`drop = {rules = ["association"]}` removes entries (`"*"` removes them all). Any problem becomes one
-`ScenarioError` naming the file, the key path, the line, what was expected and what was
-found.
+`drop = {rules = ["association"]}` removes entries (`"*"` removes them all). A preset may
+itself name a preset (`null` builds on `essay`). Any problem becomes one `ScenarioError`
+naming the file, the key path, the line, what was expected and what was found.
+
+Key paths index arrays as the file writes them: `rules[0].points` in a file that names a
+preset is the file's own first `[[rules]]`, whatever its position in the merged scenario;
+the entry's name is given beside it.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from metricpower.scenario.schema import Scenario
 
 PRESET_PACKAGE = "metricpower.scenario.presets"
 NAMED_ARRAYS = ("behaviours", "sensors", "services", "rules", "tiers", "lists", "consequences")
+_SINGULAR = {"behaviours": "behaviour", "sensors": "sensor", "services": "service",
+             "rules": "rule", "tiers": "tier", "lists": "list", "consequences": "consequence"}
 
 
 class ScenarioError(Exception):
     """A scenario that cannot run. Its message is meant for the user as it is."""
 
     def __init__(self, file: str, message: str, key: str | None = None,
-                 line: int | None = None):
+                 line: int | None = None, note: str | None = None):
         self.file, self.key, self.line, self.message = file, key, line, message
+        self.note = note
         where = file
         if line is not None:
             where += f", line {line}"
         if key:
             where += f", key {key}"
+        if note:
+            where += f" ({note})"
         super().__init__(f"{where}: {message}")
 
 
@@ -71,8 +81,8 @@ def merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
         if key in NAMED_ARRAYS and isinstance(value, list) and isinstance(out.get(key), list):
-            entries = [dict(e) for e in out[key]]
-            index = {e.get("name"): i for i, e in enumerate(entries)}
+            entries = [dict(e) if isinstance(e, dict) else e for e in out[key]]
+            index = {e.get("name"): i for i, e in enumerate(entries) if isinstance(e, dict)}
             for entry in value:
                 if isinstance(entry, dict) and entry.get("name") in index:
                     i = index[entry["name"]]
@@ -87,57 +97,85 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _apply_drop(data: dict, file: str) -> dict:
+def _apply_drop(data: dict, file: str, text: str | None = None) -> dict:
     drop = data.pop("drop", None)
     if drop is None:
         return data
+
+    def error(message: str, key: str) -> ScenarioError:
+        return ScenarioError(file, message, key=key, line=_line_of(key, text) if text else None)
+
     if not isinstance(drop, dict):
-        raise ScenarioError(file, f"expected a table of name lists, found {drop!r}", key="drop")
+        raise error(f"expected a table of name lists, found {drop!r}", "drop")
     for field, names in drop.items():
         if field not in NAMED_ARRAYS:
-            raise ScenarioError(file, f"expected one of {list(NAMED_ARRAYS)}, found {field!r}",
-                                key=f"drop.{field}")
-        present = {e.get("name") for e in data.get(field, [])}
+            raise error(f"expected one of {list(NAMED_ARRAYS)}, found {field!r}", f"drop.{field}")
+        entries = data.get(field, [])
+        present = {e.get("name") for e in entries if isinstance(e, dict)} \
+            if isinstance(entries, list) else set()
         if names == "*":
             names = sorted(present)
         elif not isinstance(names, list):
-            raise ScenarioError(file, f'expected a list of names or "*", found {names!r}',
-                                key=f"drop.{field}")
+            raise error(f'expected a list of names or "*", found {names!r}', f"drop.{field}")
         for name in names:
             if name not in present:
-                raise ScenarioError(
-                    file, f"no {field} entry named {name!r}; expected one of {sorted(present)}",
-                    key=f"drop.{field}")
-        data[field] = [e for e in data.get(field, []) if e.get("name") not in names]
+                raise error(f"no {field} entry named {name!r}; expected one of "
+                            f"{sorted(present)}", f"drop.{field}")
+        data[field] = [e for e in entries
+                       if not (isinstance(e, dict) and e.get("name") in names)]
     return data
+
+
+class _Source:
+    """One TOML text that went into a scenario: the user's file or a preset."""
+
+    def __init__(self, file: str, text: str | None, data: dict):
+        self.file, self.text, self.data = file, text, data
+
+
+def _expand(data: dict, file: str, text: str | None,
+            sources: list[_Source], seen: tuple[str, ...] = ()) -> dict:
+    """`data` with its preset (recursively) merged under it and its `drop` applied."""
+    sources.append(_Source(file, text, data))
+    data = dict(data)
+    preset = data.pop("preset", None)
+    if preset is not None:
+        line = _line_of("preset", text) if text else None
+        if not isinstance(preset, str):
+            raise ScenarioError(file, f"expected a preset name (a string), found {preset!r}",
+                                key="preset", line=line)
+        if preset not in preset_names():
+            raise ScenarioError(file, f"unknown preset {preset!r}; expected one of "
+                                      f"{preset_names()}", key="preset", line=line)
+        if preset in seen:
+            raise ScenarioError(file, f"preset {preset!r} names itself, through "
+                                      f"{' → '.join(seen)}", key="preset", line=line)
+        base_file, base_text = f"preset {preset!r}", preset_text(preset)
+        base = _expand(_parse(base_text, base_file), base_file, base_text, sources,
+                       seen + (preset,))
+        data = merge(base, data)
+    return _apply_drop(data, file, text)
 
 
 def resolve(data: dict[str, Any], file: str = "<scenario>", text: str | None = None,
             overrides: dict[str, Any] | None = None) -> Scenario:
     """Turn parsed TOML (possibly naming a preset) into a validated Scenario."""
-    data = dict(data)
-    base_file, base_text = file, text
-    preset = data.pop("preset", None)
-    if preset is not None:
-        if not isinstance(preset, str):
-            raise ScenarioError(file, f"expected a preset name, found {preset!r}", key="preset")
-        base_text = preset_text(preset)
-        base = _parse(base_text, f"preset {preset!r}")
-        base_file = f"preset {preset!r}"
-        data = merge(base, data)
-    data = _apply_drop(data, file)
+    sources: list[_Source] = []
+    data = _expand(data, file, text, sources)
     if overrides:
         data = merge(data, overrides)
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise _explain(err, data, file, text, base_file, base_text) from None
+        raise _explain(err, data, sources, overrides) from None
 
 
-def _explain(err: ValidationError, data, file, text, base_file, base_text) -> ScenarioError:
+def _explain(err: ValidationError, data: dict, sources: list[_Source],
+             overrides: dict | None) -> ScenarioError:
     first = err.errors()[0]
-    key = _key_path(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
+    loc = first["loc"]
+    key = _key_path(loc)
+    message = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     # Cross-field checks put the key path at the front of their message.
     match = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.S)
     if match and not key:
@@ -146,14 +184,116 @@ def _explain(err: ValidationError, data, file, text, base_file, base_text) -> Sc
         found = first["input"]
         if not isinstance(found, dict | list):
             message += f"; found {found!r}"
+        elif first["type"] in ("list_type", "dict_type", "model_type", "string_type",
+                               "int_type", "float_type", "bool_type"):
+            message += f"; found a {'table' if isinstance(found, dict) else 'list'}"
     if first["type"] == "extra_forbidden":
-        message = "unknown key (not part of the scenario schema)"
-    line = _line_of(key, text) if text else None
-    where = file
-    if line is None and base_text is not None and base_text is not text:
-        line = _line_of(key, base_text)
-        where = base_file if line is not None else file
-    return ScenarioError(where, message, key=key or None, line=line)
+        allowed = _allowed_keys(loc)
+        message = f"unknown key {str(loc[-1])!r}"
+        if allowed:
+            message += f"; expected one of {', '.join(allowed)}"
+    elif first["type"] == "missing":
+        message = f"required key {str(loc[-1])!r} is missing"
+    note = _entry_note(key, data)
+    user = sources[0]
+    if overrides and _has_path(overrides, key):
+        return ScenarioError(user.file, message, key=key or None,
+                             note=_join(note, "given as an override (command-line option), "
+                                              "not in the file"))
+    for source in sources:
+        local = _local_key(key, data, source.data)
+        line = _line_of(local, source.text) if local and source.text else None
+        if line is None:
+            continue
+        if source is user:
+            return ScenarioError(user.file, message, key=local, line=line, note=note)
+        return ScenarioError(user.file, message, key=key, note=_join(
+            note, f"set in {source.file}, line {line}"))
+    if key and user.text is not None:
+        # Not written anywhere (e.g. a required key left out): point at its table.
+        local = _local_key(key, data, user.data)
+        line = _line_of(local, user.text) if local else None
+        if line is not None:
+            return ScenarioError(user.file, message, key=local, line=line, note=note)
+    return ScenarioError(user.file, message, key=key or None, note=note)
+
+
+def _join(*notes: str | None) -> str | None:
+    notes = [n for n in notes if n]
+    return "; ".join(notes) or None
+
+
+def _entry_note(key: str | None, data: dict) -> str | None:
+    """`the rule named 'x'` for a key inside a named array entry."""
+    match = re.match(r"^(\w+)\[(\d+)\]", key or "")
+    if not match or match[1] not in NAMED_ARRAYS:
+        return None
+    entries, i = data.get(match[1]), int(match[2])
+    if isinstance(entries, list) and i < len(entries) and isinstance(entries[i], dict):
+        name = entries[i].get("name")
+        if isinstance(name, str):
+            return f"the {_SINGULAR[match[1]]} named {name!r}"
+    return None
+
+
+def _local_key(key: str | None, merged: dict, own: dict) -> str | None:
+    """The key path into `own` (one source's parsed TOML) of `key`, a path into the merged
+    data; None when that entry does not come from `own`. Array entries are matched by
+    name, and entries of one name (or unnamed ones) by their order."""
+    if not key:
+        return None
+    match = re.match(r"^(\w+)\[(\d+)\](.*)$", key, re.S)
+    if not match or match[1] not in NAMED_ARRAYS:
+        return key
+    field, i, rest = match[1], int(match[2]), match[3]
+    entries, mine = merged.get(field), own.get(field)
+    if not isinstance(entries, list) or not isinstance(mine, list) or i >= len(entries):
+        return None
+
+    def name(e):
+        return e.get("name") if isinstance(e, dict) else None
+
+    # The k-th entry of that name (or the k-th unnamed one) in both.
+    target = name(entries[i])
+    k = sum(1 for e in entries[:i] if name(e) == target)
+    same = [j for j, e in enumerate(mine) if name(e) == target]
+    return f"{field}[{same[k]}]{rest}" if k < len(same) else None
+
+
+def _has_path(data: dict, key: str | None) -> bool:
+    if not key:
+        return False
+    value: Any = data
+    for name, idx in _steps(key):
+        if not isinstance(value, dict) or name not in value:
+            return False
+        value = value[name]
+        if idx is not None:
+            return False  # overrides never index arrays
+    return True
+
+
+def _allowed_keys(loc) -> list[str] | None:
+    """The keys the schema allows in the table holding `loc[-1]`."""
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+        if model is None:
+            return None
+    return list(model.model_fields)
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _key_path(loc) -> str:
@@ -163,48 +303,76 @@ def _key_path(loc) -> str:
     return path
 
 
+def _steps(key: str) -> list[tuple[str, int | None]]:
+    """`rules[3].points` -> [("rules", 3), ("points", None)]."""
+    steps: list[tuple[str, int | None]] = []
+    for name, idx in re.findall(r"([^.\[\]]+)|\[(\d+)\]", key):
+        if name:
+            steps.append((name.strip(), None))
+        elif steps and steps[-1][1] is None:
+            steps[-1] = (steps[-1][0], int(idx))
+    return steps
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*\]\]?"
+                     r"\s*(#.*)?$")
+
+
 def _line_of(key: str | None, text: str) -> int | None:
-    """Line of a key path such as `rules[3].points` in a TOML text written the usual way
-    (arrays of tables with [[headers]]), or None when it cannot be found."""
+    """Line (1-based) of a key path such as `rules[3].points` in a TOML text written the
+    usual way: tables and arrays of tables as [headers] / [[headers]], values as `key =`,
+    `dotted.key =` or inline tables, arrays of inline tables one per line. A key that is
+    not written gives the line of the closest table that is; None when there is none."""
     if not key:
         return None
-    parts = re.findall(r"([^.\[\]]+)|\[(\d+)\]", key)
-    steps = [(name, int(idx)) if idx else (name, None) for name, idx in parts]
-    names, indices = [], []
-    for name, idx in steps:
-        if name:
-            names.append(name)
-            indices.append(None)
-        elif indices:
-            indices[-1] = idx
+    steps = _steps(key)
     lines = text.splitlines()
-    start, end = 0, len(lines)
-    prefix = []
-    for depth, (name, idx) in enumerate(zip(names, indices, strict=True)):
-        prefix.append(name)
-        header = ".".join(prefix)
-        if idx is not None:
-            hits = [n for n in range(start, end)
-                    if re.match(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]", lines[n])]
-            if idx < len(hits):
-                start = hits[idx]
-                nxt = [n for n in range(start + 1, end) if re.match(r"^\s*\[", lines[n])]
-                end = nxt[0] if nxt else end
-                continue
-        table = [n for n in range(start, end)
-                 if re.match(rf"^\s*\[\s*{re.escape(header)}\s*\]", lines[n])]
-        if table:
-            start = table[0]
-            nxt = [n for n in range(start + 1, len(lines)) if re.match(r"^\s*\[", lines[n])]
-            end = nxt[0] if nxt else len(lines)
+    headers = []  # (line index, is array of tables, path)
+    in_string = False
+    for n, line in enumerate(lines):
+        if line.count('"""') % 2 or line.count("'''") % 2:
+            in_string = not in_string
             continue
-        assign = [n for n in range(start, end)
-                  if re.match(rf"^\s*{re.escape(name)}\s*=", lines[n])]
-        if assign:
-            return assign[0] + 1
-        if depth == len(names) - 1 or idx is not None:
-            return start + 1 if start or depth else None
-    return start + 1
+        match = None if in_string else _HEADER.match(line)
+        if match:
+            path = tuple(p.strip() for p in match[2].split("."))
+            headers.append((n, match[1] == "[[", path))
+
+    def body_end(after: int) -> int:
+        return next((h for h, _, _ in headers if h > after), len(lines))
+
+    start, end = -1, body_end(-1)  # the current table's header line and body end
+    scope_end = len(lines)         # where sub-tables of the current table can end
+    path: tuple[str, ...] = ()
+    for k, (name, idx) in enumerate(steps):
+        parent, path = path, path + (name,)
+        cands = [(h, arr) for h, arr, p in headers
+                 if p == path and start < h < scope_end and arr == (idx is not None)]
+        if idx is not None and idx < len(cands) or idx is None and cands:
+            start = cands[idx or 0][0]
+            end = body_end(start)
+            scope_end = next((h for h, _, p in headers if h > start and
+                              (p[:len(path)] != path or p == path)), len(lines))
+            continue
+        # Not a table of its own: a `key =` (maybe dotted, maybe inline) in the body.
+        rest = [s for s, _ in steps[k:]]
+        for j in range(len(rest), 0, -1):
+            pattern = re.compile(r"^\s*" + r"\s*\.\s*".join(map(re.escape, rest[:j])) +
+                                 r"\s*[.=]")
+            hits = [n for n in range(start + 1, end) if pattern.match(lines[n])]
+            if hits:
+                return _inline_element(lines, hits[0], end, steps[k + j - 1][1]) + 1
+        break
+    return start + 1 if start >= 0 else None
+
+
+def _inline_element(lines: list[str], at: int, end: int, idx: int | None) -> int:
+    """For `key = [` with inline tables one per line, the line of element `idx`; else
+    `at`."""
+    if idx is None or lines[at].rstrip().endswith("]"):
+        return at
+    elements = [n for n in range(at + 1, end) if re.match(r"^\s*\{", lines[n])]
+    return elements[idx] if idx < len(elements) else at
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -212,8 +380,10 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ScenarioError(str(path), "no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise ScenarioError(str(path), "no such file; expected a scenario TOML file") from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), "is a folder; expected a scenario TOML file") from None
+    except (PermissionError, UnicodeDecodeError, OSError) as err:
         raise ScenarioError(str(path), f"cannot read it as a text file ({err})") from None
     return resolve(_parse(text, str(path)), str(path), text, overrides)
 

@@ -127,6 +127,11 @@ class Rule(Strict):
     kind = "periodic": `points` every `every` days to citizens for whom `when` holds;
     kind = "restoration": `points` every `every` days to citizens with no penalty in the
     last `clean_days` days, never above the initial score.
+
+    An event rule with a `schedule` pays for hours with diminishing returns (Weihai's
+    volunteering curve): each act is worth `hours`; `schedule = [[20, 1], [80, 0.5]]`
+    pays 1 point an hour up to 20 hours in all, then 0.5 an hour up to 80, and nothing
+    after the last band. `points` then caps what one act can earn.
     """
 
     name: str
@@ -137,11 +142,19 @@ class Rule(Strict):
     every: int = Field(30, ge=1)
     clean_days: int = Field(180, ge=1)
     cap: int | None = Field(None, gt=0, description="most |points| one citizen can get from it")
+    hours: float = Field(1.0, gt=0, description="hours each act is worth (with `schedule`)")
+    schedule: list[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]]] | None = None
     provenance: Provenance = "hypothetical"
     source: str = ""
 
     @model_validator(mode="after")
     def _fields_for_kind(self):
+        if self.schedule is not None:
+            if self.kind != "event" or self.points <= 0:
+                raise ValueError("a `schedule` belongs to an event rule with positive `points`")
+            uppers = [upper for upper, _ in self.schedule]
+            if uppers != sorted(set(uppers)):
+                raise ValueError(f"schedule: hour bounds must rise, found {uppers}")
         if self.kind == "event" and self.behaviour is None:
             raise ValueError("an event rule needs `behaviour`")
         if self.kind != "event" and self.behaviour is not None:
@@ -222,19 +235,89 @@ class RunSettings(Strict):
 
 
 class Deterrence(Strict):
-    """Citizens do less of what is penalised where they feel watched — benign acts too."""
+    """Citizens do less of what is penalised where they feel watched — benign acts too.
+
+    A citizen's rate of a penalised behaviour is multiplied by
+    exp(-elasticity · P(seen where they live) · |points| / 10): elasticity 1 means a
+    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%)."""
 
     enabled: bool = False
     elasticity: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=dict, description="per behaviour; default for others: `default`"
+        default_factory=dict, description="per behaviour; others get `default`"
     )
-    default: float = Field(0.0, ge=0)
+    default: float = Field(1.0, ge=0)
+
+
+class Association(Strict):
+    """Citizens drop ties to friends the system marks as bad company, and make new ones."""
+
+    enabled: bool = False
+    drop: Probability = Field(0.01, description="daily chance of dropping a tie to an avoided friend")
+    form: Probability = Field(0.5, description="chance a dropped tie is replaced by a new one")
+    avoid_tiers: list[str] = Field(
+        default_factory=list,
+        description="tiers whose members are avoided (only while the policy has a rule on friends)",
+    )
+    public_lists: bool = Field(True, description="members of public lists are avoided")
+
+
+class Economy(Strict):
+    """Income feedback: sanctions cut income, rewards raise it, charity costs it; income
+    drives the behaviours whose `drivers` name it (defaults rise as income falls)."""
+
+    enabled: bool = False
+    sanction_loss: Probability = Field(0.02, description="share of income lost per sanction")
+    reward_gain: Probability = Field(0.01, description="share of income gained per reward")
+    costly: list[str] = Field(default_factory=list,
+                              description="behaviours that cost income (charity: paid repair)")
+    cost: Probability = Field(0.005, description="share of income each costly act takes")
+    recovery: Probability = Field(0.002, description="daily pull back toward one's own baseline")
+
+
+class Labelling(Strict):
+    """Public labelling costs opportunities: others refuse a labelled citizen."""
+
+    refusal: Probability = Field(0.0, description="chance another party refuses a labelled citizen")
+    services: list[str] = Field(default_factory=list)
+
+
+class Prediction(Strict):
+    """A risk model refit every `every` days on what the system has seen, predicting who
+    falls to the bottom tier within `horizon` days; `flagged` citizens can be targeted by
+    consequences (`when = "flagged"`)."""
+
+    enabled: bool = False
+    every: int = Field(30, ge=1)
+    horizon: int = Field(90, ge=1)
+    threshold: Probability = 0.5
+
+
+class Appeals(Strict):
+    """A capacity-limited appeal office. A penalised citizen appeals with probability
+    probability · (|points| / 10)^points_elasticity · income^income_elasticity (at most 1)."""
+
+    enabled: bool = False
+    probability: float = Field(0.05, ge=0)
+    points_elasticity: float = 1.0
+    income_elasticity: float = 0.5
+    capacity_per_100k: float | None = Field(
+        20.0, ge=0, description="appeals decided per day per 100,000 citizens; none = unlimited"
+    )
+    decision_days: int = Field(14, ge=0, description="days before an appeal can be decided")
+    success_misattributed: Probability = 0.8
+    success_benign: Probability = 0.4
+    success_true: Probability = 0.05
 
 
 class Responses(Strict):
     """How people respond to the system (the essay's intensification). Off by default."""
 
     deterrence: Deterrence = Deterrence()
+    association: Association = Association()
+    economy: Economy = Economy()
+    labelling: Labelling = Labelling()
+    prediction: Prediction = Prediction()
+    appeals: Appeals = Appeals()
 
 
 #: Functions a rule condition may call, with their argument kinds (see scenario.expr).
@@ -246,7 +329,7 @@ FUNCTIONS = {
     "friends_count": ("num",),
 }
 #: Per-citizen variables a rule condition may read.
-VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day")
+VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day", "flagged")
 
 
 class Scenario(Strict):
@@ -266,6 +349,9 @@ class Scenario(Strict):
     lists: list[ScoreList] = Field(default_factory=list)
     consequences: list[Consequence] = Field(default_factory=list)
     responses: Responses = Responses()
+    bottom_tier: str | None = Field(
+        None, description="this tier and worse count as 'the bottom' (default: the worst tier)"
+    )
 
     @model_validator(mode="after")
     def _check_references(self):
@@ -313,6 +399,21 @@ class Scenario(Strict):
                     f"responses.deterrence.elasticity: unknown behaviour {name!r}; "
                     f"expected one of {sorted(behaviours)}"
                 )
+        tiers = [t.name for t in self.tiers]
+        for key, names in (("bottom_tier", [self.bottom_tier] if self.bottom_tier else []),
+                           ("responses.association.avoid_tiers",
+                            self.responses.association.avoid_tiers)):
+            for name in names:
+                if name not in tiers:
+                    raise ValueError(f"{key}: unknown tier {name!r}; expected one of {tiers}")
+        for name in self.responses.economy.costly:
+            if name not in behaviours:
+                raise ValueError(f"responses.economy.costly: unknown behaviour {name!r}; "
+                                 f"expected one of {sorted(behaviours)}")
+        for name in self.responses.labelling.services:
+            if name not in services:
+                raise ValueError(f"responses.labelling.services: unknown service {name!r}; "
+                                 f"expected one of {sorted(services)}")
         self._check_tiers()
         self.windows()  # compiles every condition, raising on the first bad one
         return self
@@ -382,6 +483,12 @@ class Scenario(Strict):
             recorder.where = where
             condition(recorder)
         return recorder.windows
+
+    @property
+    def bottom(self) -> int:
+        """Index of the first tier that counts as the bottom."""
+        names = [t.name for t in self.tiers]
+        return names.index(self.bottom_tier) if self.bottom_tier else len(names) - 1
 
     @property
     def tier_floors(self) -> list[int]:

@@ -1,0 +1,57 @@
+"""Process 6, taking authority: how many of life's decisions consult the score, set
+against how much the score actually knows about a person's true conduct."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from metricpower.metrics.common import LEVELS, frame, ratio, roc_auc, spearman
+
+
+def decisions_gated(consequences, services) -> pl.DataFrame:
+    """Share of life decisions (attempts to use a service: fly, take a train, get a job, a
+    school place, a loan…) gated by the score — attempts at a service some consequence
+    consults — and share whose outcome the score changed (denied, throttled or rewarded);
+    by group and overall."""
+    cons, svc = frame(consequences), frame(services)
+    gated_services = cons.filter(pl.col("service").is_not_null())["service"].unique().to_list()
+    svc = svc.with_columns(pl.col("attempts").cast(pl.Int64))
+    applied = (cons.filter(pl.col("service").is_not_null()).group_by("group")
+               .agg(changed=pl.col("applied").sum().cast(pl.Int64)))
+    per = svc.group_by("group").agg(
+        decisions=pl.col("attempts").sum(),
+        gated=pl.col("attempts").filter(pl.col("service").is_in(gated_services)).sum(),
+    ).join(applied, on="group", how="left").with_columns(pl.col("changed").fill_null(0))
+    per = per.with_columns(pl.col("gated").cast(pl.Int64)).sort("group")
+    total = per.select(pl.col("decisions").sum(), pl.col("gated").sum(),
+                       pl.col("changed").sum()).with_columns(group=pl.lit("all"))
+    df = pl.concat([total.select(per.columns), per])
+    return df.with_columns(gated_share=ratio(pl.col("gated"), pl.col("decisions")),
+                           changed_share=ratio(pl.col("changed"), pl.col("decisions")))
+
+
+def score_knowledge(citizens, conduct_median: float | None = None,
+                    levels=LEVELS) -> pl.DataFrame:
+    """How much the score knows about hidden true conduct: Spearman rank correlation
+    between final score and conduct, and ROC AUC of the score for telling the better half
+    of the population (conduct above the median) from the worse half — 0.5 is a coin
+    toss, 1 a perfect ranking; overall, by group and by region."""
+    citizens = frame(citizens)
+    median = (float(citizens["conduct"].median()) if conduct_median is None
+              else conduct_median)
+    parts = [("all", "all", citizens)]
+    for col in levels:
+        if col in citizens.columns:
+            for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
+                parts.append((col, str(who), part))
+    rows = []
+    for by, who, part in parts:
+        score = part["score"].to_numpy().astype(np.float64)
+        conduct = part["conduct"].to_numpy().astype(np.float64)
+        rows.append({"by": by, "who": who, "citizens": part.height,
+                     "spearman": spearman(score, conduct),
+                     "auc": roc_auc(conduct > median, score)})
+    return pl.DataFrame(rows, schema={"by": pl.String, "who": pl.String,
+                                      "citizens": pl.Int64, "spearman": pl.Float64,
+                                      "auc": pl.Float64})

@@ -1,0 +1,96 @@
+"""Process 3, categorisation: scores sorted into tiers and lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from metricpower.metrics.common import LEVELS, by_levels, frame, ratio
+from metricpower.metrics.headline import gini
+
+
+def tier_shares_over_time(daily, tiers: list[str]) -> pl.DataFrame:
+    """Share of citizens in each tier at the end of each day (tiers best first)."""
+    daily = frame(daily)
+    cols = [f"tier_{t}" for t in tiers]
+    wide = daily.select(["day", *cols])
+    total = pl.sum_horizontal(cols)
+    long = wide.with_columns(total=total).unpivot(
+        index=["day", "total"], on=cols, variable_name="tier", value_name="citizens")
+    order = {f"tier_{t}": i for i, t in enumerate(tiers)}
+    return (long.with_columns(rank=pl.col("tier").replace_strict(order, return_dtype=pl.Int64),
+                              tier=pl.col("tier").str.slice(5),
+                              share=ratio(pl.col("citizens"), pl.col("total")))
+            .sort("day", "rank").select("day", "tier", "citizens", "share"))
+
+
+def tier_shares(citizens, tiers: list[str], levels=LEVELS) -> pl.DataFrame:
+    """Share of citizens in each tier at the end of the run, overall, by group and by
+    region."""
+    citizens = frame(citizens)
+    parts = []
+    for t in tiers:
+        part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
+                                    (pl.col("tier") == t).sum().cast(pl.Int64).alias("in_tier")],
+                         levels)
+        parts.append(part.with_columns(tier=pl.lit(t)))
+    out = pl.concat(parts)
+    return out.with_columns(share=ratio(pl.col("in_tier"), pl.col("citizens"))).select(
+        "by", "who", "tier", "in_tier", "citizens", "share")
+
+
+def score_gini(citizens, levels=LEVELS) -> pl.DataFrame:
+    """Gini coefficient of final scores (negative scores counted as 0; 0 = everyone has the
+    same score), with the mean score, overall, by group and by region."""
+    citizens = frame(citizens)
+    rows = [("all", "all", citizens["score"].to_numpy())]
+    for col in levels:
+        if col in citizens.columns:
+            for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
+                rows.append((col, str(who), part["score"].to_numpy()))
+    return pl.DataFrame(
+        [{"by": by, "who": who, "citizens": len(s),
+          "mean_score": float(s.mean()) if len(s) else None,
+          "gini": gini(np.maximum(s, 0))} for by, who, s in rows],
+        schema={"by": pl.String, "who": pl.String, "citizens": pl.Int64,
+                "mean_score": pl.Float64, "gini": pl.Float64})
+
+
+def list_sizes_over_time(daily, lists: list[str]) -> pl.DataFrame:
+    """Citizens on each list at the end of each day, with entries and exits that day."""
+    daily = frame(daily)
+    parts = []
+    for name in lists:
+        cols = {"size": f"list_{name}", "entered": f"entered_{name}", "left": f"left_{name}"}
+        parts.append(daily.select(
+            pl.col("day"), pl.lit(name).alias("list"),
+            *[(pl.col(c) if c in daily.columns else pl.lit(0)).cast(pl.Int64).alias(k)
+              for k, c in cols.items()]))
+    if not parts:
+        return pl.DataFrame(schema={"day": pl.Int64, "list": pl.String, "size": pl.Int64,
+                                    "entered": pl.Int64, "left": pl.Int64})
+    return pl.concat(parts)
+
+
+def list_shares(citizens, lists: list[str], levels=LEVELS) -> pl.DataFrame:
+    """Share of citizens on each list at the end of the run and share ever listed during
+    it, overall, by group and by region."""
+    citizens = frame(citizens)
+    parts = []
+    for name in lists:
+        ever = (pl.col(f"days_on_{name}") > 0 if f"days_on_{name}" in citizens.columns
+                else pl.col(f"on_{name}"))
+        part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
+                                    pl.col(f"on_{name}").sum().cast(pl.Int64).alias("on_list"),
+                                    (ever | pl.col(f"on_{name}")).sum().cast(pl.Int64)
+                                    .alias("ever_listed")], levels)
+        parts.append(part.with_columns(list=pl.lit(name)))
+    if not parts:
+        return pl.DataFrame(schema={"by": pl.String, "who": pl.String, "list": pl.String,
+                                    "citizens": pl.Int64, "on_list": pl.Int64,
+                                    "ever_listed": pl.Int64, "share": pl.Float64,
+                                    "ever_share": pl.Float64})
+    out = pl.concat(parts)
+    return out.with_columns(share=ratio(pl.col("on_list"), pl.col("citizens")),
+                            ever_share=ratio(pl.col("ever_listed"), pl.col("citizens"))).select(
+        "by", "who", "list", "citizens", "on_list", "ever_listed", "share", "ever_share")

@@ -1,0 +1,154 @@
+"""Shared helpers: tables as Polars frames, splits by group and region, ranks, per-citizen
+evidence from the ledger."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+#: The splits every per-citizen metric is reported at, besides the whole population.
+LEVELS = ("group", "region")
+
+
+def frame(table) -> pl.DataFrame | None:
+    """An Arrow table (or a Polars frame, or None) as a Polars frame with dictionary /
+    categorical columns as plain strings."""
+    if table is None:
+        return None
+    df = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
+    if isinstance(df, pl.Series):
+        df = df.to_frame()
+    cats = [c for c, t in df.schema.items() if isinstance(t, pl.Categorical | pl.Enum)]
+    return df.with_columns([pl.col(c).cast(pl.String) for c in cats]) if cats else df
+
+
+def by_levels(df: pl.DataFrame, aggs: list[pl.Expr], levels=LEVELS) -> pl.DataFrame:
+    """`aggs` over everyone (by = "all"), then per value of each column in `levels` that
+    `df` has (by = "group", who = the group's name, …)."""
+    parts = [df.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
+    for col in levels:
+        if col in df.columns:
+            part = (df.group_by(col).agg(aggs)
+                    .with_columns(by=pl.lit(col), who=pl.col(col).cast(pl.String))
+                    .drop(col).sort("who"))
+            parts.append(part)
+    out = pl.concat(parts, how="diagonal_relaxed")
+    first = ["by", "who"]
+    return out.select(first + [c for c in out.columns if c not in first])
+
+
+def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """num / den as float, null where den is 0."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
+
+
+def daily_total(daily: pl.DataFrame | None, col: str) -> int:
+    if daily is None or col not in daily.columns:
+        return 0
+    return int(daily[col].fill_null(0).sum())
+
+
+def average_ranks(x) -> np.ndarray:
+    """1-based ranks of x, ties sharing their average rank."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return np.zeros(0)
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], n]
+    ranks = np.empty(n)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation; NaN when either side is constant or there are < 2 values."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return math.nan
+    xc, yc = x - x.mean(), y - y.mean()
+    sxx, syy = float(xc @ xc), float(yc @ yc)
+    if sxx <= 0 or syy <= 0:
+        return math.nan
+    return float(xc @ yc / math.sqrt(sxx * syy))
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (ties take average ranks); NaN when either is constant."""
+    return pearson(average_ranks(x), average_ranks(y))
+
+
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve of `scores` for the boolean `labels`: the chance that a
+    random positive scores above a random negative (ties count one half). NaN when one
+    class is empty."""
+    labels = np.asarray(labels, dtype=bool)
+    n1 = int(labels.sum())
+    n0 = len(labels) - n1
+    if n1 == 0 or n0 == 0:
+        return math.nan
+    ranks = average_ranks(scores)
+    return float((ranks[labels].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def citizen_evidence(citizens: pl.DataFrame, ledger: pl.DataFrame | None,
+                     lawful: set[str] | frozenset[str] = frozenset()) -> pl.DataFrame:
+    """One row per citizen whose ledger is kept: group, region, conduct, sanctions, and
+    what their penalties rest on — counts of penalties by evidence (`true` acts, `benign`
+    context, `misattributed` to them by a false match, `derived` from their state or
+    friends by a periodic rule), penalty points, points on benign or misattributed
+    evidence (`tainted_points`), penalised events of lawful behaviours, and penalties
+    `reversed` on appeal. Penalties count as recorded, whether later reversed or not;
+    reversal entries (a `reverses` value) are not penalties."""
+    keep = citizens
+    if "in_ledger" in citizens.columns:
+        keep = citizens.filter(pl.col("in_ledger"))
+    base_cols = [c for c in ("citizen", "group", "region", "conduct", "score", "sanctions",
+                             "rewards") if c in keep.columns]
+    base = keep.select(base_cols)
+    counts = ["penalties", "true", "benign", "misattributed", "derived", "lawful",
+              "penalty_points", "tainted_points", "reversed"]
+    if ledger is None or ledger.height == 0:
+        return base.with_columns([pl.lit(0, dtype=pl.Int64).alias(c) for c in counts])
+    is_reversal = (pl.col("reverses").is_not_null() & (pl.col("reverses") >= 0)
+                   if "reverses" in ledger.columns else pl.lit(False))
+    pen = ledger.filter((pl.col("points") < 0) & ~is_reversal)
+    event = pl.col("behaviour").is_not_null()
+    benign = pl.col("benign").fill_null(False)
+    mis = pl.col("misattributed").fill_null(False)
+    tainted = event & (benign | mis)
+    per = pen.group_by("citizen").agg(
+        penalties=pl.len().cast(pl.Int64),
+        true=(event & ~benign & ~mis).sum().cast(pl.Int64),
+        benign=(event & benign).sum().cast(pl.Int64),
+        misattributed=(event & mis).sum().cast(pl.Int64),
+        derived=(~event).sum().cast(pl.Int64),
+        lawful=(event & pl.col("behaviour").is_in(sorted(lawful))).sum().cast(pl.Int64),
+        penalty_points=(-pl.col("points")).sum().cast(pl.Int64),
+        tainted_points=pl.when(tainted).then(-pl.col("points")).otherwise(0).sum()
+        .cast(pl.Int64),
+    )
+    rev = (ledger.filter(is_reversal).group_by("citizen")
+           .agg(reversed=pl.len().cast(pl.Int64)))
+    per = per.join(rev, on="citizen", how="full", coalesce=True)
+    per = per.with_columns(pl.col("citizen").cast(base.schema["citizen"]))
+    return base.join(per, on="citizen", how="left").with_columns(
+        [pl.col(c).fill_null(0) for c in counts])
+
+
+def clean(value):
+    """A value made JSON-able: NaN/inf become None, NumPy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

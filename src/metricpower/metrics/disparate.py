@@ -1,0 +1,92 @@
+"""Disparate impact: every sanction (and reward) rate compared across groups and regions,
+with the four-fifths rule flagged."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from metricpower.metrics.common import frame
+from metricpower.metrics.judgements import consequence_rates
+
+#: The four-fifths rule: a group's rate ratio below this is flagged as adverse impact.
+FOUR_FIFTHS = 0.8
+
+_SCHEMA = {"rate": pl.String, "adverse": pl.Boolean, "by": pl.String, "who": pl.String,
+           "numerator": pl.Int64, "denominator": pl.Int64, "value": pl.Float64}
+
+
+def list_direction(scenario_lists: list[str], consequences) -> dict[str, bool]:
+    """Whether being on each list is adverse (a sanction depends on it) or favourable (a
+    reward does); lists no consequence reads are left out."""
+    out: dict[str, bool] = {}
+    for c in consequences:
+        for name in scenario_lists:
+            if re.search(rf"on_list\(\s*['\"]{re.escape(name)}['\"]\s*\)", c.when):
+                out.setdefault(name, c.is_sanction)
+    return out
+
+
+def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=None,
+                services=None, by: str = "group", bottom_tier: str | None = None,
+                lists: dict[str, bool] | None = None) -> pl.DataFrame:
+    """Every sanction and reward rate per group (or region): each consequence per attempt
+    or per citizen (groups only: the consequence totals are kept by group), the share of
+    citizens sanctioned, rewarded, penalised, charged by a false match, in the bottom tier
+    and on each list. `adverse` says whether a higher rate is worse for the group."""
+    citizens = frame(citizens)
+    parts = []
+    if consequences is not None and services is not None and by == "group":
+        rates = consequence_rates(consequences, services, citizens).filter(
+            pl.col("group") != "all")
+        parts.append(rates.select(
+            rate=pl.col("consequence"), adverse=pl.col("sanction"), by=pl.lit("group"),
+            who=pl.col("group"), numerator=pl.col("applied"),
+            denominator=pl.when(pl.col("per") == "attempt").then(pl.col("attempts"))
+            .otherwise(pl.col("citizens"))))
+
+    def share(df: pl.DataFrame, name: str, adverse: bool, cond: pl.Expr) -> pl.DataFrame:
+        return (df.group_by(by).agg(numerator=cond.sum().cast(pl.Int64),
+                                    denominator=pl.len().cast(pl.Int64))
+                .select(rate=pl.lit(name), adverse=pl.lit(adverse), by=pl.lit(by),
+                        who=pl.col(by).cast(pl.String), numerator=pl.col("numerator"),
+                        denominator=pl.col("denominator")))
+
+    parts.append(share(citizens, "sanctioned", True, pl.col("sanctions") > 0))
+    parts.append(share(citizens, "rewarded", False, pl.col("rewards") > 0))
+    if bottom_tier is not None:
+        parts.append(share(citizens, f"tier_{bottom_tier}", True, pl.col("tier") == bottom_tier))
+    for name, adverse in (lists or {}).items():
+        parts.append(share(citizens, f"on_{name}", adverse, pl.col(f"on_{name}")))
+    if evidence is not None:
+        parts.append(share(evidence, "penalised", True, pl.col("penalties") > 0))
+        parts.append(share(evidence, "misattributed", True, pl.col("misattributed") > 0))
+        parts.append(share(evidence, "wrongly_penalised", True,
+                           (pl.col("benign") + pl.col("misattributed")) > 0))
+    out = pl.concat([p.with_columns(pl.col("numerator").cast(pl.Int64),
+                                    pl.col("denominator").cast(pl.Int64)) for p in parts],
+                    how="diagonal_relaxed")
+    out = out.with_columns(value=pl.when(pl.col("denominator") > 0)
+                           .then(pl.col("numerator") / pl.col("denominator")))
+    return out.select(list(_SCHEMA)).sort("rate", "who", maintain_order=True)
+
+
+def disparate_impact(rates: pl.DataFrame, threshold: float = FOUR_FIFTHS) -> pl.DataFrame:
+    """Each group's impact ratio for each rate: for adverse rates the least-affected
+    group's rate divided by the group's own (for favourable rates, the group's rate divided
+    by the most-favoured group's), so 1 is parity; `flagged` when below four fifths (0.8).
+    A zero rate of an adverse outcome is never flagged; `relative` is the group's rate
+    over the reference rate."""
+    valid = rates.filter(pl.col("value").is_not_null())
+    ref = valid.group_by("rate", "by").agg(
+        reference=pl.when(pl.col("adverse").first()).then(pl.col("value").min())
+        .otherwise(pl.col("value").max()))
+    df = rates.join(ref, on=["rate", "by"], how="left")
+    v, r = pl.col("value"), pl.col("reference")
+    ratio = (pl.when(v.is_null() | r.is_null()).then(None)
+             .when(pl.col("adverse")).then(pl.when(v > 0).then(r / v).otherwise(1.0))
+             .otherwise(pl.when(r > 0).then(v / r).otherwise(1.0)))
+    relative = pl.when(r > 0).then(v / r).otherwise(None)
+    return df.with_columns(impact_ratio=ratio, relative=relative).with_columns(
+        flagged=pl.col("impact_ratio").fill_null(1.0) < threshold)

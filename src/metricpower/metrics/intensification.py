@@ -1,0 +1,257 @@
+"""Process 5, intensification: the system changes how people live and feeds on it —
+mobility between tiers, persistence at the bottom, segregation of the network, chilling of
+lawful life, and income that follows the tier."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+
+from metricpower.metrics.common import LEVELS, daily_total, frame, ratio
+
+#: Horizons (days) of the tier mobility matrices.
+HORIZONS = (30, 90, 365)
+_SNAPSHOT = re.compile(r"^day_(\d+)$")
+
+
+def snapshot_days(tiers_table) -> list[int]:
+    """The days of the tier snapshots in a `tiers` table (columns `day_<d>`: each
+    citizen's tier after d days), ascending."""
+    df = frame(tiers_table)
+    if df is None:
+        return []
+    return sorted(int(m.group(1)) for c in df.columns if (m := _SNAPSHOT.match(c)))
+
+
+def snapshot_pairs(days: list[int], horizon: int) -> list[tuple[int, int]]:
+    """Pairs of snapshot days about `horizon` apart: for each day d, the snapshot at
+    d + horizon, or one day either side of it (a run's last day is 0-based, so a 365-day
+    run ends on day 364)."""
+    have = set(days)
+    pairs = []
+    for d in days:
+        for b in (d + horizon, d + horizon - 1, d + horizon + 1):
+            if b in have and b > d:
+                pairs.append((d, b))
+                break
+    return pairs
+
+
+def _codes(col: pl.Series, tiers: list[str]) -> np.ndarray:
+    """Tier codes (0 = best, -1 = missing) from tier names or integer codes."""
+    if col.dtype.is_integer():
+        return col.fill_null(-1).to_numpy().astype(np.int64)
+    index = {t: i for i, t in enumerate(tiers)}
+    return col.cast(pl.String).replace_strict(index, default=-1, return_dtype=pl.Int64) \
+        .fill_null(-1).to_numpy()
+
+
+def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame | None:
+    """Tier mobility matrices: for each horizon h, of the citizens in tier `from_tier` on a
+    snapshot day d, the share in tier `to_tier` on day d + h, pooled over every pair of
+    snapshots h days apart (± 1 day). None when the run kept no tier snapshots."""
+    df = frame(tiers_table)
+    days = snapshot_days(df)
+    if not days:
+        return None
+    k = len(tiers)
+    rows = []
+    for h in horizons:
+        pairs = snapshot_pairs(days, h)
+        if not pairs:
+            continue
+        counts = np.zeros((k, k), dtype=np.int64)
+        for a, b in pairs:
+            ca, cb = _codes(df[f"day_{a}"], tiers), _codes(df[f"day_{b}"], tiers)
+            ok = (ca >= 0) & (cb >= 0) & (ca < k) & (cb < k)
+            counts += np.bincount(ca[ok] * k + cb[ok], minlength=k * k).reshape(k, k)
+        totals = counts.sum(axis=1)
+        for i in range(k):
+            for j in range(k):
+                rows.append({"horizon": h, "pairs": len(pairs), "from_tier": tiers[i],
+                             "to_tier": tiers[j], "citizens": int(counts[i, j]),
+                             "share": counts[i, j] / totals[i] if totals[i] else None})
+    return pl.DataFrame(rows, schema={"horizon": pl.Int64, "pairs": pl.Int64,
+                                      "from_tier": pl.String, "to_tier": pl.String,
+                                      "citizens": pl.Int64, "share": pl.Float64})
+
+
+def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] | None = None,
+                horizons=HORIZONS, levels=LEVELS) -> pl.DataFrame | None:
+    """Persistence at the bottom: of the citizens in the bottom tiers (`bottom`, default
+    the worst tier) on a snapshot day, the share still there h days later, pooled over
+    snapshot pairs; overall and, given the citizens table, by group and region. None
+    without snapshots."""
+    df = frame(tiers_table)
+    days = snapshot_days(df)
+    if not days:
+        return None
+    bottom = bottom or [tiers[-1]]
+    worst = np.array([tiers.index(t) for t in bottom])
+    keys = {"all": np.array(["all"] * df.height, dtype=object)}
+    citizens = frame(citizens)
+    if citizens is not None and "citizen" in df.columns:
+        joined = df.select("citizen").join(citizens.select(
+            ["citizen", *[c for c in levels if c in citizens.columns]]), on="citizen",
+            how="left", maintain_order="left")
+        for col in levels:
+            if col in joined.columns:
+                keys[col] = joined[col].cast(pl.String).fill_null("?").to_numpy()
+    rows = []
+    for h in horizons:
+        pairs = snapshot_pairs(days, h)
+        if not pairs:
+            continue
+        at = {}
+        for a, b in pairs:
+            ca, cb = _codes(df[f"day_{a}"], tiers), _codes(df[f"day_{b}"], tiers)
+            start = np.isin(ca, worst)
+            stay = start & np.isin(cb, worst)
+            for by, labels in keys.items():
+                for who in np.unique(labels):
+                    sel = labels == who
+                    n0, n1 = at.get((by, who), (0, 0))
+                    at[(by, who)] = (n0 + int(start[sel].sum()), n1 + int(stay[sel].sum()))
+        for (by, who), (n0, n1) in sorted(at.items(), key=lambda kv: (kv[0][0] != "all",
+                                                                      kv[0])):
+            rows.append({"horizon": h, "by": by, "who": str(who), "at_bottom": n0,
+                         "stayed": n1, "share": n1 / n0 if n0 else None})
+    return pl.DataFrame(rows, schema={"horizon": pl.Int64, "by": pl.String, "who": pl.String,
+                                      "at_bottom": pl.Int64, "stayed": pl.Int64,
+                                      "share": pl.Float64})
+
+
+def persistence_after_entry(daily) -> pl.DataFrame | None:
+    """Of the citizens who entered the bottom tiers, the share still there a fixed time
+    (the engine's check, 180 days) after entering, pooled over the run; from the engine's
+    daily `bottom_checked` / `bottom_stayed` counts. None when the run did not record
+    them."""
+    daily = frame(daily)
+    if daily is None or not {"bottom_checked", "bottom_stayed"} <= set(daily.columns):
+        return None
+    return pl.DataFrame({"entered": [daily_total(daily, "bottom_entered")],
+                         "checked": [daily_total(daily, "bottom_checked")],
+                         "stayed": [daily_total(daily, "bottom_stayed")]},
+                        schema={"entered": pl.Int64, "checked": pl.Int64,
+                                "stayed": pl.Int64}).with_columns(
+        share=ratio(pl.col("stayed"), pl.col("checked")))
+
+
+def assortativity_over_time(daily) -> pl.DataFrame | None:
+    """The network's score assortativity (correlation of friends' scores) on each day it
+    was computed. None when the run did not record it."""
+    daily = frame(daily)
+    if daily is None or "assortativity" not in daily.columns:
+        return None
+    out = daily.select("day", pl.col("assortativity").cast(pl.Float64))
+    return out.filter(pl.col("assortativity").is_not_null()
+                      & pl.col("assortativity").is_not_nan())
+
+
+def ties_over_time(daily) -> pl.DataFrame | None:
+    """Ties dropped and formed each day (association avoidance and rewiring), with running
+    totals. None when the run did not record them."""
+    daily = frame(daily)
+    if daily is None or not ({"ties_dropped", "ties_formed"} & set(daily.columns)):
+        return None
+    cols = [(pl.col(c) if c in daily.columns else pl.lit(0)).fill_null(0).cast(pl.Int64)
+            .alias(c) for c in ("ties_dropped", "ties_formed")]
+    out = daily.select(pl.col("day"), *cols)
+    return out.with_columns(dropped_total=pl.col("ties_dropped").cum_sum(),
+                            formed_total=pl.col("ties_formed").cum_sum())
+
+
+def tie_changes(ties) -> pl.DataFrame | None:
+    """Ties dropped and formed over the run by reason (the association rule, a public
+    list). None when the run kept no tie log."""
+    ties = frame(ties)
+    if ties is None or not {"change", "reason"} <= set(ties.columns):
+        return None
+    return (ties.group_by("change", "reason").agg(ties=pl.len().cast(pl.Int64))
+            .sort("change", "reason"))
+
+
+def chilling(daily, policy: pl.DataFrame, baseline_daily=None) -> pl.DataFrame | None:
+    """Chilling per behaviour: occurrences that would have happened without the policy but
+    did not. Against a counterfactual run (same population and seed) it is baseline minus
+    policy occurrences; within one run it is read from the engine's `chilled_<behaviour>`
+    counts (acts deterred, drawn with common random numbers). `lawful_chilled` counts acts
+    that broke no law: every chilled act of a lawful behaviour, and the chilled acts with
+    a benign context of the others (expected from the behaviour's benign share where the
+    run has no per-behaviour benign counts). None when neither source exists."""
+    daily, base = frame(daily), frame(baseline_daily)
+    rows = []
+    for row in policy.iter_rows(named=True):
+        b = row["behaviour"]
+        if base is not None:
+            if f"occurrences_{b}" not in daily.columns or f"occurrences_{b}" not in base.columns:
+                continue
+            before = daily_total(base, f"occurrences_{b}")
+            chilled = before - daily_total(daily, f"occurrences_{b}")
+            bcol = f"benign_occurrences_{b}"
+            benign = (daily_total(base, bcol) - daily_total(daily, bcol)
+                      if bcol in daily.columns and bcol in base.columns else None)
+            source = "counterfactual"
+        else:
+            if daily is None or f"chilled_{b}" not in daily.columns:
+                continue
+            chilled = daily_total(daily, f"chilled_{b}")
+            before = daily_total(daily, f"occurrences_{b}") + chilled \
+                if f"occurrences_{b}" in daily.columns else None
+            bcol = f"chilled_benign_{b}"
+            benign = daily_total(daily, bcol) if bcol in daily.columns else None
+            source = "deterred"
+        if benign is None:
+            benign = round(chilled * row["benign_share"])
+        lawful = chilled if row["lawful"] else benign
+        rows.append({"behaviour": b, "lawful": row["lawful"], "penalised": row["penalised"],
+                     "without_policy": before, "chilled": chilled, "chilled_benign": benign,
+                     "lawful_chilled": lawful, "source": source})
+    if not rows:
+        return None
+    out = pl.DataFrame(rows, schema={"behaviour": pl.String, "lawful": pl.Boolean,
+                                     "penalised": pl.Boolean, "without_policy": pl.Int64,
+                                     "chilled": pl.Int64, "chilled_benign": pl.Int64,
+                                     "lawful_chilled": pl.Int64, "source": pl.String})
+    return out.with_columns(share=ratio(pl.col("chilled"), pl.col("without_policy")))
+
+
+def income_by_tier(citizens, tiers: list[str]) -> pl.DataFrame:
+    """Mean income index by final tier: at the start of the run and at the end (the same
+    when the run has no economic feedback, i.e. no `income_final`), and its change."""
+    citizens = frame(citizens)
+    end = "income_final" if "income_final" in citizens.columns else "income"
+    df = citizens.group_by("tier").agg(
+        citizens=pl.len().cast(pl.Int64),
+        income_start=pl.col("income").cast(pl.Float64).mean(),
+        income_end=pl.col(end).cast(pl.Float64).mean(),
+    )
+    order = pl.DataFrame({"tier": tiers, "rank": list(range(len(tiers)))})
+    out = order.join(df, on="tier", how="left").sort("rank").drop("rank")
+    return out.with_columns(pl.col("citizens").fill_null(0),
+                            change=pl.col("income_end") - pl.col("income_start"))
+
+
+def income_gap(by_tier: pl.DataFrame) -> dict:
+    """Income gap by tier: mean end-of-run income of the best occupied tier divided by that
+    of the worst occupied tier (1 = no gap), at the start and at the end of the run."""
+    occ = by_tier.filter(pl.col("citizens") > 0)
+    if occ.height < 2:
+        return {"top": None, "bottom": None, "ratio_start": None, "ratio_end": None}
+    top, bot = occ.row(0, named=True), occ.row(-1, named=True)
+
+    def r(a, b):
+        return a / b if b else None
+    return {"top": top["tier"], "bottom": bot["tier"],
+            "ratio_start": r(top["income_start"], bot["income_start"]),
+            "ratio_end": r(top["income_end"], bot["income_end"])}
+
+
+def income_over_time(daily) -> pl.DataFrame | None:
+    """Mean income index per day. None when the run did not record it."""
+    daily = frame(daily)
+    if daily is None or "mean_income" not in daily.columns:
+        return None
+    return daily.select("day", pl.col("mean_income").cast(pl.Float64))
