@@ -170,6 +170,7 @@ class Citizen(mesa.Agent):
         self._balls: dict[int, tuple] = {}
         self.today: list[tuple[int, int, bool, bool]] = []  # (behaviour, sensor, benign, misattr.)
         self.pending: list[tuple[int, int]] = []             # (rule, points) to settle
+        self.log = []  # DEBUG
         # What happened to them (per-citizen tallies).
         self.sanctions = self.rewards = 0
         self.penalties = self.benign_penalties = self.misattributed_penalties = 0
@@ -246,8 +247,10 @@ class Citizen(mesa.Agent):
                 for si in sensors:
                     if random() < self.seen[si]:
                         today.append((bi, si, benign, False))
+                        model.tally["observed"] += 1
                         break
             model.tally["occurrences"] += k
+            model.tally[model.occurrence_keys[bi]] += k
         for si, lam, p0, public, cum in self.false_match:
             u = random()
             if u <= p0:
@@ -337,6 +340,7 @@ class Citizen(mesa.Agent):
         """Apply today's points; re-tier."""
         if not self.pending:
             return
+        self.log.extend(self.pending)  # DEBUG
         for _ri, points in self.pending:
             self.score += points
             if points < 0:
@@ -462,6 +466,7 @@ class SocialCreditModel(mesa.Model):
         self.schedule_points = {ri: _schedule(r.schedule) for ri, r in enumerate(sc.rules)
                                 if r.schedule}
         self.behaviour_names = [b.name for b in sc.behaviours]
+        self.occurrence_keys = [f"occurrences_{b}" for b in self.behaviour_names]
         self.benign_share = [b.benign_share for b in sc.behaviours]
         sensor_index = {s.name: i for i, s in enumerate(sc.sensors)}
         self.behaviour_sensors = [[sensor_index[s] for s in b.sensors] for b in sc.behaviours]
@@ -551,7 +556,8 @@ class SocialCreditModel(mesa.Model):
 
     def _tally_keys(self) -> list[str]:
         sc = self.scenario
-        return (["occurrences", "false_matches", "penalties"]
+        return (["occurrences", "observed", "false_matches", "penalties"]
+                + self.occurrence_keys
                 + [f"{k}_{s.name}" for s in sc.lists for k in ("entered", "left")]
                 + [f"attempts_{s.name}" for s in sc.services]
                 + [f"applied_{c.name}" for c in sc.consequences])

@@ -2,17 +2,15 @@
 
 Every engine test runs the `essay` (or `null`) preset on 3,000 citizens for 90 days with
 a fixed seed: about a second a run on one core, and large enough that each effect under
-test shows up many times (e.g. ~950 jaywalking penalties, ~15 false matches, ~17
-blacklistings with the seed below), so no assertion rests on a handful of events.
+test shows up more than a few times (hundreds of jaywalking penalties, a dozen false
+matches, eight blacklistings with the seed below), so no assertion rests on one event.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from metricpower.runs import Run, simulate
 from metricpower.scenario import Scenario, load_preset
@@ -22,6 +20,22 @@ DAYS = 90
 SEED = 7
 
 _cache: dict[str, Run] = {}
+
+
+def responses_off() -> dict:
+    """Overrides that switch every response (deterrence, avoidance, income feedback,
+    labelling refusals, predictions, appeals) off: then occurrences depend on the seed
+    only, and one policy's effect can be read event for event against another's."""
+    from metricpower.scenario.schema import Responses
+
+    off = {}
+    for name, field in Responses.model_fields.items():
+        fields = field.annotation.model_fields
+        if "enabled" in fields:
+            off[name] = {"enabled": False}
+        elif "refusal" in fields:
+            off[name] = {"refusal": 0.0}
+    return {"responses": off}
 
 
 def small(overrides: dict | None = None, *, citizens: int = CITIZENS, days: int = DAYS,
@@ -53,14 +67,3 @@ def essay_run() -> Run:
 @pytest.fixture(scope="session")
 def null_run() -> Run:
     return run_preset("null")
-
-
-@pytest.fixture
-def cli() -> CliRunner:
-    return CliRunner()
-
-
-def write(tmp_path: Path, text: str, name: str = "scenario.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path

@@ -1,19 +1,24 @@
 """The day step, end to end: each test would fail if its feature broke.
 
 All runs are the `essay` or `null` preset on 3,000 citizens for 90 days, seed 7 (see
-conftest.py): ~1 s each. Responses (deterrence and the rest) are off in both presets, so
-occurrences depend on the seed only and two policies can be compared event for event.
+conftest.py): ~1 s each. The presets as shipped have people's responses on (deterrence,
+appeals, …); the tests that compare two policies event for event switch them off
+(`responses_off()`), since with deterrence a harsher penalty changes what people do.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from conftest import CITIZENS, DAYS, SEED, responses_off, run_preset, scenario, small
 
-from conftest import CITIZENS, DAYS, SEED, run_preset, scenario, small
 from metricpower.runs import TABLES, simulate
 from metricpower.scenario import load_scenario
+from metricpower.scenario.load import merge
 
 
 def ledger_sums(run) -> np.ndarray:
@@ -30,6 +35,20 @@ def entries(run, column: str, value: str) -> int:
 
 def daily_total(run, column: str) -> int:
     return int(pc.sum(run.tables["daily"][column]).as_py() or 0)
+
+
+def same_table(a, b) -> bool:
+    """Equal tables, NaN equal to NaN (Arrow's `equals` says NaN != NaN)."""
+    if a.schema != b.schema or a.num_rows != b.num_rows:
+        return False
+    for name in a.column_names:
+        x, y = a[name], b[name]
+        if pa.types.is_floating(x.type):
+            if not np.array_equal(x.to_numpy(), y.to_numpy(), equal_nan=True):
+                return False
+        elif not x.equals(y):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- ledger
@@ -73,14 +92,15 @@ def test_same_scenario_and_seed_give_identical_tables():
     first, second = simulate(sc), simulate(sc)
     assert set(first.tables) == set(TABLES)
     for name in TABLES:
-        assert first.tables[name].equals(second.tables[name]), name
-    assert first.metrics == second.metrics
+        assert same_table(first.tables[name], second.tables[name]), name
+    assert json.dumps(first.metrics, sort_keys=True) == json.dumps(second.metrics,
+                                                                   sort_keys=True)
 
 
 def test_different_seed_gives_different_tables(essay_run):
     other = run_preset("essay", seed=SEED + 1)
     for name in ("daily", "citizens", "ledger"):
-        assert not essay_run.tables[name].equals(other.tables[name]), name
+        assert not same_table(essay_run.tables[name], other.tables[name]), name
     # Different at every level, not only in one column.
     assert not np.array_equal(essay_run.tables["citizens"]["conduct"].to_numpy(),
                               other.tables["citizens"]["conduct"].to_numpy())
@@ -110,18 +130,23 @@ def test_null_preset_changes_nothing(null_run):
 def test_essay_preset_does_change_things(essay_run):
     """The counterpart of the null test, so the null test cannot pass vacuously."""
     assert essay_run.metrics["sanctions_total"] > 0
-    assert essay_run.metrics["rewards_total"] > 0
     assert daily_total(essay_run, "penalties") > 0
+    assert daily_total(essay_run, "reward_events") > 0
 
 
 # ---------------------------------------------------------------- policy changes
 
 
-def test_raising_one_penalty_lowers_the_mean_score(essay_run):
-    harsh = run_preset("essay", {"rules": [{"name": "jaywalking", "points": -50}]})
-    base_score = essay_run.tables["citizens"]["score"].to_numpy().astype(np.int64)
+def test_raising_one_penalty_lowers_the_mean_score():
+    """Responses off: with deterrence on, a harsher penalty also deters jaywalking, and
+    the net effect on the mean is the essay's question, not a property to test."""
+    base = run_preset("essay", responses_off())
+    harsh = run_preset("essay", merge(responses_off(),
+                                      {"rules": [{"name": "jaywalking", "points": -50}]}))
+    assert {r.name: r.points for r in harsh.scenario.rules}["jaywalking"] == -50
+    base_score = base.tables["citizens"]["score"].to_numpy().astype(np.int64)
     harsh_score = harsh.tables["citizens"]["score"].to_numpy().astype(np.int64)
-    n_jaywalking = entries(essay_run, "rule", "jaywalking")
+    n_jaywalking = entries(base, "rule", "jaywalking")
     assert n_jaywalking > 300  # ~950 with this seed
     # Same seed, responses off: the same jaywalking penalties, each 45 points harsher.
     # Every other rule can only take more from lower scores (friends' scores, the
@@ -142,8 +167,8 @@ def test_removing_association_rules_removes_their_penalties(essay_run, tmp_path)
     assert names  # the essay preset has them: friends' scores and blacklisted friends
     assert sum(entries(essay_run, "rule", n) for n in names) > 0
     path = tmp_path / "no-association.toml"  # as a user would write it
-    path.write_text('preset = "essay"\ndrop = { rules = [%s] }\n'
-                    % ", ".join(f'"{n}"' for n in names))
+    quoted = ", ".join(f'"{n}"' for n in names)
+    path.write_text(f'preset = "essay"\ndrop = {{ rules = [{quoted}] }}\n')
     dropped = simulate(load_scenario(path, overrides=small()))
     assert not set(names) & {r.name for r in dropped.scenario.rules}
     assert sum(entries(dropped, "rule", n) for n in names) == 0
@@ -161,9 +186,9 @@ def test_no_false_matches_no_misattributed_penalties(essay_run):
     assert off.metrics["penalties"]["misattributed"] == 0
     # With the preset's rate (2e-5 per citizen-day at full coverage, times group
     # multipliers averaging 3.8 and coverage ~0.5): ~10 expected over 270,000
-    # citizen-days; this seed gives 15.
+    # citizen-days; this seed gives 12.
     on = essay_run.tables["ledger"]
-    misattributed = on.filter(on["misattributed"])
+    misattributed = on.filter(pc.and_(on["misattributed"], pc.less(on["points"], 0)))
     assert misattributed.num_rows > 0
     assert misattributed.num_rows == daily_total(essay_run, "misattributed_penalties")
     assert set(misattributed["sensor"].cast("string").to_pylist()) == {"camera"}
@@ -174,7 +199,7 @@ def test_no_false_matches_no_misattributed_penalties(essay_run):
 
 @pytest.mark.parametrize("sensor", ["camera", "purchase_records"])
 def test_sensor_with_zero_coverage_sees_nothing(essay_run, sensor):
-    assert entries(essay_run, "sensor", sensor) > 100  # it sees plenty when on
+    assert entries(essay_run, "sensor", sensor) > 50  # it sees plenty when on (80-600)
     blind = run_preset("essay", {"sensors": [{"name": sensor,
                                               "coverage": {"urban": 0.0, "rural": 0.0}}]})
     assert entries(blind, "sensor", sensor) == 0
@@ -214,7 +239,7 @@ def test_tiers_match_score_bands(essay_run):
     citizens = essay_run.tables["citizens"]
     score = citizens["score"].to_numpy()
     tier = np.array(citizens["tier"].cast("string").to_pylist())
-    assert len(set(tier)) >= 3  # the scores spread over several bands
+    assert len(set(tier)) >= 2  # the scores spread over more than one band
     for t in sc.tiers:
         mine = score[tier == t.name]
         lo = -np.inf if t.min is None else t.min
@@ -241,21 +266,24 @@ def test_blacklist_min_days_keeps_people_listed(essay_run):
 def test_list_exit_after_min_days():
     min_days = 10
     run = run_preset("essay", {"lists": [{"name": "blacklist", "min_days": min_days}]})
-    citizens = run.tables["citizens"]
-    assert daily_total(run, "left_blacklist") > 0  # people do leave now
-    on = citizens["on_blacklist"].to_numpy()
-    days_on = citizens["days_on_blacklist"].to_numpy()
-    left = ~on & (days_on > 0)
-    assert left.any()
-    # Entered on day d and left on day e >= d + min_days: e - d days on the list.
-    assert (days_on[left] >= min_days).all()
+    daily = run.tables["daily"]
+    entered = np.cumsum(daily["entered_blacklist"].to_numpy())
+    left = np.cumsum(daily["left_blacklist"].to_numpy())
+    assert left[-1] > 0  # people do leave now (their score is >= 850)
+    # Whoever leaves on day t entered on day t - min_days or before, so by any day the
+    # number who have left is at most the number who had entered min_days earlier.
+    assert (left[min_days:] <= entered[:-min_days]).all()
+    assert (left[:min_days] == 0).all()
 
 
 # ---------------------------------------------------------------- common random numbers
 
 
-def test_policies_share_random_numbers(essay_run, null_run):
-    harsh = run_preset("essay", {"rules": [{"name": "jaywalking", "points": -50}]})
+def test_policies_share_random_numbers():
+    essay_run = run_preset("essay", responses_off())
+    null_run = run_preset("null", responses_off())
+    harsh = run_preset("essay", merge(responses_off(),
+                                      {"rules": [{"name": "jaywalking", "points": -50}]}))
     for run in (essay_run, null_run, harsh):
         r = run.scenario.responses
         assert not any(getattr(r, f).enabled for f in type(r).model_fields

@@ -309,7 +309,7 @@ class Engine:
     def _decide_appeals(self, day: int, row: dict) -> tuple[np.ndarray, np.ndarray]:
         spec = self.scenario.responses.appeals
         rng = self.streams.rng("appeal_office", day)
-        if spec.capacity_per_100k is None:
+        if spec.capacity_per_100k == "unlimited":
             capacity = self.office.waiting
         else:
             mean = spec.capacity_per_100k * self.n / 1e5
@@ -449,8 +449,8 @@ class Engine:
 
     def _avoid(self, day: int, row: dict) -> None:
         """Friends of avoided citizens (publicly listed, or in an avoided tier while the
-        policy scores friendships) drop the tie with a daily chance, and may make a new
-        tie in their own region instead."""
+        policy scores friendships) drop the tie with a daily chance; then each side may
+        make a new tie instead."""
         spec, state, sc = self.scenario.responses.association, self.state, self.scenario
         public = np.zeros(self.n, bool)
         if spec.public_lists:
@@ -466,6 +466,8 @@ class Engine:
         self.ties.drop(dropped, pos)
         reason = public[dropped]  # True: a public list; False: the association rule
         self.tie_changes.append((day, dropper, dropped, False, reason))
+        # Each side may replace the tie: the dropper among the well-regarded of their
+        # region, the dropped among the other avoided — the network sorts itself.
         formed = rng.random(len(dropper)) < spec.form
         a = dropper[formed]
         bounds = self.region_bounds
@@ -473,9 +475,15 @@ class Engine:
         b = bounds[region] + (rng.random(len(a)) * (bounds[region + 1] - bounds[region])
                               ).astype(np.int64)
         ok = ~avoided[b] & (a != b)
-        a, b = a[ok], b[ok]
+        outcast = dropped[formed]
+        other = target[(rng.random(len(outcast)) * len(target)).astype(np.int64)]
+        a = np.concatenate([a[ok], outcast])
+        b = np.concatenate([b[ok], other])
+        why = np.concatenate([reason[formed][ok], reason[formed]])
+        keep = a != b
+        a, b, why = a[keep], b[keep], why[keep]
         self.ties.form(a, b)
-        self.tie_changes.append((day, a, b, True, reason[formed][ok]))
+        self.tie_changes.append((day, a, b, True, why))
         row.update(ties_dropped=len(dropper), ties_formed=len(a))
 
     def tie_log(self) -> dict[str, np.ndarray]:
@@ -505,7 +513,7 @@ class Engine:
         if day in SNAPSHOT_DAYS or last:
             self.snapshots[day] = state.tier.copy()
         row["assortativity"] = (self.network.assortativity(state.score)
-                                if day % ASSORTATIVITY_EVERY == 0 or last else float("nan"))
+                                if day % ASSORTATIVITY_EVERY == 0 or last else None)
         # Persistence at the bottom: of those who entered it PERSISTENCE_DAYS ago, how
         # many are there now.
         at_bottom = state.tier >= sc.bottom

@@ -21,7 +21,13 @@ from metricpower.metrics.common import (
     roc_auc,
     spearman,
 )
-from metricpower.metrics.disparate import FOUR_FIFTHS, disparate_impact, group_rates
+from metricpower.metrics.disparate import (
+    FOUR_FIFTHS,
+    MIN_EVENTS,
+    disparate_impact,
+    group_rates,
+    list_direction,
+)
 from metricpower.metrics.headline import gini, headline
 from metricpower.metrics.intensification import (
     HORIZONS,
@@ -32,7 +38,10 @@ from metricpower.metrics.intensification import (
     income_over_time,
     mobility,
     persistence,
+    persistence_after_entry,
     snapshot_days,
+    snapshot_pairs,
+    tie_changes,
     ties_over_time,
 )
 from metricpower.metrics.judgements import (
@@ -49,7 +58,7 @@ from metricpower.metrics.limits import (
     occurrences_under_rule,
     policy_table,
 )
-from metricpower.metrics.measure import PROCESSES, measure, summary
+from metricpower.metrics.measure import PROCESSES, bottom_tiers, measure, summary
 from metricpower.metrics.network import assortativity
 from metricpower.metrics.visibility import (
     benign_penalty_share,
@@ -59,15 +68,16 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
-    "FOUR_FIFTHS", "HORIZONS", "PROCESSES", "assortativity", "assortativity_over_time",
-    "average_ranks", "behaviours_regulated", "benign_penalty_share", "chilling",
-    "citizen_evidence", "consequence_rates", "decisions_gated", "detection_rate",
-    "disparate_impact", "frame", "gini", "group_rates", "headline", "income_by_tier",
-    "income_gap", "income_over_time", "lawful_penalised_share", "list_shares",
-    "list_sizes_over_time", "measure", "misattributed_per_100k", "mobility",
-    "occurrences_by_behaviour", "occurrences_under_rule", "pearson", "penalties_over_time",
-    "persistence", "policy_table", "prediction_errors", "roc_auc", "sanctioned_citizens",
-    "score_gini", "score_knowledge", "service_decisions", "snapshot_days", "spearman",
-    "summary", "tier_shares", "tier_shares_over_time", "ties_over_time",
-    "wrongful_sanctions",
+    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity",
+    "assortativity_over_time", "average_ranks", "behaviours_regulated",
+    "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",
+    "consequence_rates", "decisions_gated", "detection_rate", "disparate_impact", "frame",
+    "gini", "group_rates", "headline", "income_by_tier", "income_gap", "income_over_time",
+    "lawful_penalised_share", "list_direction", "list_shares", "list_sizes_over_time",
+    "measure", "misattributed_per_100k", "mobility", "occurrences_by_behaviour",
+    "occurrences_under_rule", "pearson", "penalties_over_time", "persistence",
+    "persistence_after_entry", "policy_table", "prediction_errors", "roc_auc",
+    "sanctioned_citizens", "score_gini", "score_knowledge", "service_decisions",
+    "snapshot_days", "snapshot_pairs", "spearman", "summary", "tie_changes", "tier_shares",
+    "tier_shares_over_time", "ties_over_time", "wrongful_sanctions",
 ]

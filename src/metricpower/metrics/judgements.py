@@ -45,10 +45,14 @@ def consequence_rates(consequences, services, citizens) -> pl.DataFrame:
 
 
 def service_decisions(consequences, services) -> pl.DataFrame:
-    """Attempts at each service by group and overall, with how many were denied, throttled
-    and granted a reward by the score, and the denial and grant rates per attempt."""
+    """Attempts at each service by group and overall, with how many the score denied,
+    throttled and rewarded, how many others (employers, lenders) refused because the
+    citizen was publicly labelled, and the rates per attempt."""
     cons, svc = frame(consequences), frame(services)
-    svc = svc.with_columns(pl.col("attempts").cast(pl.Int64))
+    if "refused_by_others" not in svc.columns:
+        svc = svc.with_columns(refused_by_others=pl.lit(0))
+    svc = svc.with_columns(pl.col("attempts").cast(pl.Int64),
+                           pl.col("refused_by_others").cast(pl.Int64))
     applied = cons.filter(pl.col("service").is_not_null()).group_by("service", "group").agg(
         denied=pl.col("applied").filter(pl.col("effect") == "deny").sum().cast(pl.Int64),
         throttled=pl.col("applied").filter(pl.col("effect") == "throttle").sum()
@@ -57,11 +61,13 @@ def service_decisions(consequences, services) -> pl.DataFrame:
     )
     df = svc.join(applied, on=["service", "group"], how="left").with_columns(
         [pl.col(c).fill_null(0) for c in ("denied", "throttled", "granted")])
-    df = _with_all(df.select("service", "group", "attempts", "denied", "throttled", "granted"),
-                   ["service"], ["attempts", "denied", "throttled", "granted"])
+    counts = ["attempts", "denied", "throttled", "granted", "refused_by_others"]
+    df = _with_all(df.select("service", "group", *counts), ["service"], counts)
     return df.with_columns(denial_rate=ratio(pl.col("denied"), pl.col("attempts")),
                            throttle_rate=ratio(pl.col("throttled"), pl.col("attempts")),
-                           grant_rate=ratio(pl.col("granted"), pl.col("attempts")))
+                           grant_rate=ratio(pl.col("granted"), pl.col("attempts")),
+                           refusal_rate=ratio(pl.col("refused_by_others"),
+                                              pl.col("attempts")))
 
 
 def sanctioned_citizens(citizens, levels=LEVELS) -> pl.DataFrame:

@@ -24,11 +24,19 @@ PROCESSES = {
         "consequence_rates", "service_decisions", "sanctioned_citizens", "wrongful_sanctions",
         "prediction_errors"]),
     "intensification": ("Intensification", [
-        "mobility", "persistence", "assortativity_over_time", "ties_over_time", "chilling",
-        "income_by_tier", "income_over_time"]),
+        "mobility", "persistence", "persistence_after_entry", "assortativity_over_time",
+        "ties_over_time", "tie_changes", "chilling", "income_by_tier", "income_over_time"]),
     "authority": ("Taking authority", ["decisions_gated", "score_knowledge"]),
     "disparate_impact": ("Disparate impact", ["group_rates", "disparate_impact"]),
 }
+
+
+def bottom_tiers(scenario) -> list[str]:
+    """The tiers that count as "the bottom": the scenario's `bottom_tier` and worse, or
+    the worst tier."""
+    names = [t.name for t in scenario.tiers]
+    start = getattr(scenario, "bottom", len(names) - 1)
+    return names[start:] if isinstance(start, int) else names[-1:]
 
 
 def _tables(run) -> dict[str, pl.DataFrame | None]:
@@ -45,6 +53,7 @@ def measure(run, baseline=None) -> dict[str, pl.DataFrame]:
     daily, citizens, ledger = t["daily"], t["citizens"], t.get("ledger")
     cons, svc = t.get("consequences"), t.get("services")
     tiers = [x.name for x in sc.tiers]
+    bottom = bottom_tiers(sc)
     lists = [x.name for x in sc.lists]
     policy = limits.policy_table(sc)
     lawful = {b.name for b in sc.behaviours if b.lawful}
@@ -80,9 +89,11 @@ def measure(run, baseline=None) -> dict[str, pl.DataFrame]:
     # 5 intensification
     snapshots = t.get("tiers")
     out["mobility"] = intensification.mobility(snapshots, tiers)
-    out["persistence"] = intensification.persistence(snapshots, tiers, citizens)
+    out["persistence"] = intensification.persistence(snapshots, tiers, citizens, bottom)
+    out["persistence_after_entry"] = intensification.persistence_after_entry(daily)
     out["assortativity_over_time"] = intensification.assortativity_over_time(daily)
     out["ties_over_time"] = intensification.ties_over_time(daily)
+    out["tie_changes"] = intensification.tie_changes(t.get("ties"))
     base_daily = frame(baseline.tables["daily"]) if baseline is not None else None
     out["chilling"] = intensification.chilling(daily, policy, base_daily)
     out["income_by_tier"] = intensification.income_by_tier(citizens, tiers)
@@ -94,7 +105,7 @@ def measure(run, baseline=None) -> dict[str, pl.DataFrame]:
     # disparate impact, by group and by region
     direction = disparate.list_direction(lists, sc.consequences)
     rates = pl.concat([
-        disparate.group_rates(citizens, evidence, cons, svc, by=by, bottom_tier=tiers[-1],
+        disparate.group_rates(citizens, evidence, cons, svc, by=by, bottom=bottom,
                               lists=direction)
         for by in ("group", "region") if by in citizens.columns])
     out["group_rates"] = rates
@@ -198,10 +209,15 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
         i["tier_persistence"] = {str(h): {r["from_tier"]: r["share"] for r in
                                           g.iter_rows(named=True)}
                                  for (h,), g in stay.group_by("horizon")}
+    i["bottom_tiers"] = bottom_tiers(sc)
     if "persistence" in m:
         per = m["persistence"].filter(pl.col("by") == "all")
         i["persistence_at_bottom"] = {str(r["horizon"]): r["share"]
                                       for r in per.iter_rows(named=True)}
+    if "persistence_after_entry" in m:
+        pe = m["persistence_after_entry"].row(0, named=True)
+        i["still_at_bottom_after_entry"] = {"checked": pe["checked"], "stayed": pe["stayed"],
+                                            "share": pe["share"]}
     if "assortativity_over_time" in m and m["assortativity_over_time"].height:
         a = m["assortativity_over_time"]["assortativity"]
         i["assortativity"] = {"first": a[0], "last": a[-1], "change": a[-1] - a[0]}
@@ -209,6 +225,9 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
         ties = m["ties_over_time"]
         i["ties_dropped"] = int(ties["ties_dropped"].sum())
         i["ties_formed"] = int(ties["ties_formed"].sum())
+    if "tie_changes" in m:
+        i["tie_changes"] = {f"{r['change']}:{r['reason']}": r["ties"]
+                            for r in m["tie_changes"].iter_rows(named=True)}
     if "chilling" in m:
         ch = m["chilling"]
         i["chilled"] = {r["behaviour"]: r["chilled"] for r in ch.iter_rows(named=True)}

@@ -345,7 +345,7 @@ def _line_of(key: str | None, text: str) -> int | None:
     scope_end = len(lines)         # where sub-tables of the current table can end
     path: tuple[str, ...] = ()
     for k, (name, idx) in enumerate(steps):
-        parent, path = path, path + (name,)
+        path = path + (name,)
         cands = [(h, arr) for h, arr, p in headers
                  if p == path and start < h < scope_end and arr == (idx is not None)]
         if idx is not None and idx < len(cands) or idx is None and cands:

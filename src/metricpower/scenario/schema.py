@@ -300,8 +300,8 @@ class Appeals(Strict):
     probability: float = Field(0.05, ge=0)
     points_elasticity: float = 1.0
     income_elasticity: float = 0.5
-    capacity_per_100k: float | None = Field(
-        20.0, ge=0, description="appeals decided per day per 100,000 citizens; none = unlimited"
+    capacity_per_100k: Annotated[float, Field(ge=0)] | Literal["unlimited"] = Field(
+        20.0, description='appeals decided per day per 100,000 citizens, or "unlimited"'
     )
     decision_days: int = Field(14, ge=0, description="days before an appeal can be decided")
     success_misattributed: Probability = 0.8
