@@ -13,7 +13,7 @@ def truth(rule_kind: str, benign: bool, misattributed: bool) -> str:
     if misattributed:
         return "[red]misattributed: someone else's act[/]"
     if benign:
-        return "[yellow]benign reason the sensor could not see[/]"
+        return "[yellow]benign: a reason no sensor sees[/]"
     if rule_kind == "event":
         return "as recorded"
     return "no act: derived from state"
@@ -36,6 +36,9 @@ def history(run: Run, citizen: int) -> Group:
     lists = [s.name for s in sc.lists if row[f"on_{s.name}"]]
     head.add_row("lists now", ", ".join(lists) or "none")
     head.add_row("sanctions / rewards", f"{row['sanctions']} / {row['rewards']}")
+    head.add_row("income index", f"{row['income']:.2f} → {row['income_final']:.2f}")
+    if row["flagged"]:
+        head.add_row("risk model", "[red]flagged as likely to fall to the bottom[/]")
     if row["pets_confiscated"]:
         head.add_row("pet", "[red]confiscated[/]")
     head.add_row("hidden true conduct", f"{row['conduct']:.2f} (1 = never breaks a rule; "
@@ -53,11 +56,17 @@ def history(run: Run, citizen: int) -> Group:
                          ("hidden truth", "left")):
         table.add_column(col, justify=justify)
     score = sc.population.initial_score
+    reversed_on = {e["reverses"]: e["day"] for e in mine if e["reverses"] >= 0}
     for e in mine:
         score += e["points"]
         rule = rules[e["rule"]]
         evidence = f"{e['behaviour']} seen by {e['sensor']}" if e["behaviour"] else rule.kind
-        table.add_row(str(e["day"]), e["rule"], evidence, f"{e['points']:+d}", str(score),
-                      rule.provenance, truth(rule.kind, e["benign"], e["misattributed"]))
+        hidden = truth(rule.kind, e["benign"], e["misattributed"])
+        if e["reverses"] >= 0:
+            evidence = f"appeal upheld: undoes #{e['reverses']}"
+        elif e["entry"] in reversed_on:
+            hidden += f" [green](reversed on appeal, day {reversed_on[e['entry']]})[/]"
+        table.add_row(f"{e['day']}", f"#{e['entry']} {e['rule']}", evidence,
+                      f"{e['points']:+d}", str(score), rule.provenance, hidden)
     parts.append(table)
     return Group(*parts)
