@@ -11,9 +11,11 @@ import duckdb
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+from rich.text import Text
 from typer.testing import CliRunner
 
 from metricpower.cli import app
+from metricpower.explain import truth
 from metricpower.runs import TABLES, load_run, simulate
 from metricpower.scenario import load_preset, load_scenario
 
@@ -125,8 +127,15 @@ def test_explain_prints_the_citizens_changes(run_dir, column):
     for rule in set(mine["rule"].cast("string").to_pylist()):
         assert rule in text, rule
     assert "hidden truth" in text and "hidden true conduct" in text
+    # Beside each change, the hidden truth the system never saw (benign, misattributed).
+    rules = {r.name: r for r in loaded.scenario.rules}
+    for e in mine.to_pylist():
+        label = Text.from_markup(truth(rules[e["rule"]].kind, e["benign"],
+                                       e["misattributed"])).plain
+        assert label in text, label
     if column == "benign":
-        assert "benign reason" in text
+        assert mine.filter(mine["benign"]).num_rows > 0
+        assert "benign" in text
 
 
 def test_explain_shows_misattribution(tmp_path):
@@ -140,7 +149,8 @@ def test_explain_shows_misattribution(tmp_path):
     citizen = _citizen_with(load_run(out).tables["ledger"], "misattributed")
     result = runner.invoke(app, ["explain", str(out), str(citizen)], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "misattributed: someone else's act" in result.output
+    assert Text.from_markup(truth("event", False, True)).plain in result.output
+    assert "misattributed" in result.output
 
 
 @pytest.mark.parametrize("citizen", ["2000", "999999"])

@@ -276,6 +276,36 @@ def test_list_exit_after_min_days():
     assert (left[:min_days] == 0).all()
 
 
+def test_restoration_only_after_a_clean_spell():
+    """Restoration goes to citizens with no penalty in the last `clean_days` days: not to
+    one penalised that very day. (Short spells so that it happens within 120 days.)"""
+    clean_days = 20
+    run = run_preset("essay", merge(responses_off(), {"rules": [
+        {"name": "restoration", "clean_days": clean_days, "every": 10}]}),
+        citizens=2_000, days=120)
+    rule = {r.name: r for r in run.scenario.rules}["restoration"]
+    ledger = run.tables["ledger"]
+    day = ledger["day"].to_numpy().astype(np.int64)
+    citizen = ledger["citizen"].to_numpy()
+    points = ledger["points"].to_numpy()
+    restored = np.array(ledger["rule"].cast("string").to_pylist()) == "restoration"
+    assert restored.sum() > 100  # ~2,300 with this seed
+    assert ((points[restored] > 0) & (points[restored] <= rule.points)).all()
+    # Each restoration's citizen's last penalty on or before that day (keys sort by
+    # citizen, then day; days < 1,000) must be at least `clean_days` days before it.
+    key = citizen.astype(np.int64) * 1_000 + day
+    penalties = np.unique(key[points < 0])
+    at = key[restored]
+    last = np.searchsorted(penalties, at, side="right") - 1
+    found = np.where(last >= 0, penalties[np.maximum(last, 0)], -1)
+    earliest_clean = citizen[restored] * 1_000 + np.maximum(day[restored] - clean_days + 1, 0)
+    bad = found >= earliest_clean
+    assert not bad.any(), (
+        f"{bad.sum()} restorations within {clean_days} days of a penalty, e.g. citizen "
+        f"{citizen[restored][bad][0]} on day {day[restored][bad][0]} (penalised day "
+        f"{found[bad][0] % 1_000})")
+
+
 # ---------------------------------------------------------------- common random numbers
 
 

@@ -387,8 +387,8 @@ def test_unwritable_output_folder(tmp_path, where):
     """An --out that cannot be a folder: exit 2 and a message before any simulation.
 
     Permission bits are not used here because the tests may run as root, whom chmod
-    does not stop; a path through a regular file fails for everyone (see the next test
-    for the chmod case, skipped under root)."""
+    does not stop; a path through a regular file fails for everyone (the next test
+    covers a read-only folder)."""
     scenario = _good_file(tmp_path)
     blocker = tmp_path / "blocker.txt"
     blocker.write_text("keep me")
@@ -404,22 +404,20 @@ def test_unwritable_output_folder(tmp_path, where):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="root ignores permission bits, so chmod cannot make a folder "
-                           "unwritable for it")
-def test_read_only_output_folder(tmp_path):
+def test_read_only_output_folder(tmp_path, monkeypatch):
+    """A folder the user may not write to. Root ignores permission bits, so the check's
+    question (os.access) is answered 'no' for the locked folder, as it is for a user."""
     scenario = _good_file(tmp_path)
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        result = runner.invoke(app, ["run", str(scenario), "--out", str(locked / "out"),
-                                     "--no-report"])
-        assert result.exit_code == 2, result.output
-        assert "not writable" in result.output
-        assert list(locked.iterdir()) == []
-    finally:
-        locked.chmod(0o700)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
+        False if Path(path) == locked else real_access(path, mode, *a, **k)))
+    result = runner.invoke(app, ["run", str(scenario), "--out", str(locked / "out"),
+                                 "--no-report"])
+    assert result.exit_code == 2, result.output
+    assert "not writable" in result.output
+    assert list(locked.iterdir()) == []
 
 
 # ---------------------------------------------------------------- happy paths

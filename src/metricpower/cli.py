@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,7 +34,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -140,7 +141,8 @@ def presets(ctx: typer.Context) -> None:
     """List the presets (name and one line each)."""
     if ctx.invoked_subcommand is None:
         for name in preset_names():
-            out.print(f"[bold]{name}[/]\t{preset_summary(name)}", highlight=False)
+            out.print(f"[bold]{name}[/]\t{escape(preset_summary(name))}", highlight=False,
+                      soft_wrap=True)
 
 
 @presets_app.command("show")
@@ -171,3 +173,150 @@ def explain(
 
 def main() -> None:
     app()
+
+
+# ---------------------------------------------------------------- compare and report
+def _compare_side(spec: str, label: str, explicit_preset: bool):
+    """One side of `compare`: ("run", Run) for a run directory, ("scenario", Scenario) for
+    a scenario file or preset, or ("null", None) for the no-policy baseline."""
+    if spec == "null":
+        return "null", None
+    path = Path(spec)
+    if not explicit_preset:
+        if path.is_dir():
+            return "run", load_run(path)
+        if path.is_file():
+            return "scenario", load_scenario(path)
+        if spec not in preset_names():
+            raise ScenarioError(
+                spec, f"{label} is not a run directory, a scenario file or a preset name "
+                      f"(presets: {', '.join(preset_names())}; or `null`)")
+    return "scenario", load_preset(spec)
+
+
+def _with_settings(sc: Scenario, settings: dict) -> Scenario:
+    if not settings:
+        return sc
+    data = sc.model_dump(mode="python")
+    data["run"] = {**data["run"], **settings}
+    return Scenario.model_validate(data)
+
+
+@app.command("compare")
+def compare_cmd(
+    a: Annotated[str | None, typer.Argument(
+        help="A, the policy: a scenario file, a run directory, a preset name or `null`")] = None,
+    b: Annotated[str | None, typer.Argument(
+        help="B, the baseline: the same kinds; `null` = A with no policy")] = None,
+    preset_a: Annotated[str | None, typer.Option("--preset-a", help="A as a preset")] = None,
+    preset_b: Annotated[str | None, typer.Option("--preset-b", help="B as a preset")] = None,
+    citizens: Annotated[int | None, typer.Option(help="population size (scenarios)")] = None,
+    days: Annotated[int | None, typer.Option(help="days to simulate (scenarios)")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (scenarios)")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="folder for comparison.html and comparison.json")] = None,
+    save_runs: Annotated[bool, typer.Option(
+        help="also write the simulated runs' directories under --out (a/, b/)")] = False,
+) -> None:
+    """Compare two policies on the same population and seed (common random numbers): every
+    metric for both, and the difference the policy makes."""
+    from metricpower.compare import NotComparable, compare, describe, null_of
+
+    positional = [x for x in (a, b) if x is not None]
+    specs = []
+    for label, preset in (("A", preset_a), ("B", preset_b)):
+        if preset is not None:
+            specs.append((label, preset, True))
+        elif positional:
+            specs.append((label, positional.pop(0), False))
+        else:
+            fail(f"give {label}: a scenario file, a run directory, a preset name or `null` "
+                 f"(or --preset-{label.lower()})")
+    if positional:
+        fail(f"too many arguments: {positional}")
+    settings = {k: v for k, v in (("citizens", citizens), ("days", days), ("seed", seed))
+                if v is not None}
+    try:
+        sides = [_compare_side(spec, label, explicit)
+                 for label, spec, explicit in specs]
+        kinds = [k for k, _ in sides]
+        if kinds == ["null", "null"]:
+            fail("A and B cannot both be `null`")
+        if settings and "run" in kinds:
+            fail("--citizens/--days/--seed apply to scenarios; a run directory keeps its "
+                 "own settings (the other side follows them)")
+        # A run directory fixes the settings for a scenario on the other side.
+        for i, (kind, value) in enumerate(sides):
+            if kind == "run":
+                other = 1 - i
+                if sides[other][0] == "scenario":
+                    rs = value.scenario.run
+                    sides[other] = ("scenario", _with_settings(
+                        sides[other][1], {"citizens": rs.citizens, "days": rs.days,
+                                          "seed": rs.seed}))
+        for i, (kind, value) in enumerate(sides):
+            if kind == "scenario":
+                sides[i] = ("scenario", _with_settings(value, settings))
+        for i, (kind, _) in enumerate(sides):
+            if kind == "null":
+                other_kind, other = sides[1 - i]
+                base = other.scenario if other_kind == "run" else other
+                sides[i] = ("scenario", null_of(base))
+        names = []
+        for (kind, value), (_label, spec, _) in zip(sides, specs, strict=True):
+            sc = value.scenario if kind == "run" else value
+            names.append(Path(spec).name if kind == "run" else sc.name)
+        from metricpower.compare import check_comparable
+
+        check_comparable(*[v.scenario if k == "run" else v for k, v in sides], *names)
+        target = out_dir or Path("runs") / f"compare-{names[0]}-vs-{names[1]}"
+        _check_writable(target)
+        runs = [value if kind == "run" else run_with_progress(value) for kind, value in sides]
+        result = compare(runs[0], runs[1], names[0], names[1])
+        report_path = result.write(target)
+        if save_runs:
+            for (kind, _), run_, sub in zip(sides, runs, ("a", "b"), strict=True):
+                if kind == "scenario":
+                    run_.write(Path(target) / sub)
+    except NotComparable as e:
+        fail(str(e))
+    except (ScenarioError, OutputError) as e:
+        fail(str(e))
+    e = result.effects
+    table = Table(title=f"{result.name_a} vs {result.name_b} (difference = A − B)")
+    for col, justify in (("effect", "left"), (result.name_a, "right"),
+                         (result.name_b, "right"), ("difference", "right")):
+        table.add_column(col, justify=justify)
+    for name, eff in e["sanctions"].items():
+        table.add_row(f"sanction: {name}", describe(eff["a"]), describe(eff["b"]),
+                      describe(eff["difference"]))
+    for key in ("sanctions_total", "citizens_sanctioned", "penalties", "wrongful_penalties",
+                "wrongful_sanctions", "score_gini", "income_gini"):
+        eff = e[key]
+        table.add_row(key.replace("_", " "), describe(eff["a"]), describe(eff["b"]),
+                      describe(eff["difference"]))
+    table.add_row("acts chilled", "", "", describe(e.get("acts_chilled")))
+    table.add_row("lawful acts chilled", "", "", describe(e.get("lawful_acts_chilled")))
+    out.print(table)
+    for note in result.notes:
+        out.print(f"[yellow]note:[/] {note}")
+    out.print(f"comparison report: [bold]{report_path}[/]")
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="run directory")],
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="where to write the report (default: RUN/report.html)")] = None,
+) -> None:
+    """Write a run's self-contained HTML report (opens offline)."""
+    from metricpower.report import write_report
+
+    try:
+        result = load_run(run_dir)
+        target = out_path or Path(run_dir) / "report.html"
+        _check_writable(target.parent)
+        path = write_report(result, target)
+    except (ScenarioError, OutputError) as e:
+        fail(str(e))
+    out.print(f"report: [bold]{path}[/]")

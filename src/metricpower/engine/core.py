@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from metricpower.engine.context import Context
-from metricpower.engine.observe import HEADROOM, Events, Observer, concat, rates, thin
+from metricpower.engine.observe import HEADROOM, Events, Observer, Sampler, concat, rates
 from metricpower.engine.respond import AppealOffice, RiskModel, Ties
 from metricpower.engine.state import State, tiers_of
 from metricpower.engine.windows import EventWindow
@@ -47,8 +47,8 @@ class Engine:
         penalty = [sum(-scenario.rules[ri].points for ri in self.event_rules[bi]
                        if scenario.rules[ri].points < 0) for bi in self.event_rules]
         self.penalised = [p > 0 for p in penalty]
-        self.service_rate = [rates(citizens, s.demand, s.drivers, s.requires)
-                             for s in scenario.services]
+        self.demand = [Sampler(rates(citizens, s.demand, s.drivers, s.requires))
+                       for s in scenario.services]
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
                              [s.name for s in scenario.sensors])
@@ -194,6 +194,8 @@ class Engine:
         return events
 
     def _score(self, day: int, events: dict[int, Events], row: dict) -> None:
+        """Event rules first; then periodic rules and restoration, which see the day's
+        penalties (nobody penalised today is restored today); then appeals."""
         rules, state, ledger = self.scenario.rules, self.state, self.ledger
         initial = self.scenario.population.initial_score
         who, pts = [], []
@@ -225,6 +227,7 @@ class Engine:
                                            misattributed)
                 else:
                     counts["reward_events"] += len(citizen)
+        self._apply(day, who, pts)
         for ri, rule in enumerate(rules):
             if rule.kind == "event" or (day + 1) % rule.every:
                 continue
@@ -239,21 +242,22 @@ class Engine:
             got = points != 0
             citizen, points = citizen[got], points[got].astype(np.int32)
             ledger.append(day, citizen, ri, points)
-            who.append(citizen)
-            pts.append(points)
+            self._apply(day, [citizen], [points])
             counts["penalties" if rule.points < 0 else "reward_events"] += len(citizen)
         if self.office is not None:
-            who_back, pts_back = self._decide_appeals(day, row)
-            who.append(who_back)
-            pts.append(pts_back)
-        if who:
-            citizen = np.concatenate(who)
-            points = np.concatenate(pts).astype(np.int32)
-            np.add.at(state.score, citizen, points)
-            state.last_penalty[citizen[points < 0]] = day
-            changed = np.unique(citizen)
-            state.tier[changed] = tiers_of(self.scenario, state.score[changed])
+            self._apply(day, *self._decide_appeals(day, row))
         row.update(counts)
+
+    def _apply(self, day: int, who: list[np.ndarray], pts: list[np.ndarray]) -> None:
+        """Add points to scores; a penalty restarts the clean clock; tiers follow."""
+        if not who:
+            return
+        citizen = np.concatenate(who)
+        points = np.concatenate(pts).astype(np.int32)
+        state = self.state
+        np.add.at(state.score, citizen, points)
+        state.last_penalty[citizen[points < 0]] = day
+        state.tier[citizen] = tiers_of(self.scenario, state.score[citizen])
 
     def _scheduled(self, ri: int, citizen: np.ndarray) -> np.ndarray:
         """Points for acts paid by the hour on a diminishing schedule: the whole points
@@ -306,7 +310,7 @@ class Engine:
                          benign=benign[go], misattributed=misattributed[go],
                          filed=np.full(int(go.sum()), day))
 
-    def _decide_appeals(self, day: int, row: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _decide_appeals(self, day: int, row: dict) -> tuple[list, list]:
         spec = self.scenario.responses.appeals
         rng = self.streams.rng("appeal_office", day)
         if spec.capacity_per_100k == "unlimited":
@@ -327,11 +331,12 @@ class Engine:
                            case["misattributed"][upheld].astype(bool),
                            reverses=case["entry"][upheld].astype(np.int64))
         waited = day - case["day"][upheld]
-        row.update(appeals_filed=self._filed, appeals_decided=len(chance), appeals_upheld=int(upheld.sum()),
+        row.update(appeals_filed=self._filed, appeals_decided=len(chance),
+                   appeals_upheld=int(upheld.sum()),
                    appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
                    appeals_upheld_benign=int(case["benign"][upheld].sum()),
                    redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
-        return citizen, back
+        return [citizen], [back]
 
     # ------------------------------------------------------------------ categorise
     def _categorise(self, day: int, row: dict) -> None:
@@ -393,10 +398,8 @@ class Engine:
         state.days_labelled += labelled
         refusal = sc.responses.labelling.refusal
         for si, svc in enumerate(sc.services):
-            rate = self.service_rate[si]
-            rate_max = float(rate.max(initial=0.0))
-            cand, u = thin(self.streams.rng(f"demand:{svc.name}", day), self.n, rate_max, 1)
-            accept = u[0] < rate[cand] / np.float32(rate_max or 1.0)
+            cand, p, u = self.demand[si].draw(self.streams.rng(f"demand:{svc.name}", day), 1)
+            accept = u[0] < p
             who, u_refuse = cand[accept], u[1][accept]
             self.attempts[si] += np.bincount(group[who], minlength=self.n_groups)
             row[f"attempts_{svc.name}"] = len(who)

@@ -1,11 +1,12 @@
 """Occurrences (ground truth) and what the sensors make of them.
 
-Occurrences are drawn by thinning a Poisson process: each day a behaviour gets
-K ~ Poisson(N · rate_max) candidate citizens, uniformly, and candidate k is a real
-occurrence when u_k < rate_i / rate_max. This costs as much as the day's events, not the
-population, and it gives common random numbers for free: the candidates and every draw
-about them depend only on the seed, the behaviour and the day, so a policy that makes
-citizen i less likely to act (deterrence) keeps a subset of the same occurrences.
+Occurrences are drawn by thinning a Poisson process: citizens are grouped in bands of
+similar rate (octaves), each band gets K ~ Poisson(members · bound) candidates drawn
+uniformly among its members, and candidate k is a real occurrence when
+u_k < rate_i / bound. This costs as much as the day's events, not the population, and
+it gives common random numbers for free: the candidates and every draw about them
+depend only on the seed, the behaviour and the day, so a policy that makes citizen i
+less likely to act (deterrence) keeps a subset of the same occurrences.
 """
 
 from __future__ import annotations
@@ -47,13 +48,38 @@ def rates(citizens: Citizens, mean_rate: float, drivers: dict[str, float],
     return (mean_rate * m / mean).astype(np.float32)
 
 
-def thin(rng: np.random.Generator, n: int, rate_max: float, extra: int):
-    """Candidates of one day's Poisson process: citizen indices and `1 + extra` uniforms
-    each (the first decides acceptance)."""
-    k = rng.poisson(n * rate_max) if rate_max > 0 else 0
-    cand = rng.integers(0, n, size=k, dtype=np.int64)
-    u = rng.random((1 + extra, k), dtype=np.float32)
-    return cand, u
+class Sampler:
+    """Poisson draws at per-citizen daily rates, by thinning within octave bands of rate,
+    so that at least 1 / (2 · headroom) of the candidates are accepted."""
+
+    BANDS = 24
+
+    def __init__(self, rate: np.ndarray, headroom: float = 1.0):
+        self.rate = rate.astype(np.float32)
+        acting = np.flatnonzero(rate > 0)
+        top = float(rate.max(initial=0.0))
+        idx = np.int32 if len(rate) < 2**31 else np.int64
+        band = np.minimum(np.floor(np.log2(top / rate[acting])), self.BANDS - 1) if top else []
+        self.members, self.bound = [], []
+        for j in range(self.BANDS if top else 0):
+            members = acting[band == j].astype(idx)
+            if len(members):
+                self.members.append(members)
+                self.bound.append(np.float32(top / 2**j * headroom))
+
+    def draw(self, rng: np.random.Generator, extra: int):
+        """One day's candidates: citizens, the base chance each is real (rate / bound),
+        and `1 + extra` uniforms each (the first decides acceptance)."""
+        cand, chance = [], []
+        for members, bound in zip(self.members, self.bound, strict=True):
+            k = rng.poisson(len(members) * float(bound))
+            who = members[rng.integers(0, len(members), size=k)]
+            cand.append(who)
+            chance.append(self.rate[who] / bound)
+        cand = np.concatenate(cand) if cand else np.zeros(0, np.int32)
+        chance = np.concatenate(chance) if chance else np.zeros(0, np.float32)
+        u = rng.random((1 + extra, len(cand)), dtype=np.float32)
+        return cand.astype(np.int64), chance, u
 
 
 @dataclass
@@ -74,8 +100,8 @@ class Observer:
         self.n = len(citizens)
         self.behaviours = scenario.behaviours
         sensor_index = {s.name: i for i, s in enumerate(scenario.sensors)}
-        self.rate = [rates(citizens, b.rate, b.drivers, b.requires) for b in self.behaviours]
-        self.rate_max = [HEADROOM * float(r.max(initial=0.0)) for r in self.rate]
+        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), HEADROOM)
+                        for b in self.behaviours]
         self.sensor_ids = [np.array([sensor_index[s] for s in b.sensors], dtype=np.int16)
                            for b in self.behaviours]
         # Chance that sensor s sees an act, where each citizen lives.
@@ -93,8 +119,8 @@ class Observer:
             rate = (s.false_match_rate * mult[citizens.group]
                     * np.where(urban, s.coverage.urban, s.coverage.rural)).astype(np.float32)
             weights = np.array([self.behaviours[bi].rate for bi in public])
-            self.false_match.append((si, s.name, rate, float(rate.max(initial=0.0)),
-                                     np.array(public), np.cumsum(weights) / weights.sum()))
+            self.false_match.append((si, s.name, Sampler(rate), np.array(public),
+                                     np.cumsum(weights) / weights.sum()))
 
     def occurrences(self, day: int, bi: int,
                     propensity: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -105,8 +131,7 @@ class Observer:
         b = self.behaviours[bi]
         n_sensors = len(self.sensor_ids[bi])
         rng = self.streams.rng(f"occur:{b.name}", day)
-        cand, u = thin(rng, self.n, self.rate_max[bi], 1 + n_sensors)
-        p = self.rate[bi][cand] / np.float32(self.rate_max[bi] or 1.0)
+        cand, p, u = self.sampler[bi].draw(rng, 1 + n_sensors)
         would = u[0] < p
         keep = would if propensity is None else u[0] < p * propensity(cand)
         return cand, keep, would, u[1] < b.benign_share, u[2:]
@@ -131,10 +156,10 @@ class Observer:
     def false_matches(self, day: int) -> dict[int, Events]:
         """Cameras charging citizens who did nothing, by the behaviour they are charged with."""
         out: dict[int, list[Events]] = {}
-        for si, name, rate, rate_max, public, cum in self.false_match:
+        for si, name, sampler, public, cum in self.false_match:
             rng = self.streams.rng(f"falsematch:{name}", day)
-            cand, u = thin(rng, self.n, rate_max, 1)
-            keep = u[0] < rate[cand] / np.float32(rate_max)
+            cand, p, u = sampler.draw(rng, 1)
+            keep = u[0] < p
             cand = cand[keep]
             which = public[np.minimum(np.searchsorted(cum, u[1][keep], side="right"),
                                       len(public) - 1)]

@@ -37,7 +37,8 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
     """Every sanction and reward rate per group (or region): each consequence per attempt
     or per citizen (groups only: the consequence totals are kept by group), the share of
     citizens sanctioned, rewarded, penalised, charged by a false match, wrongly penalised
-    (benign or misattributed evidence), at the bottom (`bottom` tiers) and on each list. `adverse` says whether a higher rate is worse for the group."""
+    (benign or misattributed evidence), at the bottom (`bottom` tiers) and on each list.
+    `adverse` says whether a higher rate is worse for the group."""
     citizens = frame(citizens)
     parts = []
     if consequences is not None and services is not None and by == "group":

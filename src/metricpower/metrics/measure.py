@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from metricpower.metrics import authority, categorisation, disparate, intensification
-from metricpower.metrics import judgements, limits, visibility
+from metricpower.metrics import (
+    authority,
+    categorisation,
+    disparate,
+    intensification,
+    judgements,
+    limits,
+    visibility,
+)
 from metricpower.metrics.common import citizen_evidence, clean, daily_total, frame
 
 #: The essay's six processes (plus disparate impact, which audits them all) and the tables

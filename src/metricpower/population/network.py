@@ -47,7 +47,8 @@ class Network:
         a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
         src = np.concatenate([a, b])
         dst = np.concatenate([b, a])
-        key = np.unique(src * n + dst)
+        key = np.sort(src * n + dst)  # sorted keys: rows in order, friends sorted in rows
+        key = key[np.r_[True, key[1:] != key[:-1]]]
         src, dst = key // n, key % n
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])

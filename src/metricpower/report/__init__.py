@@ -109,6 +109,18 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
 
 
 # ---------------------------------------------------------------- sections
+def _times(f: dict) -> str:
+    v, r = f.get("value"), f.get("reference")
+    if v is None or r is None:
+        return ""
+    if r == 0:
+        return "the reference group had none"
+    if v == 0:
+        return "none at all"
+    x = v / r
+    return f"{x:.1f}× the reference rate" if x >= 1 else f"{x:.2f}× the reference rate"
+
+
 def _overview(run, s: dict) -> str:
     t = s["totals"]
     v, j, a = s["visibility"], s["judgements"], s["authority"]
@@ -164,7 +176,8 @@ def _limits(m, s) -> str:
                "Points each behaviour earns per observed act (red: penalty, green: reward)."),
         figure("fig-occurrences", F.occurrences(m["occurrences_by_behaviour"]),
                "How often each behaviour happened (hatched: with a benign reason no sensor "
-               "can see), coloured by how the policy treats it."),
+               "can see). Red: lawful and penalised; orange: unlawful and penalised; green: "
+               "rewarded; grey: not regulated."),
         table(m["policy"].select("behaviour", "lawful", "public", "rules", "points",
                                  "benign_share"), "Table: the policy, behaviour by behaviour"),
         table(m["lawful_penalised_share"], "Table: lawful share of penalised acts, by group "
@@ -267,7 +280,8 @@ def _judgements(m, s, groups) -> str:
                "Sanctioned citizens per 100,000, and how many of them wrongfully."),
         figure("fig-predictions", F.predictions(pe) if pe is not None else None,
                "Risk model errors by group, judged against hidden truth.",
-               "Predictions were off in this run (no prediction table)."),
+               "No prediction results in this run: predictions are off, or none has been "
+               "judged against the truth yet (a prediction is judged after its horizon)."),
         table(m.get("service_decisions"), "Table: decisions by service and group"),
         table(m.get("consequence_rates"), "Table: every consequence by group"),
         table(m["wrongful_sanctions"], "Table: wrongful sanctions by group and region"),
@@ -370,22 +384,30 @@ def _disparate(m, s) -> str:
     d = s["disparate_impact"]
     flagged = d["flagged"]
     if flagged:
-        top = flagged[:4]
-        text = [f"{len(flagged)} group rates fail the four-fifths rule. The largest gaps: "
-                + "; ".join(f"{esc(f['rate'])} for {esc(f['who'])} (ratio "
-                            f"{num(f['impact_ratio'], 2)})" for f in top) + "."]
+        di_rows = m["disparate_impact"]
+        adverse = {r["rate"]: r["adverse"] for r in di_rows.iter_rows(named=True)}
+        bad = [f for f in flagged if adverse.get(f["rate"], True)]
+        good = [f for f in flagged if not adverse.get(f["rate"], True)]
+        text = [f"{len(flagged)} group or region rates fail the four-fifths rule on enough "
+                "events to matter."]
+        for kind, rows in (("Sanctions and penalties", bad), ("Rewards", good)):
+            if rows:
+                text.append(f"{kind}: " + "; ".join(
+                    f"{esc(f['rate'])} for {esc(f['who'])} (ratio "
+                    f"{num(f['impact_ratio'], 2)}, {_times(f)})" for f in rows[:5]) + ".")
     else:
         text = [f"No rate fails the four-fifths rule on enough events "
                 f"({d['rates_checked']} rates checked)."]
     di = m["disparate_impact"]
     parts = [
         figure("fig-impact-group", F.impact_ratios(di, "group"),
-               "Lowest impact ratio of each rate across groups."),
+               "Impact ratio of every rate for every group (dashed: four fifths; circled: "
+               "flagged — below 0.8 on enough events not to be chance in small numbers)."),
         figure("fig-impact-region", F.impact_ratios(di, "region"),
-               "Lowest impact ratio of each rate across regions."),
-        table(di.filter(pl.col("below_four_fifths")).select(
-            "rate", "by", "who", "numerator", "denominator", "value", "reference",
-            "impact_ratio", "flagged"), "Table: rates below four fifths", open_=True),
+               "Impact ratio of every citizen-level rate for every region."),
+        table(di.filter(pl.col("flagged")).select(
+            "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
+            "impact_ratio"), "Table: flagged rates", open_=True),
         table(di, "Table: every rate by group and region"),
     ]
     return section("disparate_impact", "Disparate impact", GLOSS["disparate_impact"], text,

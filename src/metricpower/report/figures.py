@@ -82,8 +82,7 @@ def occurrences(by_behaviour: pl.DataFrame) -> str:
     ax.set_yticks(y, [f"{b}{' (lawful)' if lw else ''}" for b, lw in
                       zip(df["behaviour"], df["lawful"], strict=True)])
     src = df["source"][0] if df.height else "measured"
-    ax.set_xlabel(f"occurrences over the run ({src}); red: lawful and penalised, "
-                  "orange: penalised, green: rewarded")
+    ax.set_xlabel(f"occurrences over the run ({src})")
     ax.legend(loc="lower right", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return png(fig)
@@ -142,18 +141,26 @@ def misattribution_by_group(mis: pl.DataFrame, benign: pl.DataFrame) -> str:
 
 # ---------------------------------------------------------------- 3 categorisation
 def tier_shares(over_time: pl.DataFrame, tiers: list[str]) -> str:
-    fig, ax = new()
+    fig, (a1, a2) = new(10, 3.6, 2)
     days = sorted(set(over_time["day"].to_list()))
+    colours = tier_colours(len(tiers))
     ys = [over_time.filter(pl.col("tier") == t).sort("day")["share"].fill_null(0).to_numpy()
           * 100 for t in tiers]
-    ax.stackplot(days, ys, labels=tiers, colors=tier_colours(len(tiers)))
-    ax.set_ylim(0, 100)
-    ax.set_xlabel("day")
-    ax.set_ylabel("% of citizens")
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False,
+    a1.stackplot(days, ys, labels=tiers, colors=colours)
+    a1.set_ylim(0, 100)
+    a1.set_xlabel("day")
+    a1.set_ylabel("% of citizens")
+    a1.set_title("composition", fontsize=10)
+    a1.spines[["top", "right"]].set_visible(False)
+    for t, y, c in zip(tiers, ys, colours, strict=True):
+        if (y > 0).any():
+            a2.plot(days, np.where(y > 0, y, np.nan), color=c, lw=1.6, label=t)
+    a2.set_yscale("log")
+    a2.set_xlabel("day")
+    a2.set_title("each tier (log scale)", fontsize=10)
+    a2.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False,
               title="tier")
-    ax.spines[["top", "right"]].set_visible(False)
-    # Most citizens stay in the starting tier: a second panel-free inset of the rest.
+    _style(a2)
     return png(fig)
 
 
@@ -399,24 +406,31 @@ def authority(gated: pl.DataFrame | None, knowledge: pl.DataFrame) -> str:
 # ---------------------------------------------------------------- disparate impact
 def impact_ratios(di: pl.DataFrame, by: str = "group") -> str:
     part = di.filter((pl.col("by") == by) & pl.col("impact_ratio").is_not_null())
-    worst = (part.sort("impact_ratio").group_by("rate", maintain_order=True)
-             .agg(pl.col("impact_ratio").first(), pl.col("who").first(),
-                  pl.col("flagged").any(), pl.col("below_four_fifths").any())
-             .sort("impact_ratio", descending=True))
-    fig, ax = new(7.5, 0.3 * max(worst.height, 4) + 1.3)
-    if worst.height == 0:
+    order = (part.group_by("rate").agg(low=pl.col("impact_ratio").min(),
+                                       adverse=pl.col("adverse").first())
+             .sort(["low", "rate"], descending=[True, False]))
+    fig, ax = new(7.5, 0.3 * max(order.height, 4) + 1.4)
+    if order.height == 0:
         empty_note(ax)
         return png(fig)
-    y = np.arange(worst.height)
-    colours = ["#c44e52" if f else "#dd8452" if b else "#8c8c8c" for f, b in
-               zip(worst["flagged"], worst["below_four_fifths"], strict=True)]
-    ax.barh(y, worst["impact_ratio"], color=colours)
-    ax.set_yticks(y, [f"{r} ({w})" for r, w in zip(worst["rate"], worst["who"], strict=True)],
+    ypos = {r: i for i, r in enumerate(order["rate"])}
+    whos = sorted(set(part["who"].to_list()))
+    for k, who in enumerate(whos):
+        w = part.filter(pl.col("who") == who)
+        ax.scatter(w["impact_ratio"], [ypos[r] + (k - (len(whos) - 1) / 2) * 0.08
+                                       for r in w["rate"]],
+                   s=22, color=PALETTE[k % len(PALETTE)], label=who, zorder=3)
+    fl = part.filter(pl.col("flagged"))
+    ax.scatter(fl["impact_ratio"], [ypos[r] for r in fl["rate"]], s=110, facecolors="none",
+               edgecolors="#b00020", lw=1.4, zorder=4, label="flagged")
+    ax.set_yticks(range(order.height), [r + ("" if a else " (reward)") for r, a in
+                                        zip(order["rate"], order["adverse"], strict=True)],
                   fontsize=8)
     ax.axvline(0.8, color="black", ls="--", lw=0.8)
-    ax.set_xlim(0, 1.05)
-    ax.set_xlabel(f"lowest impact ratio across {by}s (1 = parity; dashed: four fifths); "
-                  "red: flagged, orange: below 0.8 on few events")
+    ax.set_xlim(-0.03, 1.05)
+    ax.set_xlabel(f"impact ratio by {by} (1 = parity)")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     return png(fig)
 

@@ -99,6 +99,8 @@ def _cell(value) -> tuple[str, str]:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "", ""
+        if value.is_integer() and abs(value) >= 2:
+            return f"{int(value):,}", ""
         if value != 0 and abs(value) < 0.01:
             return f"{value:.2e}", ""
         return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}", ""

@@ -514,7 +514,8 @@ class _WindowRecorder:
             if self.xp.ndim(days) != 0 or days != int(days) or not 1 <= days <= 3650:
                 raise ValueError(
                     f"{self.where}: count({behaviour!r}, ...) needs a window of 1 to 3650 "
-                    f"whole days written as a number; found {days!r}"
+                    "whole days written as a number; found "
+                    + (repr(days) if self.xp.ndim(days) == 0 else "an expression")
                 )
             self.windows.add((behaviour, int(days)))
         return self.xp.zeros(1)

@@ -1,0 +1,241 @@
+"""Counterfactual comparison: two policies on the same population with common random
+numbers, so their difference is the policy's effect and nothing else.
+
+`compare(a, b)` takes two finished runs (A: the policy, B: the baseline, often `null`),
+checks that they share population, network, seed and number of citizens, and reports every
+metric for both with the difference A − B, and the effects attributable to A's policy:
+sanctions caused, penalties (and wrongful ones), lawful acts chilled, inequality added.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from metricpower.metrics import gini, measure, summary
+from metricpower.metrics.common import clean, daily_total, frame
+from metricpower.metrics.intensification import chilling
+
+
+class NotComparable(ValueError):
+    """Two runs that do not share population, network, seed and citizens."""
+
+
+def null_of(scenario):
+    """`scenario` with no policy: no rules, lists or consequences, and responses off (there
+    is nothing to respond to) — the same population, network, behaviours, sensors, services
+    and run settings, so it is the baseline for common random numbers."""
+    from metricpower.scenario import Scenario
+
+    data = scenario.model_dump(mode="python")
+    data.update(name="null", rules=[], lists=[], consequences=[],
+                description=f"No policy: {scenario.name}'s population, behaviours, sensors "
+                            "and services with no rules, lists or consequences.")
+    data.pop("responses", None)
+    return Scenario.model_validate(data)
+
+
+def differences(sa, sb) -> list[str]:
+    """What stops two scenarios sharing common random numbers: a different population,
+    network, seed or number of citizens (empty when they can be compared)."""
+    out = []
+    if sa.population != sb.population:
+        out.append("population")
+    if sa.network != sb.network:
+        out.append("network")
+    if sa.run.seed != sb.run.seed:
+        out.append(f"seed ({sa.run.seed} vs {sb.run.seed})")
+    if sa.run.citizens != sb.run.citizens:
+        out.append(f"citizens ({sa.run.citizens:,} vs {sb.run.citizens:,})")
+    return out
+
+
+def check_comparable(sa, sb, name_a: str = "A", name_b: str = "B") -> None:
+    """Raise NotComparable, naming what differs, unless the two scenarios share population,
+    network, seed and number of citizens."""
+    diff = differences(sa, sb)
+    if diff:
+        raise NotComparable(
+            f"cannot compare {name_a} and {name_b}: they differ in {', '.join(diff)}. A "
+            "comparison needs the same population, network, seed and number of citizens "
+            "(common random numbers), so that the difference is the policy's effect alone; "
+            "rerun one of them with the other's settings.")
+
+
+@dataclass
+class Comparison:
+    """Two runs on the same population and seed, their metrics, and the difference."""
+
+    a: object
+    b: object
+    name_a: str
+    name_b: str
+    tables_a: dict[str, pl.DataFrame]
+    tables_b: dict[str, pl.DataFrame]
+    summary_a: dict
+    summary_b: dict
+    rows: pl.DataFrame          # process, metric, a, b, difference (a − b)
+    effects: dict               # what A's policy caused, against B
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return clean({"a": self.name_a, "b": self.name_b, "effects": self.effects,
+                      "notes": self.notes, "metrics": self.rows.to_dicts()})
+
+    def write(self, out, report: bool = True) -> Path:
+        """Write comparison.json (and comparison.html) into the folder `out`; an `out`
+        ending in .html names the report itself, with the JSON beside it."""
+        out = Path(out)
+        if out.suffix == ".html":
+            html_path, json_path = out, out.with_suffix(".json")
+        else:
+            html_path, json_path = out / "comparison.html", out / "comparison.json"
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(self.to_dict(), indent=2))
+        if report:
+            from metricpower.report.comparison import write_comparison_report
+
+            write_comparison_report(self, html_path)
+        return html_path
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        elif isinstance(v, bool):
+            out[key] = float(v)
+        elif isinstance(v, int | float) and v is not None:
+            out[key] = float(v)
+    return out
+
+
+def _metric_rows(sa: dict, sb: dict) -> pl.DataFrame:
+    fa, fb = _flatten(sa), _flatten(sb)
+    rows = []
+    for key in list(dict.fromkeys([*fa, *fb])):
+        process = key.split(".", 1)[0]
+        a, b = fa.get(key), fb.get(key)
+        diff = a - b if a is not None and b is not None else None
+        rows.append({"process": process, "metric": key.split(".", 1)[-1], "a": a, "b": b,
+                     "difference": diff})
+    return pl.DataFrame(rows, schema={"process": pl.String, "metric": pl.String,
+                                      "a": pl.Float64, "b": pl.Float64,
+                                      "difference": pl.Float64})
+
+
+def _effect(a, b) -> dict:
+    diff = None if a is None or b is None else a - b
+    return {"a": a, "b": b, "difference": diff}
+
+
+def _sanctions(run) -> dict[str, int]:
+    cons = frame(run.tables["consequences"])
+    if cons is None or cons.height == 0:
+        return {}
+    s = cons.filter(pl.col("sanction")).group_by("consequence", maintain_order=True).agg(
+        pl.col("applied").sum())
+    return dict(zip(s["consequence"], (int(x) for x in s["applied"]), strict=True))
+
+
+def _refusals(run) -> int:
+    svc = frame(run.tables.get("services"))
+    if svc is None or "refused_by_others" not in svc.columns:
+        return 0
+    return int(svc["refused_by_others"].sum())
+
+
+def effects(a, b, ta: dict, tb: dict, sa: dict, sb: dict) -> dict:
+    """What A's policy caused against baseline B (A − B): sanctions by consequence,
+    citizens sanctioned, penalties (and those on benign or misattributed evidence),
+    wrongful sanctions, acts and lawful acts chilled, and inequality added."""
+    da, db = frame(a.tables["daily"]), frame(b.tables["daily"])
+    ca, cb = frame(a.tables["citizens"]), frame(b.tables["citizens"])
+    out: dict = {}
+    sanc_a, sanc_b = _sanctions(a), _sanctions(b)
+    names = list(dict.fromkeys([*sanc_a, *sanc_b]))
+    out["sanctions"] = {n: _effect(sanc_a.get(n, 0), sanc_b.get(n, 0)) for n in names}
+    out["sanctions_total"] = _effect(sum(sanc_a.values()), sum(sanc_b.values()))
+    out["refusals_by_others"] = _effect(_refusals(a), _refusals(b))
+    out["citizens_sanctioned"] = _effect(int((ca["sanctions"] > 0).sum()),
+                                         int((cb["sanctions"] > 0).sum()))
+    for key, col in (("penalties", "penalties"), ("benign_penalties", "benign_penalties"),
+                     ("misattributed_penalties", "misattributed_penalties")):
+        out[key] = _effect(daily_total(da, col), daily_total(db, col))
+    out["wrongful_penalties"] = _effect(
+        out["benign_penalties"]["a"] + out["misattributed_penalties"]["a"],
+        out["benign_penalties"]["b"] + out["misattributed_penalties"]["b"])
+    out["wrongful_sanctions"] = _effect(sa["judgements"]["wrongful_sanctions"],
+                                        sb["judgements"]["wrongful_sanctions"])
+    out["occurrences"] = _effect(daily_total(da, "occurrences"),
+                                 daily_total(db, "occurrences"))
+    ch = chilling(da, ta["policy"], db)
+    if ch is not None:
+        out["acts_chilled"] = int(ch["chilled"].sum())
+        out["lawful_acts_chilled"] = int(ch["lawful_chilled"].sum())
+        out["chilled_by_behaviour"] = {r["behaviour"]: {"chilled": r["chilled"],
+                                                        "lawful_chilled": r["lawful_chilled"]}
+                                       for r in ch.iter_rows(named=True)}
+    else:
+        out["acts_chilled"] = out["occurrences"]["b"] - out["occurrences"]["a"]
+        out["lawful_acts_chilled"] = None
+    score_a, score_b = ca["score"].to_numpy(), cb["score"].to_numpy()
+    out["score_gini"] = _effect(gini(np.maximum(score_a, 0)), gini(np.maximum(score_b, 0)))
+    inc = "income_final" if "income_final" in ca.columns else "income"
+    inc_b = "income_final" if "income_final" in cb.columns else "income"
+    out["income_gini"] = _effect(gini(ca[inc].to_numpy()), gini(cb[inc_b].to_numpy()))
+    out["income_gap_by_tier"] = _effect(
+        sa["intensification"]["income_gap"].get("ratio_end"),
+        sb["intensification"]["income_gap"].get("ratio_end"))
+    out["inequality_added"] = {k: out[k]["difference"] for k in
+                               ("score_gini", "income_gini", "income_gap_by_tier")}
+    if len(score_a) == len(score_b):
+        moved = score_a != score_b
+        out["citizens_scored_differently"] = int(moved.sum())
+        out["mean_score_change"] = float((score_a - score_b).mean()) if len(score_a) else 0.0
+    return clean(out)
+
+
+def compare(a, b, name_a: str | None = None, name_b: str | None = None) -> Comparison:
+    """Compare run `a` (the policy) with run `b` (the baseline). Raises NotComparable when
+    they do not share population, network, seed and number of citizens, or when their
+    citizens differ although the scenarios agree."""
+    name_a = name_a or a.scenario.name
+    name_b = name_b or b.scenario.name
+    if name_a == name_b:
+        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
+    check_comparable(a.scenario, b.scenario, name_a, name_b)
+    ca, cb = frame(a.tables["citizens"]), frame(b.tables["citizens"])
+    if ca.height != cb.height or not np.array_equal(ca["conduct"].to_numpy(),
+                                                    cb["conduct"].to_numpy()):
+        raise NotComparable(f"cannot compare {name_a} and {name_b}: their citizens differ "
+                            "although their scenarios agree (were they made by different "
+                            "versions of metricpower?)")
+    notes = []
+    if a.scenario.run.days != b.scenario.run.days:
+        notes.append(f"The runs cover different spans ({a.scenario.run.days} vs "
+                     f"{b.scenario.run.days} days): totals are not like for like.")
+    ta, tb = measure(a, baseline=b), measure(b)
+    sa, sb = summary(a, ta), summary(b, tb)
+    rows = _metric_rows(sa, sb)
+    eff = effects(a, b, ta, tb, sa, sb)
+    return Comparison(a, b, name_a, name_b, ta, tb, sa, sb, rows, eff, notes)
+
+
+def describe(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.4g}"
+    return f"{int(value):,}"
+
+
+__all__ = ["Comparison", "NotComparable", "check_comparable", "compare", "describe",
+           "differences", "effects", "null_of"]
