@@ -117,12 +117,24 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
+#: Counts that a run without the thing counted simply has none of (a policy without
+#: consequences applied none): missing on one side means zero.
+ZERO_IF_MISSING = ("judgements.applied.", "judgements.sanctions_total", "judgements.denials",
+                   "judgements.throttles", "judgements.grants", "intensification.chilled.",
+                   "intensification.lawful_chilled", "intensification.ties_",
+                   "intensification.tie_changes.", "categorisation.list_sizes_")
+
+
 def _metric_rows(sa: dict, sb: dict) -> pl.DataFrame:
     fa, fb = _flatten(sa), _flatten(sb)
     rows = []
     for key in list(dict.fromkeys([*fa, *fb])):
         process = key.split(".", 1)[0]
         a, b = fa.get(key), fb.get(key)
+        if key.startswith(ZERO_IF_MISSING) and key not in fa:
+            a = 0.0
+        if key.startswith(ZERO_IF_MISSING) and key not in fb:
+            b = 0.0
         diff = a - b if a is not None and b is not None else None
         rows.append({"process": process, "metric": key.split(".", 1)[-1], "a": a, "b": b,
                      "difference": diff})

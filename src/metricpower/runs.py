@@ -129,7 +129,7 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
         "pet_owner": citizens.pet_owner,
         "has_child": citizens.has_child,
         "income": citizens.income,
-        "friends": engine.network.degree.astype(np.int32),
+        "friends": engine.network.friend_count().astype(np.int32),
         "score": state.score,
         "tier": _names(state.tier, [t.name for t in sc.tiers]),
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from metricpower.engine.state import State
@@ -20,7 +18,7 @@ class Context:
 
     xp = np
 
-    def __init__(self, citizens: Citizens, network: Callable[[], Network], state: State,
+    def __init__(self, citizens: Citizens, network: Network, state: State,
                  windows: dict[tuple[str, int], EventWindow], day: int,
                  idx: np.ndarray | None = None):
         self.citizens, self.network, self.state = citizens, network, state
@@ -48,21 +46,11 @@ class Context:
         return self._friends(name, np.broadcast_to(np.asarray(args[0]), self.state.score.shape))
 
     def _friends(self, name: str, values: np.ndarray) -> np.ndarray:
-        net = self.network()  # a callable: the network may be rebuilt only when read
-        degree = net.degree
-        gathered = values[net.indices]
-        starts = net.indptr[:-1]
-        has = degree > 0
+        net = self.network
         if name == "friends_count":
-            out = np.zeros(len(degree), dtype=np.int64)
-            out[has] = np.add.reduceat(gathered.astype(np.int64), starts[has])
-            return out
+            return net.friend_sum(values)
         if name == "friends_mean":
             # A citizen with no friends has nobody to be judged by: NaN compares false.
-            out = np.full(len(degree), np.nan)
-            out[has] = np.add.reduceat(gathered.astype(np.float64), starts[has]) / degree[has]
-            return out
-        out = np.full(len(degree), np.inf)
-        out[has] = np.minimum.reduceat(gathered.astype(np.float64), starts[has])
-        return out
-
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return net.friend_sum(values) / net.friend_count()
+        return net.friend_min(values)

@@ -91,7 +91,7 @@ class Engine:
 
     @property
     def network(self) -> Network:
-        return self.ties.network if self.ties is not None else self._network
+        return self.ties if self.ties is not None else self._network
 
     def _ledger_sample(self) -> np.ndarray:
         share = self.scenario.run.ledger_sample
@@ -115,7 +115,7 @@ class Engine:
         return out
 
     def context(self, day: int, idx: np.ndarray | None = None) -> Context:
-        return Context(self.citizens, lambda: self.network, self.state, self.windows, day, idx)
+        return Context(self.citizens, self.network, self.state, self.windows, day, idx)
 
     def holds(self, where: str, day: int, idx: np.ndarray | None = None) -> np.ndarray:
         """A condition's truth for citizens `idx` (everyone when None), as a bool array."""
@@ -463,10 +463,10 @@ class Engine:
         avoided = public | self.avoid_tier[state.tier]
         target = np.flatnonzero(avoided)
         rng = self.streams.rng("association", day)
-        owner, dropper, pos = self.ties.friends_of(target)
-        go = (rng.random(len(pos)) < spec.drop) & ~avoided[dropper]
-        dropper, dropped, pos = dropper[go], owner[go], pos[go]
-        self.ties.drop(dropped, pos)
+        dropped, dropper, where = self.ties.friends_of(target, avoided)
+        go = (rng.random(len(where)) < spec.drop) & ~avoided[dropper]
+        dropper, dropped, where = dropper[go], dropped[go], where[go]
+        self.ties.drop(dropped, dropper, where)
         reason = public[dropped]  # True: a public list; False: the association rule
         self.tie_changes.append((day, dropper, dropped, False, reason))
         # Each side may replace the tie: the dropper among the well-regarded of their

@@ -12,71 +12,77 @@ import numpy as np
 from metricpower.population import Network
 
 
-class Ties:
-    """The network under association avoidance. Dropped ties vanish at once (a mask);
-    new ties are kept aside and folded into the CSR arrays when someone next reads the
-    network, so rows never need sorting and nothing is rebuilt on quiet days."""
+class Ties(Network):
+    """The network under association avoidance, changed in place without rebuilding.
+
+    A dropped tie's two slots in the CSR arrays point at citizen n, one past the last,
+    which reductions read as nobody; new ties are kept as a list of pairs beside the CSR
+    arrays. Reductions and counts cover both."""
 
     def __init__(self, network: Network):
-        self._net = network
-        self._active = np.ones(len(network.indices), dtype=bool)
-        self._new_a: list[np.ndarray] = []
-        self._new_b: list[np.ndarray] = []
-        self._dirty = False
+        super().__init__(indptr=network.indptr, indices=network.indices.copy())
+        self.n = len(network.indptr) - 1
+        self.active_degree = network.degree.astype(np.int32)
+        self.pair_a = np.zeros(0, np.int64)
+        self.pair_b = np.zeros(0, np.int64)
+        self.alive = np.zeros(0, bool)
 
-    @property
-    def network(self) -> Network:
-        if self._dirty:
-            self._compact()
-        return self._net
+    def friend_count(self) -> np.ndarray:
+        return self.active_degree
 
-    def friends_of(self, citizens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Active ties out of `citizens`: (citizen, friend, position of the tie)."""
-        net = self._net
-        start, stop = net.indptr[citizens], net.indptr[citizens + 1]
+    def _pairs(self):
+        a, b = self.pair_a[self.alive], self.pair_b[self.alive]
+        return np.concatenate([a, b]), np.concatenate([b, a])
+
+    def friend_sum(self, values: np.ndarray) -> np.ndarray:
+        out = super().friend_sum(values)
+        owner, friend = self._pairs()
+        np.add.at(out, owner, np.asarray(values, np.float64)[friend])
+        return out
+
+    def friend_min(self, values: np.ndarray) -> np.ndarray:
+        out = super().friend_min(values)
+        owner, friend = self._pairs()
+        np.minimum.at(out, owner, np.asarray(values, np.float64)[friend])
+        return out
+
+    def friends_of(self, citizens: np.ndarray, wanted: np.ndarray):
+        """Live ties from `citizens` (wanted[c] is True for them): (citizen, friend, where);
+        `where` is the CSR slot, or -(k + 1) for the k-th new tie."""
+        start, stop = self.indptr[citizens], self.indptr[citizens + 1]
         lens = stop - start
         owner = np.repeat(citizens, lens)
-        offset = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-        pos = np.repeat(start, lens) + offset
-        live = self._active[pos]
-        pos = pos[live]
-        return owner[live], net.indices[pos].astype(np.int64), pos
+        pos = np.repeat(start - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        friend = self.indices[pos].astype(np.int64)
+        live = friend < self.n
+        owner, friend, pos = owner[live], friend[live], pos[live]
+        # New ties, from whichever end (or both ends) is wanted.
+        fwd = np.flatnonzero(self.alive & wanted[self.pair_a])
+        back = np.flatnonzero(self.alive & wanted[self.pair_b])
+        return (np.concatenate([owner, self.pair_a[fwd], self.pair_b[back]]),
+                np.concatenate([friend, self.pair_b[fwd], self.pair_a[back]]),
+                np.concatenate([pos, -(fwd + 1), -(back + 1)]))
 
-    def drop(self, a: np.ndarray, pos_ab: np.ndarray) -> None:
-        """Drop ties a→b at positions `pos_ab`, and their mirror images b→a."""
-        net = self._net
-        b = net.indices[pos_ab].astype(np.int64)
-        self._active[pos_ab] = False
-        start, stop = net.indptr[b], net.indptr[b + 1]
-        lens = stop - start
-        owner_a = np.repeat(a, lens)
-        pos = np.repeat(start, lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
-                                                                         lens)
-        self._active[pos[net.indices[pos] == owner_a]] = False
-        self._dirty = True
+    def drop(self, owner: np.ndarray, friend: np.ndarray, where: np.ndarray) -> None:
+        """Drop ties (both directions) found by `friends_of`."""
+        new = where < 0
+        self.alive[-where[new] - 1] = False
+        slot, a, b = where[~new], owner[~new], friend[~new]
+        self.indices[slot] = self.n
+        # The mirror slot: in b's row, the one that points at a.
+        start, lens = self.indptr[b], self.indptr[b + 1] - self.indptr[b]
+        pos = np.repeat(start - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        mirror = pos[self.indices[pos] == np.repeat(a, lens)]
+        self.indices[mirror] = self.n
+        np.subtract.at(self.active_degree, owner, 1)
+        np.subtract.at(self.active_degree, friend, 1)
 
     def form(self, a: np.ndarray, b: np.ndarray) -> None:
-        keep = a != b
-        self._new_a.append(a[keep])
-        self._new_b.append(b[keep])
-        self._dirty = True
-
-    def _compact(self) -> None:
-        """Fold drops and new ties into fresh CSR arrays in O(ties), without sorting."""
-        net, n = self._net, len(self._net.indptr) - 1
-        owner = net.owner()[self._active]
-        dst = net.indices[self._active]
-        new_a = np.concatenate(self._new_a) if self._new_a else np.zeros(0, np.int64)
-        new_b = np.concatenate(self._new_b) if self._new_b else np.zeros(0, np.int64)
-        src = np.concatenate([owner, new_a, new_b]).astype(np.int64)
-        dst = np.concatenate([dst, new_b, new_a]).astype(np.int32)
-        order = np.argsort(src, kind="stable")
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-        self._net = Network(indptr=indptr, indices=dst[order])
-        self._active = np.ones(len(dst), dtype=bool)
-        self._new_a, self._new_b = [], []
-        self._dirty = False
+        self.pair_a = np.concatenate([self.pair_a, a])
+        self.pair_b = np.concatenate([self.pair_b, b])
+        self.alive = np.concatenate([self.alive, np.ones(len(a), bool)])
+        np.add.at(self.active_degree, a, 1)
+        np.add.at(self.active_degree, b, 1)
 
 
 class AppealOffice:

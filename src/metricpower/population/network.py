@@ -21,24 +21,63 @@ class Network:
     indptr: np.ndarray   # int64, len n + 1
     indices: np.ndarray  # int32, friends of citizen i are indices[indptr[i]:indptr[i+1]]
 
+    #: Ties gathered per pass when reducing over friends (bounds the temporary memory).
+    CHUNK = 1 << 22
+
     @property
     def degree(self) -> np.ndarray:
         return np.diff(self.indptr)
+
+    def friend_count(self) -> np.ndarray:
+        """Number of friends of each citizen."""
+        return self.degree
 
     def owner(self) -> np.ndarray:
         """The citizen each directed tie starts from (same length as indices)."""
         return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), self.degree)
 
+    def _reduce(self, ufunc, values: np.ndarray, empty, dtype) -> np.ndarray:
+        """ufunc over each citizen's friends' values, a chunk of rows at a time. Slots
+        pointing at citizen n (one past the last) read `empty`: dropped ties."""
+        n = len(self.indptr) - 1
+        padded = np.empty(n + 1, dtype=dtype)
+        padded[:n] = values
+        padded[n] = empty
+        out = np.full(n, empty, dtype=dtype)
+        indptr, row = self.indptr, 0
+        while row < n:
+            stop = int(np.searchsorted(indptr, indptr[row] + self.CHUNK, side="right")) - 1
+            stop = min(max(stop, row + 1), n)
+            lo, hi = indptr[row], indptr[stop]
+            starts = indptr[row:stop]
+            has = starts < indptr[row + 1:stop + 1]
+            if hi > lo:
+                gathered = padded[self.indices[lo:hi]]
+                out[row:stop][has] = ufunc.reduceat(gathered, starts[has] - lo)
+            row = stop
+        return out
+
+    def friend_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of friends' values (float64), 0 for the friendless."""
+        return self._reduce(np.add, values, 0.0, np.float64)
+
+    def friend_min(self, values: np.ndarray) -> np.ndarray:
+        """Least of friends' values (float64), +inf for the friendless."""
+        return self._reduce(np.minimum, values, np.inf, np.float64)
+
     def assortativity(self, values: np.ndarray) -> float:
         """Pearson correlation of `values` across the two ends of every tie (Newman's
-        numeric assortativity); NaN when undefined."""
-        if len(self.indices) == 0:
+        numeric assortativity); NaN when undefined. Ties run both ways, so both ends
+        share one distribution and the sums below need no list of tie owners."""
+        x = np.asarray(values, dtype=np.float64)
+        k = self.friend_count().astype(np.float64)
+        ties = k.sum()
+        if ties == 0:
             return float("nan")
-        ends = np.asarray(values, dtype=np.float64)
-        a, b = ends[self.owner()], ends[self.indices]
-        a, b = a - a.mean(), b - b.mean()
-        denom = np.sqrt((a @ a) * (b @ b))
-        return float(a @ b / denom) if denom > 0 else float("nan")
+        mean = (k @ x) / ties
+        var = (k @ (x * x)) / ties - mean**2
+        cov = (x @ self.friend_sum(x)) / ties - mean**2
+        return float(cov / var) if var > 1e-12 * max(1.0, mean**2) else float("nan")
 
     @classmethod
     def from_edges(cls, n: int, a: np.ndarray, b: np.ndarray) -> Network:

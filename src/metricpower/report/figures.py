@@ -17,6 +17,7 @@ EVIDENCE_COLOURS = {"true": "#4c72b0", "benign": "#dd8452", "misattributed": "#c
 EVIDENCE_LABELS = {"true": "true act", "benign": "benign hidden context",
                    "misattributed": "misattributed (false match)",
                    "derived": "derived from state or friends (no act)"}
+LAYOUT = "tight"
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
            "#8c8c8c", "#ccb974", "#64b5cd"]
 
@@ -28,7 +29,7 @@ def tier_colours(n: int) -> list:
 
 
 def new(width: float = 7.5, height: float = 3.6, ncols: int = 1):
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=LAYOUT)
     axes = fig.subplots(1, ncols)
     return fig, axes
 

@@ -1,0 +1,101 @@
+"""The social network: generation, reductions over friends, and ties that change."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from metricpower.engine.respond import Ties
+from metricpower.population import Network, make_citizens, make_network
+from metricpower.scenario import load_preset
+
+
+def random_network(n=300, m=900, seed=0) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network.from_edges(n, rng.integers(0, n, m), rng.integers(0, n, m))
+
+
+def edge_set(net) -> set[tuple[int, int]]:
+    owner = np.repeat(np.arange(len(net.indptr) - 1), np.diff(net.indptr))
+    return {(int(a), int(b)) for a, b in zip(owner, net.indices, strict=True)}
+
+
+def test_ties_are_symmetric_without_loops_or_duplicates():
+    net = random_network()
+    edges = edge_set(net)
+    assert all((b, a) in edges for a, b in edges)
+    assert all(a != b for a, b in edges)
+    assert len(edges) == len(net.indices)
+
+
+def test_generated_network_has_the_asked_mean_degree_and_community_structure():
+    sc = load_preset("essay", {"run": {"citizens": 20000}})
+    citizens = make_citizens(sc)
+    net = make_network(sc, citizens)
+    # Poisson(mean/2) stubs, each a tie both ways; duplicates are rare at this size.
+    assert abs(net.degree.mean() - sc.network.mean_degree) < 0.1
+    owner = np.repeat(np.arange(len(citizens)), net.degree)
+    same_region = (citizens.region[owner] == citizens.region[net.indices]).mean()
+    # homophily of ties stay in the region; the rest land there by chance (share²).
+    shares = np.array([r.share for r in sc.population.regions])
+    expected = sc.network.homophily + (1 - sc.network.homophily) * (shares**2).sum()
+    assert abs(same_region - expected) < 0.01
+
+
+def test_friend_reductions_match_a_direct_loop():
+    net = random_network()
+    values = np.random.default_rng(1).normal(size=300)
+    rows = [net.indices[net.indptr[i]:net.indptr[i + 1]] for i in range(300)]
+    assert np.allclose(net.friend_sum(values), [values[r].sum() for r in rows])
+    assert np.allclose(net.friend_min(values),
+                       [values[r].min() if len(r) else np.inf for r in rows])
+
+
+def test_reductions_work_across_chunks(monkeypatch):
+    net = random_network()
+    values = np.arange(300, dtype=np.float64)
+    whole = net.friend_sum(values)
+    monkeypatch.setattr(Network, "CHUNK", 7)
+    assert np.array_equal(net.friend_sum(values), whole)
+
+
+def test_assortativity_matches_networkx():
+    net = random_network()
+    values = np.random.default_rng(2).integers(0, 5, 300).astype(float)
+    g = nx.Graph()
+    g.add_nodes_from(range(300))
+    g.add_edges_from(edge_set(net))
+    nx.set_node_attributes(g, dict(enumerate(values)), "x")
+    assert abs(net.assortativity(values) - nx.numeric_assortativity_coefficient(g, "x")) < 1e-9
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_changed_ties_equal_a_network_built_from_the_final_ties(seed):
+    rng = np.random.default_rng(seed)
+    net = random_network(seed=seed)
+    ties = Ties(net)
+    edges = edge_set(net)
+    n = 300
+    for _ in range(5):
+        wanted = rng.random(n) < 0.1
+        owner, friend, where = ties.friends_of(np.flatnonzero(wanted), wanted)
+        # every live tie out of the wanted citizens, and only those
+        assert {(int(a), int(b)) for a, b in zip(owner, friend, strict=True)} == {
+            (a, b) for a, b in edges if wanted[a]}
+        go = (rng.random(len(where)) < 0.5) & ~wanted[friend]
+        ties.drop(owner[go], friend[go], where[go])
+        for a, b in zip(owner[go], friend[go], strict=True):
+            edges -= {(int(a), int(b)), (int(b), int(a))}
+        a, b = rng.integers(0, n, 20), rng.integers(0, n, 20)
+        fresh = [(int(x), int(y)) for x, y in zip(a, b, strict=True)
+                 if x != y and (int(x), int(y)) not in edges]
+        fresh = list(dict.fromkeys(tuple(sorted(e)) for e in fresh))
+        ties.form(np.array([e[0] for e in fresh], np.int64),
+                  np.array([e[1] for e in fresh], np.int64))
+        edges |= set(fresh) | {(y, x) for x, y in fresh}
+    arr = np.array(sorted(edges))
+    rebuilt = Network.from_edges(n, arr[:, 0], arr[:, 1])
+    values = rng.normal(size=n)
+    assert np.array_equal(ties.friend_count(), rebuilt.degree)
+    assert np.allclose(ties.friend_sum(values), rebuilt.friend_sum(values))
+    assert np.allclose(ties.friend_min(values), rebuilt.friend_min(values))
+    assert abs(ties.assortativity(values) - rebuilt.assortativity(values)) < 1e-12
