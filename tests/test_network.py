@@ -51,6 +51,8 @@ def test_friend_reductions_match_a_direct_loop():
 
 
 def test_reductions_work_across_chunks(monkeypatch):
+    """The NumPy path gathers a chunk of ties at a time; chunk edges must not matter."""
+    monkeypatch.setenv("METRICPOWER_KERNELS", "numpy")
     net = random_network()
     values = np.arange(300, dtype=np.float64)
     whole = net.friend_sum(values)
@@ -99,3 +101,24 @@ def test_changed_ties_equal_a_network_built_from_the_final_ties(seed):
     assert np.allclose(ties.friend_sum(values), rebuilt.friend_sum(values))
     assert np.allclose(ties.friend_min(values), rebuilt.friend_min(values))
     assert abs(ties.assortativity(values) - rebuilt.assortativity(values)) < 1e-12
+
+
+def test_compiled_kernels_give_identical_results(monkeypatch):
+    """The Numba kernels (the `fast` extra) against the NumPy reference: the same CSR
+    arrays, and the same sums and minima of integer-valued quantities (scores, flags)."""
+    from metricpower.population import kernels
+
+    assert kernels.use_numba(), "the test environment installs the fast extra"
+    rng = np.random.default_rng(5)
+    n = 2000
+    a, b = rng.integers(0, n, 9000), rng.integers(0, n, 9000)
+    fast = Network.from_edges(n, a, b)
+    values = rng.integers(-500, 1500, n).astype(np.float64)
+    sums, mins = fast.friend_sum(values), fast.friend_min(values)
+    monkeypatch.setenv("METRICPOWER_KERNELS", "numpy")
+    assert not kernels.use_numba()
+    ref = Network.from_edges(n, a, b)
+    assert np.array_equal(fast.indptr, ref.indptr)
+    assert np.array_equal(fast.indices, ref.indices)
+    assert np.array_equal(sums, ref.friend_sum(values))
+    assert np.array_equal(mins, ref.friend_min(values))

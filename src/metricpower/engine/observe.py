@@ -27,25 +27,29 @@ HEADROOM = 2.0
 
 
 def trait_values(citizens: Citizens, trait: str) -> np.ndarray:
-    """A trait as a float array on a comparable scale (income as log income)."""
+    """A trait as a float32 array on a comparable scale (income as log income)."""
     if trait == "income":
-        return np.log(citizens.income.astype(np.float64))
-    return getattr(citizens, trait).astype(np.float64)
+        return np.log(citizens.income, dtype=np.float32)
+    return getattr(citizens, trait).astype(np.float32)
 
 
 def rates(citizens: Citizens, mean_rate: float, drivers: dict[str, float],
           requires: str | None) -> np.ndarray:
-    """Per-citizen daily rates, log-linear in the drivers, with mean `mean_rate` over those
-    who can act at all (`requires`)."""
+    """Per-citizen daily rates (float32), log-linear in the drivers, with mean `mean_rate`
+    over those who can act at all (`requires`)."""
     assert set(drivers) <= set(TRAITS)
-    log_m = np.zeros(len(citizens))
+    log_m = np.zeros(len(citizens), dtype=np.float32)
     for trait, coef in drivers.items():
-        log_m += coef * trait_values(citizens, trait)
+        log_m += np.float32(coef) * trait_values(citizens, trait)
     m = np.exp(log_m - log_m.max(initial=0.0))
-    eligible = np.ones(len(citizens), bool) if requires is None else getattr(citizens, requires)
-    m = np.where(eligible, m, 0.0)
-    mean = m[eligible].mean() if eligible.any() else 1.0
-    return (mean_rate * m / mean).astype(np.float32)
+    if requires is not None:
+        eligible = getattr(citizens, requires)
+        m[~eligible] = 0
+        count = int(eligible.sum())
+    else:
+        count = len(m)
+    mean = m.sum(dtype=np.float64) / count if count else 1.0
+    return m * np.float32(mean_rate / mean)
 
 
 class Sampler:
@@ -56,26 +60,36 @@ class Sampler:
 
     def __init__(self, rate: np.ndarray, headroom: float = 1.0):
         self.rate = rate.astype(np.float32)
-        acting = np.flatnonzero(rate > 0)
         top = float(rate.max(initial=0.0))
+        self.members, self.bound, self.flat = [], [], []
+        if top <= 0:
+            return
         idx = np.int32 if len(rate) < 2**31 else np.int64
-        band = np.minimum(np.floor(np.log2(top / rate[acting])), self.BANDS - 1) if top else []
-        self.members, self.bound = [], []
-        for j in range(self.BANDS if top else 0):
-            members = acting[band == j].astype(idx)
+        with np.errstate(divide="ignore"):
+            band = np.minimum(np.floor(np.log2(np.float32(top) / self.rate)), self.BANDS)
+        band = band.astype(np.int8)  # BANDS: no rate at all
+        order = np.argsort(band, kind="stable").astype(idx)  # a radix sort for int8
+        ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))
+        for j in range(self.BANDS):
+            members = order[ends[j - 1] if j else 0:ends[j]]
             if len(members):
+                bound = np.float32(top / 2**j * headroom)
+                low, high = self.rate[members].min(), self.rate[members].max()
                 self.members.append(members)
-                self.bound.append(np.float32(top / 2**j * headroom))
+                self.bound.append(bound)
+                # A band of equal rates needs no per-candidate look-up.
+                self.flat.append(high / bound if low == high else None)
 
     def draw(self, rng: np.random.Generator, extra: int):
         """One day's candidates: citizens, the base chance each is real (rate / bound),
         and `1 + extra` uniforms each (the first decides acceptance)."""
         cand, chance = [], []
-        for members, bound in zip(self.members, self.bound, strict=True):
+        for members, bound, flat in zip(self.members, self.bound, self.flat, strict=True):
             k = rng.poisson(len(members) * float(bound))
             who = members[rng.integers(0, len(members), size=k)]
             cand.append(who)
-            chance.append(self.rate[who] / bound)
+            chance.append(np.full(k, flat, np.float32) if flat is not None
+                          else self.rate[who] / bound)
         cand = np.concatenate(cand) if cand else np.zeros(0, np.int32)
         chance = np.concatenate(chance) if chance else np.zeros(0, np.float32)
         u = rng.random((1 + extra, len(cand)), dtype=np.float32)

@@ -90,7 +90,8 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
         return None
     bottom = bottom or [tiers[-1]]
     worst = np.array([tiers.index(t) for t in bottom])
-    keys = {"all": np.array(["all"] * df.height, dtype=object)}
+    # each split as integer codes: (codes per citizen, names)
+    splits = {"all": (np.zeros(df.height, dtype=np.int64), ["all"])}
     citizens = frame(citizens)
     if citizens is not None and "citizen" in df.columns:
         joined = df.select("citizen").join(citizens.select(
@@ -98,26 +99,30 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
             how="left", maintain_order="left")
         for col in levels:
             if col in joined.columns:
-                keys[col] = joined[col].cast(pl.String).fill_null("?").to_numpy()
+                names, codes = np.unique(joined[col].cast(pl.String).fill_null("?")
+                                         .to_numpy().astype(str), return_inverse=True)
+                splits[col] = (codes.astype(np.int64), names.tolist())
     rows = []
     for h in horizons:
         pairs = snapshot_pairs(days, h)
         if not pairs:
             continue
-        at = {}
+        totals = {by: (np.zeros(len(names)), np.zeros(len(names)))
+                  for by, (_, names) in splits.items()}
         for a, b in pairs:
             ca, cb = _codes(df[f"day_{a}"], tiers), _codes(df[f"day_{b}"], tiers)
             start = np.isin(ca, worst)
             stay = start & np.isin(cb, worst)
-            for by, labels in keys.items():
-                for who in np.unique(labels):
-                    sel = labels == who
-                    n0, n1 = at.get((by, who), (0, 0))
-                    at[(by, who)] = (n0 + int(start[sel].sum()), n1 + int(stay[sel].sum()))
-        for (by, who), (n0, n1) in sorted(at.items(), key=lambda kv: (kv[0][0] != "all",
-                                                                      kv[0])):
-            rows.append({"horizon": h, "by": by, "who": str(who), "at_bottom": n0,
-                         "stayed": n1, "share": n1 / n0 if n0 else None})
+            for by, (codes, names) in splits.items():
+                n0, n1 = totals[by]
+                n0 += np.bincount(codes, weights=start, minlength=len(names))
+                n1 += np.bincount(codes, weights=stay, minlength=len(names))
+        for by, (_, names) in splits.items():
+            n0, n1 = totals[by]
+            for k, who in enumerate(names):
+                rows.append({"horizon": h, "by": by, "who": str(who), "at_bottom": int(n0[k]),
+                             "stayed": int(n1[k]),
+                             "share": float(n1[k] / n0[k]) if n0[k] else None})
     return pl.DataFrame(rows, schema={"horizon": pl.Int64, "by": pl.String, "who": pl.String,
                                       "at_bottom": pl.Int64, "stayed": pl.Int64,
                                       "share": pl.Float64})
@@ -234,10 +239,13 @@ def income_by_tier(citizens, tiers: list[str]) -> pl.DataFrame:
                             change=pl.col("income_end") - pl.col("income_start"))
 
 
-def income_gap(by_tier: pl.DataFrame) -> dict:
-    """Income gap by tier: mean end-of-run income of the best occupied tier divided by that
-    of the worst occupied tier (1 = no gap), at the start and at the end of the run."""
-    occ = by_tier.filter(pl.col("citizens") > 0)
+def income_gap(by_tier: pl.DataFrame, min_citizens: int = 10) -> dict:
+    """Income gap by tier: mean income of the best tier divided by that of the worst tier
+    (1 = no gap), at the start and at the end of the run, among tiers holding at least
+    `min_citizens` citizens (any occupied tier when fewer than two do)."""
+    occ = by_tier.filter(pl.col("citizens") >= min_citizens)
+    if occ.height < 2:
+        occ = by_tier.filter(pl.col("citizens") > 0)
     if occ.height < 2:
         return {"top": None, "bottom": None, "ratio_start": None, "ratio_end": None}
     top, bot = occ.row(0, named=True), occ.row(-1, named=True)

@@ -54,7 +54,18 @@ def measure(run, baseline=None) -> dict[str, pl.DataFrame]:
     """Every metric of `run` as a Polars table, keyed by metric name (see PROCESSES for
     which process each belongs to). Metrics whose inputs the run did not record (tier
     snapshots, assortativity, predictions, …) are left out. With `baseline` (a run of the
-    same population and seed), chilling is measured against it."""
+    same population and seed), chilling is measured against it. The tables are computed
+    once per run object and kept on it (runs are not modified after they finish)."""
+    cache = getattr(run, "__dict__", None)
+    if baseline is None and cache is not None and "_metric_tables" in cache:
+        return dict(cache["_metric_tables"])
+    out = _measure(run, baseline)
+    if baseline is None and cache is not None:
+        cache["_metric_tables"] = out
+    return dict(out)
+
+
+def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     sc = run.scenario
     t = _tables(run)
     daily, citizens, ledger = t["daily"], t["citizens"], t.get("ledger")

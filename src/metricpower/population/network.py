@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metricpower.population import kernels
 from metricpower.population.citizens import Citizens
 from metricpower.scenario.schema import Scenario
 from metricpower.streams import Streams
@@ -36,34 +37,22 @@ class Network:
         """The citizen each directed tie starts from (same length as indices)."""
         return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), self.degree)
 
-    def _reduce(self, ufunc, values: np.ndarray, empty, dtype) -> np.ndarray:
-        """ufunc over each citizen's friends' values, a chunk of rows at a time. Slots
-        pointing at citizen n (one past the last) read `empty`: dropped ties."""
+    def _reduce(self, values: np.ndarray, empty: float, minimum: bool) -> np.ndarray:
+        """Sum (or min) over each citizen's friends' values, in float64. Slots pointing at
+        citizen n (one past the last) read `empty`: those are dropped ties."""
         n = len(self.indptr) - 1
-        padded = np.empty(n + 1, dtype=dtype)
+        padded = np.empty(n + 1, dtype=np.float64)
         padded[:n] = values
         padded[n] = empty
-        out = np.full(n, empty, dtype=dtype)
-        indptr, row = self.indptr, 0
-        while row < n:
-            stop = int(np.searchsorted(indptr, indptr[row] + self.CHUNK, side="right")) - 1
-            stop = min(max(stop, row + 1), n)
-            lo, hi = indptr[row], indptr[stop]
-            starts = indptr[row:stop]
-            has = starts < indptr[row + 1:stop + 1]
-            if hi > lo:
-                gathered = padded[self.indices[lo:hi]]
-                out[row:stop][has] = ufunc.reduceat(gathered, starts[has] - lo)
-            row = stop
-        return out
+        return kernels.reduce(self.indptr, self.indices, padded, minimum, self.CHUNK)
 
     def friend_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum of friends' values (float64), 0 for the friendless."""
-        return self._reduce(np.add, values, 0.0, np.float64)
+        return self._reduce(values, 0.0, minimum=False)
 
     def friend_min(self, values: np.ndarray) -> np.ndarray:
         """Least of friends' values (float64), +inf for the friendless."""
-        return self._reduce(np.minimum, values, np.inf, np.float64)
+        return self._reduce(values, np.inf, minimum=True)
 
     def assortativity(self, values: np.ndarray) -> float:
         """Pearson correlation of `values` across the two ends of every tie (Newman's
@@ -81,17 +70,10 @@ class Network:
 
     @classmethod
     def from_edges(cls, n: int, a: np.ndarray, b: np.ndarray) -> Network:
-        """Undirected ties (a[k], b[k]) → CSR with each tie in both directions, deduplicated."""
-        keep = a != b
-        a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
-        src = np.concatenate([a, b])
-        dst = np.concatenate([b, a])
-        key = np.sort(src * n + dst)  # sorted keys: rows in order, friends sorted in rows
-        key = key[np.r_[True, key[1:] != key[:-1]]]
-        src, dst = key // n, key % n
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-        return cls(indptr=indptr, indices=dst.astype(np.int32))
+        """Undirected ties (a[k], b[k]) → CSR with each tie in both directions, without
+        self-ties or duplicates, friends sorted within each row."""
+        indptr, indices = kernels.csr(n, a, b)
+        return cls(indptr=indptr, indices=indices)
 
 
 def make_network(scenario: Scenario, citizens: Citizens) -> Network:

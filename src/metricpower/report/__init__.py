@@ -114,11 +114,8 @@ def _times(f: dict) -> str:
     if v is None or r is None:
         return ""
     if r == 0:
-        return "the reference group had none"
-    if v == 0:
-        return "none at all"
-    x = v / r
-    return f"{x:.1f}× the reference rate" if x >= 1 else f"{x:.2f}× the reference rate"
+        return "the least-affected group had none"
+    return f"{v / r:.1f}× the least-affected group's rate"
 
 
 def _overview(run, s: dict) -> str:
@@ -317,9 +314,10 @@ def _intensification(m, s, tiers) -> str:
                 f"{pct(v)} still there after {h} days" for h, v in vals.items()) + ".")
     gap = i["income_gap"]
     if gap.get("ratio_end") is not None:
-        text.append(f"The best occupied tier ({esc(gap['top'])}) earns "
-                    f"{num(gap['ratio_end'], 2)}× the worst ({esc(gap['bottom'])}) at the end "
-                    f"(it was {num(gap['ratio_start'], 2)}× at the start).")
+        text.append(f"The best tier ({esc(gap['top'])}) earns "
+                    f"{num(gap['ratio_end'], 2)}× the worst ({esc(gap['bottom'])}) on average "
+                    f"at the end (it was {num(gap['ratio_start'], 2)}× at the start; tiers of "
+                    "at least 10 citizens).")
     if not text:
         text.append("No responses were recorded in this run.")
     mob = m.get("mobility")
@@ -390,11 +388,14 @@ def _disparate(m, s) -> str:
         good = [f for f in flagged if not adverse.get(f["rate"], True)]
         text = [f"{len(flagged)} group or region rates fail the four-fifths rule on enough "
                 "events to matter."]
-        for kind, rows in (("Sanctions and penalties", bad), ("Rewards", good)):
-            if rows:
-                text.append(f"{kind}: " + "; ".join(
-                    f"{esc(f['rate'])} for {esc(f['who'])} (ratio "
-                    f"{num(f['impact_ratio'], 2)}, {_times(f)})" for f in rows[:5]) + ".")
+        if bad:
+            text.append("Sanctions and penalties: " + "; ".join(
+                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)}: "
+                f"{_times(f)})" for f in bad[:5]) + ".")
+        if good:
+            text.append("Rewards: " + "; ".join(
+                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)})"
+                for f in good[:5]) + ".")
     else:
         text = [f"No rate fails the four-fifths rule on enough events "
                 f"({d['rates_checked']} rates checked)."]

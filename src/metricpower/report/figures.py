@@ -17,7 +17,7 @@ EVIDENCE_COLOURS = {"true": "#4c72b0", "benign": "#dd8452", "misattributed": "#c
 EVIDENCE_LABELS = {"true": "true act", "benign": "benign hidden context",
                    "misattributed": "misattributed (false match)",
                    "derived": "derived from state or friends (no act)"}
-LAYOUT = "tight"
+LAYOUT = "constrained"
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
            "#8c8c8c", "#ccb974", "#64b5cd"]
 
@@ -254,23 +254,27 @@ def wrongful(wr: pl.DataFrame) -> str:
            label="wrongful: better half of conduct, or mostly benign / misattributed")
     ax.set_xticks(x, who, rotation=20, fontsize=8)
     ax.set_ylabel("sanctioned citizens per 100,000")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+              ncols=1)
     _style(ax)
     return png(fig)
 
 
 def predictions(pe: pl.DataFrame) -> str:
-    fig, ax = new(7.5, 3.2)
+    fig, (a1, a2) = new(9.5, 3.2, 2)
     g = pe.filter(pl.col("group") != "all")
     x = np.arange(g.height)
-    ax.bar(x - 0.2, g["false_positive_rate"].fill_null(0) * 100, 0.4,
-           label="false-positive rate (innocent flagged)", color=PALETTE[3])
-    ax.bar(x + 0.2, g["precision"].fill_null(0) * 100, 0.4, label="precision",
-           color=PALETTE[0])
-    ax.set_xticks(x, g["group"].to_list(), rotation=20, fontsize=8)
-    ax.set_ylabel("%")
-    ax.legend(fontsize=8, frameon=False)
-    _style(ax)
+    for ax, col, title, colour in (
+            (a1, "false_positive_rate", "false-positive rate: innocent citizens flagged (%)",
+             PALETTE[3]),
+            (a2, "precision", "precision: flagged who did fall (%)", PALETTE[0])):
+        vals = g[col].fill_null(0).to_numpy() * 100
+        ax.bar(x, vals, color=colour)
+        for k, v in enumerate(vals):
+            ax.text(k, v, f"{v:.2g}%", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, g["group"].to_list(), rotation=20, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        _style(ax)
     return png(fig)
 
 

@@ -1,0 +1,125 @@
+"""Compiled kernels for the network's two hot loops, with NumPy twins.
+
+NumPy is the reference; when Numba is installed (the `fast` extra) the compiled versions
+are used, and the tests check that both give identical arrays. Set
+METRICPOWER_KERNELS=numpy to force the reference path.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # the `fast` extra is optional
+    numba = None
+
+
+def use_numba() -> bool:
+    return numba is not None and os.environ.get("METRICPOWER_KERNELS", "") != "numpy"
+
+
+# ---------------------------------------------------------------- CSR from ties
+def csr_numpy(n: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected ties → (indptr, indices): both directions, no self-ties, no duplicates,
+    friends sorted within each row."""
+    keep = a != b
+    a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
+    key = np.sort(np.concatenate([a * n + b, b * n + a]))
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    src, dst = key // n, key % n
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    return indptr, dst.astype(np.int32)
+
+
+if numba is not None:
+
+    @numba.njit(cache=True)
+    def _place(n, a, b):  # pragma: no cover - compiled
+        count = np.zeros(n + 1, np.int64)
+        for k in range(len(a)):
+            if a[k] != b[k]:
+                count[a[k] + 1] += 1
+                count[b[k] + 1] += 1
+        for i in range(n):
+            count[i + 1] += count[i]
+        fill = count[:-1].copy()
+        out = np.empty(count[n], np.int32)
+        for k in range(len(a)):
+            if a[k] != b[k]:
+                out[fill[a[k]]] = b[k]
+                fill[a[k]] += 1
+                out[fill[b[k]]] = a[k]
+                fill[b[k]] += 1
+        return count, out
+
+    @numba.njit(cache=True)
+    def _dedupe(indptr, indices):  # pragma: no cover - compiled
+        n = len(indptr) - 1
+        new = np.zeros(n + 1, np.int64)
+        w = 0
+        for i in range(n):
+            row = np.sort(indices[indptr[i]:indptr[i + 1]])
+            for j in range(len(row)):
+                if j == 0 or row[j] != row[j - 1]:
+                    indices[w] = row[j]
+                    w += 1
+            new[i + 1] = w
+        return new, indices[:w].copy()
+
+
+def csr(n: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not use_numba():
+        return csr_numpy(n, a, b)
+    indptr, indices = _place(n, a.astype(np.int64), b.astype(np.int64))
+    return _dedupe(indptr, indices)
+
+
+# ---------------------------------------------------------------- reductions over friends
+def reduce_numpy(indptr, indices, padded, minimum: bool, chunk: int) -> np.ndarray:
+    """Sum (or min) of padded[friend] over each row, `chunk` ties at a time; empty rows
+    get padded[-1] (the neutral value, also what dropped ties point at)."""
+    ufunc = np.minimum if minimum else np.add
+    n = len(indptr) - 1
+    out = np.full(n, padded[-1], dtype=padded.dtype)
+    row = 0
+    while row < n:
+        stop = int(np.searchsorted(indptr, indptr[row] + chunk, side="right")) - 1
+        stop = min(max(stop, row + 1), n)
+        lo, hi = indptr[row], indptr[stop]
+        starts = indptr[row:stop]
+        has = starts < indptr[row + 1:stop + 1]
+        if hi > lo:
+            out[row:stop][has] = ufunc.reduceat(padded[indices[lo:hi]], starts[has] - lo)
+        row = stop
+    return out
+
+
+if numba is not None:
+
+    @numba.njit(cache=True, parallel=True)
+    def _reduce(indptr, indices, padded, minimum):  # pragma: no cover - compiled
+        n = len(indptr) - 1
+        out = np.empty(n, padded.dtype)
+        for i in numba.prange(n):
+            acc = padded[-1]
+            lo, hi = indptr[i], indptr[i + 1]
+            if hi > lo:
+                acc = padded[indices[lo]]
+                for k in range(lo + 1, hi):
+                    v = padded[indices[k]]
+                    if minimum:
+                        acc = min(acc, v)
+                    else:
+                        acc += v
+            out[i] = acc
+        return out
+
+
+def reduce(indptr, indices, padded, minimum: bool, chunk: int) -> np.ndarray:
+    if not use_numba():
+        return reduce_numpy(indptr, indices, padded, minimum, chunk)
+    return _reduce(indptr, indices, padded, minimum)
