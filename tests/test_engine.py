@@ -328,3 +328,27 @@ def test_policies_share_random_numbers():
         essay_run.tables["services"]["attempts"])
     # ... while the policies do differ in what they did.
     assert not harsh.tables["citizens"]["score"].equals(essay_run.tables["citizens"]["score"])
+
+
+def test_running_counts_agree_with_the_final_tables(essay_run):
+    """The daily row keeps counts up to date as scores and lists change; on the last day
+    they must equal what the final citizen table says, and days spent on a list must
+    add up to the daily list sizes."""
+    daily, cit = essay_run.tables["daily"], essay_run.tables["citizens"]
+    last = daily.slice(daily.num_rows - 1).to_pylist()[0]
+    tiers = [t.name for t in essay_run.scenario.tiers]
+    final_tiers = cit["tier"].to_pylist()
+    for t in tiers:
+        assert last[f"tier_{t}"] == final_tiers.count(t), t
+    for row in daily.to_pylist():
+        assert sum(row[f"tier_{t}"] for t in tiers) == cit.num_rows
+    assert last["mean_score"] == pytest.approx(np.mean(cit["score"].to_numpy()), abs=1e-9)
+    for spec in essay_run.scenario.lists:
+        assert last[f"list_{spec.name}"] == pc.sum(cit[f"on_{spec.name}"]).as_py()
+        assert (pc.sum(cit[f"days_on_{spec.name}"]).as_py()
+                == pc.sum(daily[f"list_{spec.name}"]).as_py())
+    labelled = cit["days_labelled"].to_numpy()
+    assert labelled.max() <= essay_run.scenario.run.days
+    # Everyone labelled for a day had a labelling start (one citizen can have several).
+    starts = pc.sum(daily["applied_public_labelling"]).as_py()
+    assert 0 < (labelled > 0).sum() <= starts

@@ -135,11 +135,12 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
     }
     for spec in sc.lists:
         cols[f"on_{spec.name}"] = state.on_list[spec.name]
-        cols[f"days_on_{spec.name}"] = state.days_listed[spec.name]
+        cols[f"days_on_{spec.name}"] = state.days_listed(spec.name, sc.run.days)
     cols.update(income_final=state.income, flagged=state.flagged,
                 true_offences=state.true_offences,
                 sanctions=state.sanctions, rewards=state.rewards,
-                pets_confiscated=state.pets_confiscated, days_labelled=state.days_labelled,
+                pets_confiscated=state.pets_confiscated,
+                days_labelled=state.days_labelled(sc.run.days),
                 in_ledger=engine.ledger.kept)
     daily = pa.Table.from_pylist(engine.daily)
     cons_rows = [

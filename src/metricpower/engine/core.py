@@ -86,6 +86,11 @@ class Engine:
         self._filed = 0  # appeals filed today
         self._costly: list[np.ndarray] = []  # citizens who did something costly today
         self._at_bottom = self.state.tier >= scenario.bottom
+        self._moved: list[np.ndarray] = []  # citizens whose score moved today
+        self.score_total = int(self.state.score.sum(dtype=np.int64))
+        self.mean_income = float(citizens.income.mean(dtype=np.float64))
+        self.tier_count = np.bincount(self.state.tier, minlength=len(scenario.tiers))
+        self.list_size = np.zeros(len(scenario.lists), dtype=np.int64)
         self.region_bounds = citizens.region_bounds()
         self.costly = {self.behaviour_index[b] for b in res.economy.costly}
 
@@ -256,8 +261,14 @@ class Engine:
         points = np.concatenate(pts).astype(np.int32)
         state = self.state
         np.add.at(state.score, citizen, points)
+        self.score_total += int(points.sum(dtype=np.int64))
         state.last_penalty[citizen[points < 0]] = day
-        state.tier[citizen] = tiers_of(self.scenario, state.score[citizen])
+        moved = _unique(citizen)
+        self._moved.append(moved)
+        tiers = len(self.scenario.tiers)
+        self.tier_count -= np.bincount(state.tier[moved], minlength=tiers)
+        state.tier[moved] = tiers_of(self.scenario, state.score[moved])
+        self.tier_count += np.bincount(state.tier[moved], minlength=tiers)
 
     def _scheduled(self, ri: int, citizen: np.ndarray) -> np.ndarray:
         """Points for acts paid by the hour on a diminishing schedule: the whole points
@@ -343,24 +354,26 @@ class Engine:
         state = self.state
         for li, spec in enumerate(self.scenario.lists):
             on, since = state.on_list[spec.name], state.list_since[spec.name]
-            enter = self.holds(f"lists[{li}].enter", day) & ~on
-            served = on & (day - since >= spec.min_days)
+            holds_enter = self.holds(f"lists[{li}].enter", day)
+            members = np.flatnonzero(on)
+            served = members[day - since[members] >= spec.min_days]
             if spec.exit is not None:
-                leave = served & self.holds(f"lists[{li}].exit", day)
+                leave = served[self.holds(f"lists[{li}].exit", day, served)]
             else:
-                leave = served & ~self.holds(f"lists[{li}].enter", day)
+                leave = served[~holds_enter[served]]
+            enter = np.flatnonzero(holds_enter & ~on)
             on[enter] = True
             since[enter] = day
             on[leave] = False
-            state.days_listed[spec.name] += on
-            row[f"entered_{spec.name}"] = int(enter.sum())
-            row[f"left_{spec.name}"] = int(leave.sum())
+            state.listed_before[spec.name][leave] += day - since[leave]
+            self.list_size[li] += len(enter) - len(leave)
+            row[f"entered_{spec.name}"] = len(enter)
+            row[f"left_{spec.name}"] = len(leave)
 
     def _predict(self, day: int, row: dict) -> None:
         if self.risk is None:
             return
         state, spec = self.state, self.scenario.responses.prediction
-        at_bottom = state.tier >= self.scenario.bottom
         self.predictions += self.risk.judge(day, state.true_offences, self.citizens.group,
                                             self.n_groups)
         if (day + 1) % spec.every == 0:
@@ -369,8 +382,8 @@ class Engine:
             features += [w.counts for w in self.windows.values()]
             features += list(state.on_list.values())
             flagged = self.risk.refit_and_flag(
-                day, np.column_stack(features).astype(np.float32), at_bottom,
-                state.true_offences)
+                day, np.column_stack(features).astype(np.float32),
+                state.tier >= self.scenario.bottom, state.true_offences)
             if flagged is not None:
                 state.flagged = flagged
         row["flagged"] = int(state.flagged.sum())
@@ -390,12 +403,13 @@ class Engine:
                 labelled |= now
             else:
                 continue
-            state.sanctions += hit
-            self._sanctioned.append(np.flatnonzero(hit))
-            self.applied[ci] += np.bincount(group[hit], minlength=self.n_groups)
-            row[f"applied_{cons.name}"] = int(hit.sum())
-        state.labelled = labelled
-        state.days_labelled += labelled
+            idx = np.flatnonzero(hit)
+            state.sanctions[idx] += 1
+            self._sanctioned.append(idx)
+            self.applied[ci] += np.bincount(group[idx], minlength=self.n_groups)
+            row[f"applied_{cons.name}"] = len(idx)
+        if any(c.effect == "publish" for c in sc.consequences):
+            state.relabel(labelled, day)
         refusal = sc.responses.labelling.refusal
         for si, svc in enumerate(sc.services):
             cand, p, u = self.demand[si].draw(self.streams.rng(f"demand:{svc.name}", day), 1)
@@ -504,27 +518,37 @@ class Engine:
 
     # ------------------------------------------------------------------ aggregate
     def _aggregate(self, day: int, row: dict) -> None:
+        """The day's row. Counts kept up to date as they change, so that a day costs
+        what happened in it, not a pass over everyone."""
         state, sc = self.state, self.scenario
         last = day == sc.run.days - 1
-        row["mean_score"] = float(state.score.mean())
-        row["mean_income"] = float(state.income.mean())
-        counts = np.bincount(state.tier, minlength=len(sc.tiers))
-        for t, c in zip(sc.tiers, counts, strict=True):
+        row["mean_score"] = self.score_total / self.n
+        row["mean_income"] = (float(state.income.mean(dtype=np.float64))
+                              if sc.responses.economy.enabled else self.mean_income)
+        for t, c in zip(sc.tiers, self.tier_count, strict=True):
             row[f"tier_{t.name}"] = int(c)
-        for spec in sc.lists:
-            row[f"list_{spec.name}"] = int(state.on_list[spec.name].sum())
+        for spec, size in zip(sc.lists, self.list_size, strict=True):
+            row[f"list_{spec.name}"] = int(size)
         if day in SNAPSHOT_DAYS or last:
             self.snapshots[day] = state.tier.copy()
         row["assortativity"] = (self.network.assortativity(state.score)
                                 if day % ASSORTATIVITY_EVERY == 0 or last else None)
         # Persistence at the bottom: of those who entered it PERSISTENCE_DAYS ago, how
-        # many are there now.
-        at_bottom = state.tier >= sc.bottom
-        self.entered_bottom[day] = np.flatnonzero(at_bottom & ~self._at_bottom)
-        self._at_bottom = at_bottom
+        # many are there now. Only citizens whose score moved today can have entered.
+        moved = _unique(np.concatenate(self._moved)) if self._moved else np.zeros(0, np.int64)
+        now = state.tier[moved] >= sc.bottom
+        self.entered_bottom[day] = moved[now & ~self._at_bottom[moved]]
+        self._at_bottom[moved] = now
+        self._moved = []
         checked = self.entered_bottom.pop(day - PERSISTENCE_DAYS, np.zeros(0, np.int64))
         row.update(bottom_entered=len(self.entered_bottom[day]), bottom_checked=len(checked),
-                   bottom_stayed=int(at_bottom[checked].sum()))
+                   bottom_stayed=int(self._at_bottom[checked].sum()))
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort, which beats np.unique's hashing on large arrays)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def _rank_within(citizen: np.ndarray) -> np.ndarray:

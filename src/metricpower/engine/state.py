@@ -23,8 +23,9 @@ class State:
     sanctions: np.ndarray = None    # int32 sanctions suffered (denials, throttles, …)
     rewards: np.ndarray = None      # int32 rewards received
     pets_confiscated: np.ndarray = None  # bool
-    days_labelled: np.ndarray = None     # int32
-    days_listed: dict[str, np.ndarray] = field(default_factory=dict)
+    labelled_since: np.ndarray = None    # int32: day the current labelling began
+    labelled_before: np.ndarray = None   # int32: days labelled in earlier spells
+    listed_before: dict[str, np.ndarray] = field(default_factory=dict)  # earlier spells
     income: np.ndarray = None            # float32, moves under economic feedback
     flagged: np.ndarray = None           # bool: the risk model flags the citizen
     true_offences: np.ndarray = None     # int32: real rule-breaking acts, seen or not
@@ -47,14 +48,32 @@ class State:
             sanctions=np.zeros(n, dtype=np.int32),
             rewards=np.zeros(n, dtype=np.int32),
             pets_confiscated=np.zeros(n, dtype=bool),
-            days_labelled=np.zeros(n, dtype=np.int32),
-            days_listed={name: np.zeros(n, dtype=np.int32) for name in lists},
+            labelled_since=np.zeros(n, dtype=np.int32),
+            labelled_before=np.zeros(n, dtype=np.int32),
+            listed_before={name: np.zeros(n, dtype=np.int32) for name in lists},
             income=citizens.income.copy(),
             flagged=np.zeros(n, dtype=bool),
             true_offences=np.zeros(n, dtype=np.int32),
             rule_hours={r.name: np.zeros(n, dtype=np.float32)
                         for r in scenario.rules if r.schedule},
         )
+
+    def relabel(self, now: np.ndarray, day: int) -> None:
+        """Who is publicly labelled from today; spells are counted when they end."""
+        start = np.flatnonzero(now & ~self.labelled)
+        end = np.flatnonzero(self.labelled & ~now)
+        self.labelled_before[end] += day - self.labelled_since[end]
+        self.labelled_since[start] = day
+        self.labelled = now
+
+    def days_labelled(self, days: int) -> np.ndarray:
+        """Days each citizen was publicly labelled in a run of `days` days."""
+        return self.labelled_before + np.where(self.labelled, days - self.labelled_since, 0)
+
+    def days_listed(self, name: str, days: int) -> np.ndarray:
+        """Days each citizen spent on list `name` in a run of `days` days."""
+        on = self.on_list[name]
+        return self.listed_before[name] + np.where(on, days - self.list_since[name], 0)
 
 
 def tiers_of(scenario: Scenario, score: np.ndarray) -> np.ndarray:
