@@ -31,14 +31,20 @@ def test_generated_network_has_the_asked_mean_degree_and_community_structure():
     sc = load_preset("essay", {"run": {"citizens": 20000}})
     citizens = make_citizens(sc)
     net = make_network(sc, citizens)
-    # Poisson(mean/2) stubs, each a tie both ways; duplicates are rare at this size.
-    assert abs(net.degree.mean() - sc.network.mean_degree) < 0.1
+    # Poisson(mean/2) stubs, each a tie both ways; a local tie repeats an existing one
+    # with chance about homophily · mean / community_size, and repeats are dropped.
+    k, h, size = sc.network.mean_degree, sc.network.homophily, sc.network.community_size
+    assert abs(net.degree.mean() - k * (1 - h * k / size)) < 0.1
     owner = np.repeat(np.arange(len(citizens)), net.degree)
     same_region = (citizens.region[owner] == citizens.region[net.indices]).mean()
-    # homophily of ties stay in the region; the rest land there by chance (share²).
+    # homophily of ties stay in the community, so in the region; the rest land in the
+    # region by chance (share²).
+    h = sc.network.homophily
     shares = np.array([r.share for r in sc.population.regions])
-    expected = sc.network.homophily + (1 - sc.network.homophily) * (shares**2).sum()
-    assert abs(same_region - expected) < 0.01
+    assert abs(same_region - (h + (1 - h) * (shares**2).sum())) < 0.01
+    # Communities are blocks of community_size within a region: near in memory.
+    near = np.abs(owner - net.indices) < sc.network.community_size
+    assert abs(near.mean() - h) < 0.02
 
 
 def test_friend_reductions_match_a_direct_loop():

@@ -62,10 +62,11 @@ if numba is not None:
         new = np.zeros(n + 1, np.int64)
         w = 0
         for i in range(n):
-            row = np.sort(indices[indptr[i]:indptr[i + 1]])
-            for j in range(len(row)):
-                if j == 0 or row[j] != row[j - 1]:
-                    indices[w] = row[j]
+            lo, hi = indptr[i], indptr[i + 1]
+            indices[lo:hi].sort()  # in place; rows are short
+            for j in range(lo, hi):
+                if j == lo or indices[j] != indices[j - 1]:
+                    indices[w] = indices[j]
                     w += 1
             new[i + 1] = w
         return new, indices[:w].copy()

@@ -71,7 +71,9 @@ class Population(Strict):
 class Network(Strict):
     generator: Literal["sbm"] = "sbm"
     mean_degree: float = Field(10.0, ge=0, le=500)
-    homophily: Probability = Field(0.8, description="share of ties within the citizen's region")
+    homophily: Probability = Field(0.8, description="share of ties within one's community")
+    community_size: int = Field(
+        1000, ge=2, description="citizens per community (communities nest in regions)")
 
 
 class Behaviour(Strict):
