@@ -20,13 +20,15 @@ The twin draws its own random numbers per agent from the model's generator
 - each service gets Poisson(demand_i) attempts a day.
 
 The day runs in the engine's stages, each a pass over the agents: occur and observe
-(`step`, in random order), score (event rules, then periodic and restoration rules on
-their days, all reading the state at the start of the day), settle (apply the points,
-re-tier), lists, direct consequences (confiscate_pet, publish), services (deny/throttle
-before reward). Each pass reads only what the passes before it wrote, so the order of
-agents within a pass does not matter — which is what makes the stages synchronous like the
-engine's whole-array updates. Where a condition reads friends (`friends_*`), a stage that
-writes what friends read is split into a decide pass and an apply pass.
+(`step`, in random order); score the day's events (conditions read the state at the start
+of the day) and settle (apply the points, re-tier); then each periodic or restoration rule
+due today, in the policy's order, scored and settled in turn (each sees the day's points so
+far); lists in order; direct consequences (confiscate_pet, publish) in order; services
+(deny/throttle before reward). Each pass reads only what the passes before it wrote, so
+the order of agents within a pass does not matter — which is what makes the stages
+synchronous like the engine's whole-array updates. Where a condition reads friends
+(`friends_*`), a stage that writes what friends read is split into a decide pass and an
+apply pass.
 
 Behavioural responses (`scenario.responses`) are not modelled: a scenario that enables
 them is refused (`without_responses` gives the same scenario with them off).
@@ -170,11 +172,11 @@ class Citizen(mesa.Agent):
         self._balls: dict[int, tuple] = {}
         self.today: list[tuple[int, int, bool, bool]] = []  # (behaviour, sensor, benign, misattr.)
         self.pending: list[tuple[int, int]] = []             # (rule, points) to settle
-        self.log = []  # DEBUG
         # What happened to them (per-citizen tallies).
         self.sanctions = self.rewards = 0
         self.penalties = self.benign_penalties = self.misattributed_penalties = 0
         self.reward_events = 0
+        self.rule_entries = [0] * len(sc.rules)  # score changes by rule
         self.pets_confiscated = False
         self.days_labelled = 0
         self.days_listed = {s.name: 0 for s in sc.lists}
@@ -270,9 +272,9 @@ class Citizen(mesa.Agent):
         self.today = today
 
     # ------------------------------------------------------------ 2. score
-    def score_today(self):
-        """Points from today's events and, on their days, periodic and restoration rules.
-        Everything here reads the state at the start of the day (plus today's events)."""
+    def score_events(self):
+        """Points from today's events (pending until settled). Conditions read the state
+        at the start of the day, and the event windows with today's events."""
         model, pending = self.model, self.pending
         rules = model.scenario.rules
         if self.today:
@@ -297,27 +299,34 @@ class Citizen(mesa.Agent):
                             model.tally["penalties"] += 1
                         else:
                             self.reward_events += 1
-        for ri in model.due_rules:
-            rule = rules[ri]
-            if rule.kind == "periodic":
-                if not self.holds(f"rules[{ri}].when"):
-                    continue
-                points = rule.points
-            else:  # restoration: up to the initial score after a clean spell
-                initial = model.scenario.population.initial_score
-                if not (model.day - self.last_penalty >= rule.clean_days
-                        and self.score < initial):
-                    continue
-                points = min(rule.points, initial - self.score)
-            points = self._capped(rule, points)
-            if points == 0:
-                continue
-            pending.append((ri, points))
-            if rule.points < 0:
-                self.penalties += 1
-                model.tally["penalties"] += 1
-            else:
-                self.reward_events += 1
+
+    def score_rule(self, ri: int):
+        """A periodic or restoration rule due today (pending until settled). It sees the
+        day's event points and the rules before it: nobody penalised today is restored."""
+        model, rule = self.model, self.model.scenario.rules[ri]
+        if rule.kind == "periodic":
+            if not self.holds(f"rules[{ri}].when"):
+                return
+            points = rule.points
+        else:  # restoration: up to the initial score after a clean spell
+            initial = model.scenario.population.initial_score
+            if not (model.day - self.last_penalty >= rule.clean_days and self.score < initial):
+                return
+            points = min(rule.points, initial - self.score)
+        points = self._capped(rule, points)
+        if points == 0:
+            return
+        self.pending.append((ri, points))
+        if rule.points < 0:
+            self.penalties += 1
+            model.tally["penalties"] += 1
+        else:
+            self.reward_events += 1
+
+    def score_rule_and_settle(self, ri: int):
+        """`score_rule` and `settle` at once, for a rule that reads no friends."""
+        self.score_rule(ri)
+        self.settle()
 
     def _scheduled(self, ri: int) -> int:
         """Points for one more act paid by the hour on the rule's diminishing schedule."""
@@ -340,8 +349,8 @@ class Citizen(mesa.Agent):
         """Apply today's points; re-tier."""
         if not self.pending:
             return
-        self.log.extend(self.pending)  # DEBUG
-        for _ri, points in self.pending:
+        for ri, points in self.pending:
+            self.rule_entries[ri] += 1
             self.score += points
             if points < 0:
                 self.last_penalty = self.model.day
@@ -492,7 +501,7 @@ class SocialCreditModel(mesa.Model):
         # The day's passes; a stage whose conditions read friends gets a decide and an
         # apply pass per item, so that nobody reads a friend's half-updated state.
         reads_friends = {where for where, d in self.depth.items() if d > 0}
-        self.phases: list[tuple] = [("settle",)]
+        self.phases: list[tuple] = []
         if any(w.startswith("lists[") for w in reads_friends):
             for li in range(len(sc.lists)):
                 self.phases += [("decide_list", li), ("apply_list", li)]
@@ -573,7 +582,14 @@ class SocialCreditModel(mesa.Model):
                           if r.kind != "event" and (day + 1) % r.every == 0]
         self.agents.shuffle_do("step")          # occur and observe
         # The other stages read only what earlier stages wrote: their order is immaterial.
-        self.agents.do("score_today")
+        self.agents.do("score_events")
+        self.agents.do("settle")
+        for ri in self.due_rules:  # each sees the ones before it
+            if self.depth.get(f"rules[{ri}].when", 0):
+                self.agents.do("score_rule", ri)
+                self.agents.do("settle")
+            else:
+                self.agents.do("score_rule_and_settle", ri)
         for method, *args in self.phases:
             self.agents.do(method, *args)
         self.census = {
@@ -589,25 +605,27 @@ class SocialCreditModel(mesa.Model):
             self.step()
 
     # ------------------------------------------------------------ results
-    def citizen_table(self) -> dict[str, np.ndarray]:
-        """Per-citizen outcomes in citizen order (comparable with `engine_table`)."""
+    def summary(self) -> dict[str, float]:
+        """The run's outcomes per citizen, keyed as `engine_summary` keys the engine's."""
+        sc, n = self.scenario, self.n
         agents = self.citizens_by_index
-        out = {
-            "score": np.array([a.score for a in agents], np.float64),
-            "tier": np.array([a.tier for a in agents], np.int64),
-            "sanctions": np.array([a.sanctions for a in agents], np.float64),
-            "rewards": np.array([a.rewards for a in agents], np.float64),
-            "penalties": np.array([a.penalties for a in agents], np.float64),
-            "benign_penalties": np.array([a.benign_penalties for a in agents], np.float64),
-            "misattributed_penalties": np.array([a.misattributed_penalties for a in agents],
-                                                np.float64),
-            "reward_events": np.array([a.reward_events for a in agents], np.float64),
-            "pets_confiscated": np.array([a.pets_confiscated for a in agents], np.float64),
-            "days_labelled": np.array([a.days_labelled for a in agents], np.float64),
-        }
-        for s in self.scenario.lists:
-            out[f"on_{s.name}"] = np.array([a.on_list[s.name] for a in agents], np.float64)
-        return out
+        flows = self.datacollector.get_model_vars_dataframe()
+        out = {"mean_score": sum(a.score for a in agents) / n}
+        tiers = np.bincount([a.tier for a in agents], minlength=len(sc.tiers))
+        out.update({f"tier_{t.name}": tiers[ti] / n for ti, t in enumerate(sc.tiers)})
+        out.update({f"list_{s.name}": sum(a.on_list[s.name] for a in agents) / n
+                    for s in sc.lists})
+        for key in ("sanctions", "rewards", "penalties", "benign_penalties",
+                    "misattributed_penalties", "reward_events", "pets_confiscated",
+                    "days_labelled"):
+            out[key] = sum(getattr(a, key) for a in agents) / n
+        out.update({f"days_listed_{s.name}": sum(a.days_listed[s.name] for a in agents) / n
+                    for s in sc.lists})
+        out.update({f"entries_{r.name}": sum(a.rule_entries[ri] for a in agents) / n
+                    for ri, r in enumerate(sc.rules)})
+        out.update({key: flows[key].sum() / n for key in self._tally_keys()
+                    if key != "penalties"})
+        return {k: float(v) for k, v in out.items()}
 
 
 def _schedule(schedule):
@@ -626,32 +644,46 @@ def _schedule(schedule):
     return points_at
 
 
-def engine_table(engine) -> dict[str, np.ndarray]:
-    """The engine's per-citizen outcomes, in the twin's `citizen_table` layout (needs the
+def _days(kept, daily: list, *key) -> np.ndarray:
+    """Days labelled or listed per citizen, kept as an array (or a dict of them) or
+    computed on demand from the days run."""
+    if callable(kept):
+        return kept(*key, len(daily))
+    return kept[key[0]] if key else kept
+
+
+def engine_summary(engine) -> dict[str, float]:
+    """The engine's outcomes per citizen, keyed as `SocialCreditModel.summary` (needs the
     full ledger, i.e. ledger_sample 1 — the default up to a million citizens)."""
     state, sc, n = engine.state, engine.scenario, engine.n
-    assert engine.ledger.kept.all(), "engine_table needs the full ledger"
+    assert engine.ledger.kept.all(), "engine_summary needs the full ledger"
     cols = engine.ledger.columns()
+    if "reverses" in cols:  # appeals upheld (a response, off here) undo earlier entries
+        assert (cols["reverses"] < 0).all(), "engine_summary expects no appeals"
     rule_points = np.array([r.points for r in sc.rules])
     penalty = rule_points[cols["rule"]] < 0 if len(cols["rule"]) else np.zeros(0, bool)
-    if "reverses" in cols:  # appeals upheld (a response, off here) undo earlier entries
-        assert (cols["reverses"] < 0).all(), "engine_table expects no appeals"
-
-    def per_citizen(mask):
-        return np.bincount(cols["citizen"][mask], minlength=n).astype(np.float64)
-
-    out = {
-        "score": state.score.astype(np.float64),
-        "tier": state.tier.astype(np.int64),
-        "sanctions": state.sanctions.astype(np.float64),
-        "rewards": state.rewards.astype(np.float64),
-        "penalties": per_citizen(penalty),
-        "benign_penalties": per_citizen(penalty & cols["benign"]),
-        "misattributed_penalties": per_citizen(penalty & cols["misattributed"]),
-        "reward_events": per_citizen(~penalty),
-        "pets_confiscated": state.pets_confiscated.astype(np.float64),
-        "days_labelled": state.days_labelled.astype(np.float64),
-    }
-    for s in sc.lists:
-        out[f"on_{s.name}"] = state.on_list[s.name].astype(np.float64)
-    return out
+    out = {"mean_score": state.score.mean()}
+    tiers = np.bincount(state.tier, minlength=len(sc.tiers))
+    out.update({f"tier_{t.name}": tiers[ti] / n for ti, t in enumerate(sc.tiers)})
+    out.update({f"list_{s.name}": state.on_list[s.name].mean() for s in sc.lists})
+    out.update(
+        sanctions=state.sanctions.sum() / n,
+        rewards=state.rewards.sum() / n,
+        penalties=penalty.sum() / n,
+        benign_penalties=(penalty & cols["benign"]).sum() / n,
+        misattributed_penalties=(penalty & cols["misattributed"]).sum() / n,
+        reward_events=(~penalty).sum() / n,
+        pets_confiscated=state.pets_confiscated.sum() / n,
+        days_labelled=_days(state.days_labelled, engine.daily).sum() / n,
+    )
+    out.update({f"days_listed_{s.name}": _days(state.days_listed, engine.daily, s.name).sum() / n
+                for s in sc.lists})
+    entries = np.bincount(cols["rule"], minlength=len(sc.rules))
+    out.update({f"entries_{r.name}": entries[ri] / n for ri, r in enumerate(sc.rules)})
+    flows = ["occurrences", "observed", "false_matches"]
+    flows += [f"occurrences_{b.name}" for b in sc.behaviours]
+    flows += [f"{k}_{s.name}" for s in sc.lists for k in ("entered", "left")]
+    flows += [f"attempts_{s.name}" for s in sc.services]
+    flows += [f"applied_{c.name}" for c in sc.consequences]
+    out.update({key: sum(row.get(key, 0) for row in engine.daily) / n for key in flows})
+    return {k: float(v) for k, v in out.items()}

@@ -10,8 +10,8 @@ A run directory holds:
 - ``ledger.parquet`` — every score change kept (all citizens, or a seeded sample);
 - ``consequences.parquet`` — each consequence applied, by group; ``services.parquet`` —
   attempts per service, by group, and refusals by others of publicly labelled citizens;
-- ``tiers.parquet`` — every citizen's tier on days 0, 30, 90, 180, 365 and the last day
-  (columns ``day_<d>``), for mobility matrices;
+- ``tiers.parquet`` — every citizen's tier every 30 days and on the last day (columns
+  ``day_<d>``), for mobility matrices;
 - ``ties.parquet`` — every change to the network: day, citizen, friend, formed or
   dropped, and whether a public list (else the association rule) was the reason;
 - ``predictions.parquet`` — the risk model's flags judged against hidden truth, by
@@ -100,14 +100,16 @@ class OutputError(Exception):
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> Run:
     """Run a scenario in memory. `progress(day)` is called after each day."""
-    from metricpower.metrics import headline
+    from metricpower.metrics import headline, summary
 
     citizens = make_citizens(scenario)
     network = make_network(scenario, citizens)
     engine = Engine(scenario, citizens, network)
     engine.run(progress)
     tables = _tables(engine)
-    return Run(scenario, tables, headline(scenario, tables))
+    run = Run(scenario, tables, headline(scenario, tables))
+    run.metrics["processes"] = summary(run)
+    return run
 
 
 def _names(values: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
@@ -136,7 +138,8 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
     for spec in sc.lists:
         cols[f"on_{spec.name}"] = state.on_list[spec.name]
         cols[f"days_on_{spec.name}"] = state.days_listed(spec.name, sc.run.days)
-    cols.update(income_final=state.income, flagged=state.flagged,
+    cols.update(acts=state.acts, observed=state.observed,
+                income_final=state.income, flagged=state.flagged,
                 true_offences=state.true_offences,
                 sanctions=state.sanctions, rewards=state.rewards,
                 pets_confiscated=state.pets_confiscated,
@@ -189,7 +192,9 @@ def load_run(path: str | Path) -> Run:
     if not (path / "scenario.toml").is_file():
         raise OutputError(f"{path}: not a run directory (no scenario.toml)")
     scenario = load_scenario(path / "scenario.toml")
-    tables = {name: pq.read_table(path / f"{name}.parquet") for name in TABLES}
+    # Tables added in later versions may be missing from older run directories.
+    tables = {name: pq.read_table(path / f"{name}.parquet") for name in TABLES
+              if (path / f"{name}.parquet").is_file()}
     metrics = json.loads((path / "metrics.json").read_text())
     return Run(scenario, tables, metrics)
 

@@ -22,8 +22,8 @@ from metricpower.streams import Streams
 
 #: Above this many citizens the ledger keeps a sample of this many (unless set).
 LEDGER_SAMPLE_MAX = 1_000_000
-#: Days on which every citizen's tier is kept, for mobility matrices (and the last day).
-SNAPSHOT_DAYS = (0, 30, 90, 180, 365)
+#: Every citizen's tier is kept every this many days (and on the last), for mobility.
+SNAPSHOT_EVERY = 30
 #: Network score assortativity is measured every this many days (and on the last day).
 ASSORTATIVITY_EVERY = 30
 #: Persistence at the bottom is checked this many days after a citizen enters it.
@@ -178,7 +178,9 @@ class Engine:
                                                                      self._propensity(bi))
             chilled = would & ~keep
             row[f"occurrences_{b.name}"] = int(keep.sum())
+            row[f"benign_occurrences_{b.name}"] = int((keep & is_benign).sum())
             row[f"chilled_{b.name}"] = int(chilled.sum())
+            row[f"chilled_benign_{b.name}"] = int((chilled & is_benign).sum())
             totals["occurrences"] += int(keep.sum())
             totals["benign_occurrences"] += int((keep & is_benign).sum())
             totals["chilled"] += int(chilled.sum())
@@ -189,6 +191,8 @@ class Engine:
                 self._costly.append(cand[keep])
             ev = obs.observe(bi, cand[keep], is_benign[keep], u_sensor[:, keep])
             totals["observed"] += len(ev.citizen)
+            np.add.at(self.state.acts, cand[keep], 1)
+            np.add.at(self.state.observed, ev.citizen, 1)
             if bi in false:
                 ev = concat([ev, false[bi]])
             events[bi] = ev
@@ -529,7 +533,7 @@ class Engine:
             row[f"tier_{t.name}"] = int(c)
         for spec, size in zip(sc.lists, self.list_size, strict=True):
             row[f"list_{spec.name}"] = int(size)
-        if day in SNAPSHOT_DAYS or last:
+        if day % SNAPSHOT_EVERY == 0 or last:
             self.snapshots[day] = state.tier.copy()
         row["assortativity"] = (self.network.assortativity(state.score)
                                 if day % ASSORTATIVITY_EVERY == 0 or last else None)

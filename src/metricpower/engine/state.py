@@ -29,6 +29,8 @@ class State:
     income: np.ndarray = None            # float32, moves under economic feedback
     flagged: np.ndarray = None           # bool: the risk model flags the citizen
     true_offences: np.ndarray = None     # int32: real rule-breaking acts, seen or not
+    acts: np.ndarray = None              # int32: everything the citizen did
+    observed: np.ndarray = None          # int32: of which a sensor saw (not false matches)
     rule_hours: dict[str, np.ndarray] = field(default_factory=dict)  # scheduled rule -> hours
 
     @classmethod
@@ -54,6 +56,8 @@ class State:
             income=citizens.income.copy(),
             flagged=np.zeros(n, dtype=bool),
             true_offences=np.zeros(n, dtype=np.int32),
+            acts=np.zeros(n, dtype=np.int32),
+            observed=np.zeros(n, dtype=np.int32),
             rule_hours={r.name: np.zeros(n, dtype=np.float32)
                         for r in scenario.rules if r.schedule},
         )

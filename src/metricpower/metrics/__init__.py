@@ -59,7 +59,6 @@ from metricpower.metrics.limits import (
     policy_table,
 )
 from metricpower.metrics.measure import PROCESSES, bottom_tiers, measure, summary
-from metricpower.metrics.network import assortativity
 from metricpower.metrics.visibility import (
     benign_penalty_share,
     detection_rate,
@@ -68,8 +67,7 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
-    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity",
-    "assortativity_over_time", "average_ranks", "behaviours_regulated",
+    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity_over_time", "average_ranks", "behaviours_regulated",
     "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",
     "consequence_rates", "decisions_gated", "detection_rate", "disparate_impact", "frame",
     "gini", "group_rates", "headline", "income_by_tier", "income_gap", "income_over_time",

@@ -13,6 +13,11 @@ import numpy as np
 
 try:
     import numba
+
+    # The work-queue threads survive fork(), unlike OpenMP's: runs may be started in
+    # worker processes (ensembles, sweeps, tests).
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
 except ImportError:  # the `fast` extra is optional
     numba = None
 
