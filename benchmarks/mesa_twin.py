@@ -130,8 +130,8 @@ class Neighbourhood:
         out = np.full(len(self.members), np.nan)
         for j, pos in enumerate(self.friend_pos):
             friends = values[pos]
-            if name == "friends_count":
-                out[j] = friends.astype(np.int64).sum()
+            if name == "friends_count":  # a sum: of true values, or of any numbers
+                out[j] = friends.astype(np.float64).sum()
             elif name == "friends_mean":
                 out[j] = friends.astype(np.float64).mean() if len(pos) else np.nan
             else:

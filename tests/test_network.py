@@ -128,3 +128,15 @@ def test_compiled_kernels_give_identical_results(monkeypatch):
     assert np.array_equal(fast.indices, ref.indices)
     assert np.array_equal(sums, ref.friend_sum(values))
     assert np.array_equal(mins, ref.friend_min(values))
+
+
+def test_compiled_scatter_add_equals_numpy(monkeypatch):
+    from metricpower.population import kernels
+
+    rng = np.random.default_rng(6)
+    index = rng.integers(0, 50, 1000)
+    for value in (1, -1, rng.integers(-9, 9, 1000)):
+        fast, ref = np.zeros(50, np.int32), np.zeros(50, np.int32)
+        kernels.scatter_add(fast, index, value)
+        np.add.at(ref, index, value)
+        assert np.array_equal(fast, ref)

@@ -11,12 +11,13 @@ from collections.abc import Callable
 import numpy as np
 
 from metricpower.engine.context import Context
-from metricpower.engine.observe import HEADROOM, Events, Observer, Sampler, concat, rates
+from metricpower.engine.observe import Events, Observer, Sampler, concat, rates
 from metricpower.engine.respond import AppealOffice, RiskModel, Ties
 from metricpower.engine.state import State, tiers_of
 from metricpower.engine.windows import EventWindow
 from metricpower.ledger import Ledger
 from metricpower.population import Citizens, Network
+from metricpower.population.kernels import scatter_add
 from metricpower.scenario.schema import Scenario
 from metricpower.streams import Streams
 
@@ -158,12 +159,13 @@ class Engine:
         if deter is None and not moves:
             return None
         income, income0 = self.state.income, self.citizens.income
+        headroom = self.observer.headroom[bi]
 
         def scale(who: np.ndarray) -> np.ndarray:
             factor = deter[who] if deter is not None else np.float32(1.0)
             if moves:
                 factor = factor * (income[who] / income0[who]) ** coef
-            return np.minimum(factor, np.float32(HEADROOM))
+            return np.minimum(factor, np.float32(headroom))
 
         return scale
 
@@ -186,13 +188,13 @@ class Engine:
             totals["chilled"] += int(chilled.sum())
             totals["chilled_benign"] += int((chilled & is_benign).sum())
             if self.penalised[bi]:
-                np.add.at(self.state.true_offences, cand[keep & ~is_benign], 1)
+                scatter_add(self.state.true_offences, cand[keep & ~is_benign], 1)
             if bi in self.costly:
                 self._costly.append(cand[keep])
             ev = obs.observe(bi, cand[keep], is_benign[keep], u_sensor[:, keep])
             totals["observed"] += len(ev.citizen)
-            np.add.at(self.state.acts, cand[keep], 1)
-            np.add.at(self.state.observed, ev.citizen, 1)
+            scatter_add(self.state.acts, cand[keep], 1)
+            scatter_add(self.state.observed, ev.citizen, 1)
             if bi in false:
                 ev = concat([ev, false[bi]])
             events[bi] = ev
@@ -264,7 +266,7 @@ class Engine:
         citizen = np.concatenate(who)
         points = np.concatenate(pts).astype(np.int32)
         state = self.state
-        np.add.at(state.score, citizen, points)
+        scatter_add(state.score, citizen, points)
         self.score_total += int(points.sum(dtype=np.int64))
         state.last_penalty[citizen[points < 0]] = day
         moved = _unique(citizen)
@@ -308,7 +310,7 @@ class Engine:
         granted = np.minimum(size, np.maximum(rule.cap - total[citizen[order]] - before, 0))
         out = np.empty_like(points)
         out[order] = (np.sign(points[order]) * granted).astype(np.int32)
-        np.add.at(total, citizen, np.abs(out))
+        scatter_add(total, citizen, np.abs(out))
         return out
 
     # ------------------------------------------------------------------ appeals
@@ -431,17 +433,17 @@ class Engine:
                     if cons.effect == "deny":
                         served &= ~hit
                     if cons.is_sanction:
-                        np.add.at(state.sanctions, who[hit], 1)
+                        scatter_add(state.sanctions, who[hit], 1)
                         self._sanctioned.append(who[hit])
                     else:
-                        np.add.at(state.rewards, who[hit], 1)
+                        scatter_add(state.rewards, who[hit], 1)
                         self._rewarded.append(who[hit])
                     self.applied[ci] += np.bincount(group[who[hit]], minlength=self.n_groups)
                     row[f"applied_{cons.name}"] = int(hit.sum())
             if svc.name in self.labelled_refusal:
                 # Others than the state turn a publicly labelled citizen away.
                 refused = served & state.labelled[who] & (u_refuse < refusal)
-                np.add.at(state.sanctions, who[refused], 1)
+                scatter_add(state.sanctions, who[refused], 1)
                 self._sanctioned.append(who[refused])
                 self.refused[si] += np.bincount(group[who[refused]], minlength=self.n_groups)
                 row[f"refused_{svc.name}"] = int(refused.sum())

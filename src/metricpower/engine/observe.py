@@ -20,9 +20,9 @@ from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
 from metricpower.streams import Streams
 
-#: Candidates are drawn at HEADROOM times the highest base rate, so that responses can
-#: raise a citizen's rate up to that factor (income feedback) and runs with and without
-#: responses still share every draw.
+#: Behaviours driven by income are drawn at HEADROOM times their base rates, so that
+#: income feedback can raise a citizen's rate up to that factor and runs with and
+#: without responses still share every draw.
 HEADROOM = 2.0
 
 
@@ -114,8 +114,9 @@ class Observer:
         self.n = len(citizens)
         self.behaviours = scenario.behaviours
         sensor_index = {s.name: i for i, s in enumerate(scenario.sensors)}
-        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), HEADROOM)
-                        for b in self.behaviours]
+        self.headroom = [HEADROOM if "income" in b.drivers else 1.0 for b in self.behaviours]
+        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), h)
+                        for b, h in zip(self.behaviours, self.headroom, strict=True)]
         self.sensor_ids = [np.array([sensor_index[s] for s in b.sensors], dtype=np.int16)
                            for b in self.behaviours]
         # Chance that sensor s sees an act, where each citizen lives.
@@ -139,16 +140,21 @@ class Observer:
     def occurrences(self, day: int, bi: int,
                     propensity: Callable[[np.ndarray], np.ndarray] | None = None):
         """Today's occurrences of behaviour `bi`: citizens, benign flags, and the uniforms
-        that decide which sensors see them. `propensity(citizens)` (0..HEADROOM) scales
+        that decide which sensors see them. `propensity(citizens)` (0..headroom) scales
         the rate (deterrence, income); the draws are the same whatever it is. `would`
-        marks the occurrences at the unscaled rate: those not kept now were chilled."""
+        marks the occurrences at the unscaled rate: those not kept now were chilled.
+
+        Only candidates that some propensity could make real get the further uniforms;
+        which those are does not depend on the propensity, so the draws stay shared."""
         b = self.behaviours[bi]
-        n_sensors = len(self.sensor_ids[bi])
         rng = self.streams.rng(f"occur:{b.name}", day)
-        cand, p, u = self.sampler[bi].draw(rng, 1 + n_sensors)
-        would = u[0] < p
-        keep = would if propensity is None else u[0] < p * propensity(cand)
-        return cand, keep, would, u[1] < b.benign_share, u[2:]
+        cand, p, u = self.sampler[bi].draw(rng, 0)
+        possible = u[0] < p * np.float32(self.headroom[bi])
+        cand, p, u0 = cand[possible], p[possible], u[0][possible]
+        extra = rng.random((1 + len(self.sensor_ids[bi]), len(cand)), dtype=np.float32)
+        would = u0 < p
+        keep = would if propensity is None else u0 < p * propensity(cand)
+        return cand, keep, would, extra[0] < b.benign_share, extra[1:]
 
     def p_seen(self, bi: int) -> np.ndarray:
         """Chance, per citizen, that at least one of the behaviour's sensors sees an act."""

@@ -10,16 +10,18 @@ from collections import deque
 
 import numpy as np
 
+from metricpower.population.kernels import scatter_add
+
 
 class EventWindow:
     def __init__(self, n: int, days: int):
         self.days = days
-        self.counts = np.zeros(n, dtype=np.uint16)
+        self.counts = np.zeros(n, dtype=np.int32)
         self._ring: deque[np.ndarray] = deque()
 
     def add(self, citizens: np.ndarray) -> None:
         """Record one day's observed events (citizen indices, repeats allowed)."""
-        np.add.at(self.counts, citizens, 1)
+        scatter_add(self.counts, citizens, 1)
         self._ring.append(citizens)
         if len(self._ring) > self.days:
-            np.subtract.at(self.counts, self._ring.popleft(), 1)
+            scatter_add(self.counts, self._ring.popleft(), -1)

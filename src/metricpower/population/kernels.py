@@ -129,3 +129,32 @@ def reduce(indptr, indices, padded, minimum: bool, chunk: int) -> np.ndarray:
     if not use_numba():
         return reduce_numpy(indptr, indices, padded, minimum, chunk)
     return _reduce(indptr, indices, padded, minimum)
+
+
+# ---------------------------------------------------------------- scatter
+def scatter_add_numpy(target: np.ndarray, index: np.ndarray, value) -> None:
+    np.add.at(target, index, value)
+
+
+if numba is not None:
+
+    @numba.njit(cache=True)
+    def _scatter_add(target, index, value):  # pragma: no cover - compiled
+        for k in range(len(index)):
+            target[index[k]] += value[k]
+
+    @numba.njit(cache=True)
+    def _scatter_add_one(target, index, value):  # pragma: no cover - compiled
+        for k in range(len(index)):
+            target[index[k]] += value
+
+
+def scatter_add(target: np.ndarray, index: np.ndarray, value) -> None:
+    """target[index[k]] += value[k] (or += value), repeated indices adding up: the
+    engine's tallies of acts, points and counts per citizen."""
+    if not use_numba() or not len(index):
+        scatter_add_numpy(target, index, value)
+    elif np.ndim(value) == 0:
+        _scatter_add_one(target, index, target.dtype.type(value))
+    else:
+        _scatter_add(target, index, np.asarray(value, dtype=target.dtype))
