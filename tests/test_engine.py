@@ -352,3 +352,20 @@ def test_running_counts_agree_with_the_final_tables(essay_run):
     # Everyone labelled for a day had a labelling start (one citizen can have several).
     starts = pc.sum(daily["applied_public_labelling"]).as_py()
     assert 0 < (labelled > 0).sum() <= starts
+
+
+def test_large_runs_keep_the_ledger_for_a_seeded_sample(monkeypatch):
+    """Above LEDGER_SAMPLE_MAX citizens the ledger keeps about that many by default;
+    the invariant holds on them, and the aggregates still count everyone."""
+    from metricpower.engine import core
+
+    monkeypatch.setattr(core, "LEDGER_SAMPLE_MAX", 500)
+    run = simulate(scenario("essay", citizens=2000, days=60))
+    kept = run.tables["citizens"]["in_ledger"].to_numpy()
+    # Bernoulli(1/4) over 2000 citizens: sd = sqrt(2000 · 0.25 · 0.75) ≈ 19.4; 5 sd.
+    assert abs(kept.sum() - 500) < 100
+    assert set(run.tables["ledger"]["citizen"].to_numpy()) <= set(np.flatnonzero(kept))
+    sums = ledger_sums(run)
+    initial = run.scenario.population.initial_score
+    assert (initial + sums[kept] == run.tables["citizens"]["score"].to_numpy()[kept]).all()
+    assert daily_total(run, "penalties") > (run.tables["ledger"]["points"].to_numpy() < 0).sum()

@@ -103,8 +103,7 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) 
     from metricpower.metrics import headline, summary
 
     citizens = make_citizens(scenario)
-    network = make_network(scenario, citizens)
-    engine = Engine(scenario, citizens, network)
+    engine = Engine(scenario, citizens, make_network(scenario, citizens))
     engine.run(progress)
     tables = _tables(engine)
     run = Run(scenario, tables, headline(scenario, tables))

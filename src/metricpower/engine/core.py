@@ -22,7 +22,7 @@ from metricpower.scenario.schema import Scenario
 from metricpower.streams import Streams
 
 #: Above this many citizens the ledger keeps a sample of this many (unless set).
-LEDGER_SAMPLE_MAX = 1_000_000
+LEDGER_SAMPLE_MAX = 250_000
 #: Every citizen's tier is kept every this many days (and on the last), for mobility.
 SNAPSHOT_EVERY = 30
 #: Network score assortativity is measured every this many days (and on the last day).
@@ -67,8 +67,9 @@ class Engine:
         res = scenario.responses
         self.deterrence = self._deterrence(penalty) if res.deterrence.enabled else None
         self.income_coef = [b.drivers.get("income", 0.0) for b in scenario.behaviours]
+        # With association avoidance the engine changes the network it was given.
         self.ties = Ties(network) if res.association.enabled else None
-        self._network = network
+        self._network = network if self.ties is None else None
         self.office = AppealOffice() if res.appeals.enabled else None
         self.risk = (RiskModel(res.prediction.horizon, res.prediction.threshold,
                                self.streams.rng("prediction"))
@@ -383,13 +384,16 @@ class Engine:
         self.predictions += self.risk.judge(day, state.true_offences, self.citizens.group,
                                             self.n_groups)
         if (day + 1) % spec.every == 0:
-            features = [state.score, np.minimum(day - state.last_penalty, 365),
-                        state.sanctions]
-            features += [w.counts for w in self.windows.values()]
-            features += list(state.on_list.values())
-            flagged = self.risk.refit_and_flag(
-                day, np.column_stack(features).astype(np.float32),
-                state.tier >= self.scenario.bottom, state.true_offences)
+            def features(rows):
+                """What the system has seen of these citizens."""
+                cols = [state.score[rows], np.minimum(day - state.last_penalty[rows], 365),
+                        state.sanctions[rows]]
+                cols += [w.counts[rows] for w in self.windows.values()]
+                cols += [on[rows] for on in state.on_list.values()]
+                return np.column_stack(cols).astype(np.float32)
+
+            flagged = self.risk.refit_and_flag(day, features, state.tier >= self.scenario.bottom,
+                                               state.true_offences)
             if flagged is not None:
                 state.flagged = flagged
         row["flagged"] = int(state.flagged.sum())

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from metricpower.population import Network
@@ -17,10 +19,11 @@ class Ties(Network):
 
     A dropped tie's two slots in the CSR arrays point at citizen n, one past the last,
     which reductions read as nobody; new ties are kept as a list of pairs beside the CSR
-    arrays. Reductions and counts cover both."""
+    arrays. Reductions and counts cover both. The network's arrays are changed in place
+    (at national scale a copy would not fit): hand it a network nobody else uses."""
 
     def __init__(self, network: Network):
-        super().__init__(indptr=network.indptr, indices=network.indices.copy())
+        super().__init__(indptr=network.indptr, indices=network.indices)
         self.n = len(network.indptr) - 1
         self.active_degree = network.degree.astype(np.int32)
         self.pair_a = np.zeros(0, np.int64)
@@ -121,33 +124,40 @@ class RiskModel:
     the horizon. Its flags are later judged against the hidden truth: did the citizen
     really commit a rule-breaking act (not a benign one) within the horizon?"""
 
-    #: Most citizens the model is fitted on (a seeded sample beyond that).
+    #: Citizens sampled (seeded) on each refit day to fit the model on later.
     FIT_SAMPLE = 20_000
+    #: Citizens scored per pass when predicting (bounds the temporary memory).
+    CHUNK = 1 << 20
 
     def __init__(self, horizon: int, threshold: float, rng: np.random.Generator):
         self.horizon, self.threshold, self.rng = horizon, threshold, rng
-        self._snapshots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._snapshots: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []
 
-    def refit_and_flag(self, day: int, features: np.ndarray, at_bottom: np.ndarray,
-                       offences: np.ndarray) -> np.ndarray | None:
-        """Store today's features; fit on the snapshot `horizon` days old (label: reached
-        the bottom since); flag today's citizens. None until there is history to fit on."""
-        self._snapshots[day] = (features, at_bottom.copy())
+    def refit_and_flag(self, day: int, features: Callable[[slice | np.ndarray], np.ndarray],
+                       at_bottom: np.ndarray, offences: np.ndarray) -> np.ndarray | None:
+        """Keep today's features for a sample of citizens; fit on the sample kept
+        `horizon` days ago (label: reached the bottom since); flag today's citizens.
+        `features(rows)` gives the feature matrix of those citizens. None until there is
+        history to fit on."""
+        n = len(at_bottom)
+        sample = np.sort(self.rng.choice(n, min(n, self.FIT_SAMPLE), replace=False))
+        self._snapshots[day] = (sample, features(sample), at_bottom[sample])
         old = day - self.horizon
         if old not in self._snapshots:
             return None
-        x_old, bottom_then = self._snapshots.pop(old)
-        fell = at_bottom & ~bottom_then
-        fit_on = np.flatnonzero(~bottom_then)
-        if len(fit_on) > self.FIT_SAMPLE:
-            fit_on = self.rng.choice(fit_on, self.FIT_SAMPLE, replace=False)
+        rows, x_old, bottom_then = self._snapshots.pop(old)
+        fell = at_bottom[rows] & ~bottom_then
+        fit_on = ~bottom_then
         if fell[fit_on].all() or not fell[fit_on].any():
             return None
         mean, sd = x_old.mean(axis=0), x_old.std(axis=0) + 1e-9
         coef = fit_logistic((x_old[fit_on] - mean) / sd, fell[fit_on])
-        risk = predict_logistic(coef, (features - mean) / sd)
-        flagged = (risk >= self.threshold) & ~at_bottom
+        flagged = np.zeros(n, dtype=bool)
+        for start in range(0, n, self.CHUNK):
+            part = slice(start, min(start + self.CHUNK, n))
+            risk = predict_logistic(coef, (features(part) - mean) / sd)
+            flagged[part] = (risk >= self.threshold) & ~at_bottom[part]
         self._pending.append((day, flagged, offences.copy()))
         return flagged
 

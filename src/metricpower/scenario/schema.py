@@ -232,7 +232,7 @@ class RunSettings(Strict):
     ledger_sample: Probability | None = Field(
         None,
         description="share of citizens whose ledger entries are kept; "
-        "default: everyone up to 1,000,000 citizens, then a sample of 1,000,000",
+        "default: everyone up to 250,000 citizens, then a seeded sample of 250,000",
     )
 
 
