@@ -140,3 +140,13 @@ def test_compiled_scatter_add_equals_numpy(monkeypatch):
         kernels.scatter_add(fast, index, value)
         np.add.at(ref, index, value)
         assert np.array_equal(fast, ref)
+
+
+def test_compiled_partners_equal_numpy(monkeypatch):
+    sc = load_preset("essay", {"run": {"citizens": 5000}})
+    citizens = make_citizens(sc)
+    fast = make_network(sc, citizens)
+    monkeypatch.setenv("METRICPOWER_KERNELS", "numpy")
+    ref = make_network(sc, citizens)
+    assert np.array_equal(fast.indptr, ref.indptr)
+    assert np.array_equal(fast.indices, ref.indices)

@@ -6,6 +6,7 @@ behaviours, rules, lists and services, never over citizens.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -39,6 +40,8 @@ class Engine:
         self.state = State.start(scenario, citizens)
         self.observer = Observer(scenario, citizens, self.streams)
         self.windows = {key: EventWindow(n, key[1]) for key in scenario.windows()}
+        self.windows_of = [[w for (name, _), w in self.windows.items() if name == b.name]
+                           for b in scenario.behaviours]
         self.conditions = scenario.conditions()
         self.behaviour_index = {b.name: i for i, b in enumerate(scenario.behaviours)}
         self.event_rules = {bi: [] for bi in range(len(scenario.behaviours))}
@@ -59,6 +62,7 @@ class Engine:
         self.attempts = np.zeros((len(scenario.services), self.n_groups), dtype=np.int64)
         self.refused = np.zeros((len(scenario.services), self.n_groups), dtype=np.int64)
         self.daily: list[dict] = []
+        self.stage_seconds: dict[str, float] = {}
         self.snapshots: dict[int, np.ndarray] = {}
         self.tie_changes: list[tuple[int, np.ndarray, np.ndarray, bool, np.ndarray]] = []
         self.predictions: list[dict] = []
@@ -95,6 +99,8 @@ class Engine:
         self.list_size = np.zeros(len(scenario.lists), dtype=np.int64)
         self.region_bounds = citizens.region_bounds()
         self.costly = {self.behaviour_index[b] for b in res.economy.costly}
+        self._income_pull = (np.float32(res.economy.recovery) * citizens.income
+                             if res.economy.enabled else None)
 
     @property
     def network(self) -> Network:
@@ -135,13 +141,25 @@ class Engine:
     # ------------------------------------------------------------------ the day
     def step(self, day: int) -> dict:
         row = {"day": day}
+        clock = time.perf_counter
+        t0 = clock()
         events = self._occur_and_observe(day, row)
+        stages = [("occur_and_observe", clock())]
         self._score(day, events, row)
+        stages.append(("score", clock()))
         self._categorise(day, row)
+        stages.append(("categorise", clock()))
         self._predict(day, row)
+        stages.append(("predict", clock()))
         self._consequences(day, row)
+        stages.append(("consequences", clock()))
         self._respond(day, row)
+        stages.append(("respond", clock()))
         self._aggregate(day, row)
+        stages.append(("aggregate", clock()))
+        for name, t in stages:  # where the time goes, for the benchmark's profile
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + t - t0
+            t0 = t
         self.daily.append(row)
         return row
 
@@ -176,32 +194,32 @@ class Engine:
         events: dict[int, Events] = {}
         totals = dict.fromkeys(("occurrences", "benign_occurrences", "observed",
                                 "chilled", "chilled_benign"), 0)
+        state = self.state
         for bi, b in enumerate(self.scenario.behaviours):
             cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
                                                                      self._propensity(bi))
             chilled = would & ~keep
-            row[f"occurrences_{b.name}"] = int(keep.sum())
-            row[f"benign_occurrences_{b.name}"] = int((keep & is_benign).sum())
-            row[f"chilled_{b.name}"] = int(chilled.sum())
-            row[f"chilled_benign_{b.name}"] = int((chilled & is_benign).sum())
-            totals["occurrences"] += int(keep.sum())
-            totals["benign_occurrences"] += int((keep & is_benign).sum())
-            totals["chilled"] += int(chilled.sum())
-            totals["chilled_benign"] += int((chilled & is_benign).sum())
+            acted, acted_benign = cand[keep], is_benign[keep]
+            counts = {"occurrences": len(acted),
+                      "benign_occurrences": int(acted_benign.sum()),
+                      "chilled": int(chilled.sum()),
+                      "chilled_benign": int((chilled & is_benign).sum())}
+            for key, value in counts.items():
+                row[f"{key}_{b.name}"] = value
+                totals[key] += value
             if self.penalised[bi]:
-                scatter_add(self.state.true_offences, cand[keep & ~is_benign], 1)
+                scatter_add(state.true_offences, acted[~acted_benign], 1)
             if bi in self.costly:
-                self._costly.append(cand[keep])
-            ev = obs.observe(bi, cand[keep], is_benign[keep], u_sensor[:, keep])
+                self._costly.append(acted)
+            ev = obs.observe(bi, acted, acted_benign, u_sensor[:, keep])
             totals["observed"] += len(ev.citizen)
-            scatter_add(self.state.acts, cand[keep], 1)
-            scatter_add(self.state.observed, ev.citizen, 1)
+            scatter_add(state.acts, acted, 1)
+            scatter_add(state.observed, ev.citizen, 1)
             if bi in false:
                 ev = concat([ev, false[bi]])
             events[bi] = ev
-            for (name, _), window in self.windows.items():
-                if name == b.name:
-                    window.add(ev.citizen)
+            for window in self.windows_of[bi]:
+                window.add(ev.citizen)
         row.update(totals, false_matches=sum(len(e.citizen) for e in false.values()))
         return events
 
@@ -472,7 +490,10 @@ class Engine:
             np.multiply.at(income, hit, np.float32(1 + spec.reward_gain))
         if self._costly:
             np.multiply.at(income, np.concatenate(self._costly), np.float32(1 - spec.cost))
-        income += np.float32(spec.recovery) * (self.citizens.income - income)
+        # income += recovery · (baseline − income), in place: no temporary the size of
+        # the population.
+        income *= np.float32(1 - spec.recovery)
+        income += self._income_pull
 
     def _avoid(self, day: int, row: dict) -> None:
         """Friends of avoided citizens (publicly listed, or in an avoided tier while the

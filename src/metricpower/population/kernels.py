@@ -26,6 +26,41 @@ def use_numba() -> bool:
     return numba is not None and os.environ.get("METRICPOWER_KERNELS", "") != "numpy"
 
 
+# ---------------------------------------------------------------- partners
+def partners_numpy(a, local, u, far, region, bounds, community):
+    """The other end of each tie started by citizen a[k]: with local[k], a citizen of
+    a[k]'s community (a block of `community` citizens inside its region), picked by
+    u[k]; otherwise far[k], anyone."""
+    r = region[a]
+    start = bounds[r] + (a - bounds[r]) // community * community
+    size = np.minimum(start + community, bounds[r + 1]) - start
+    near = start + (u.astype(np.float64) * size).astype(np.int64)
+    return np.where(local, near, far).astype(np.int64)
+
+
+if numba is not None:
+
+    @numba.njit(cache=True)
+    def _partners(a, local, u, far, region, bounds, community):  # pragma: no cover
+        out = np.empty(len(a), np.int64)
+        for k in range(len(a)):
+            if local[k]:
+                r = region[a[k]]
+                lo = bounds[r]
+                start = lo + (a[k] - lo) // community * community
+                size = min(start + community, bounds[r + 1]) - start
+                out[k] = start + np.int64(np.float64(u[k]) * size)
+            else:
+                out[k] = far[k]
+        return out
+
+
+def partners(a, local, u, far, region, bounds, community) -> np.ndarray:
+    if not use_numba():
+        return partners_numpy(a, local, u, far, region, bounds, community)
+    return _partners(a, local, u, far, region, bounds.astype(np.int64), community)
+
+
 # ---------------------------------------------------------------- CSR from ties
 def csr_numpy(n: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Undirected ties → (indptr, indices): both directions, no self-ties, no duplicates,
@@ -68,7 +103,13 @@ if numba is not None:
         w = 0
         for i in range(n):
             lo, hi = indptr[i], indptr[i + 1]
-            indices[lo:hi].sort()  # in place; rows are short
+            for j in range(lo + 1, hi):  # insertion sort: rows are short
+                v = indices[j]
+                k = j - 1
+                while k >= lo and indices[k] > v:
+                    indices[k + 1] = indices[k]
+                    k -= 1
+                indices[k + 1] = v
             for j in range(lo, hi):
                 if j == lo or indices[j] != indices[j - 1]:
                     indices[w] = indices[j]
@@ -80,7 +121,7 @@ if numba is not None:
 def csr(n: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not use_numba():
         return csr_numpy(n, a, b)
-    indptr, indices = _place(n, a.astype(np.int64), b.astype(np.int64))
+    indptr, indices = _place(n, a, b)
     return _dedupe(indptr, indices)
 
 

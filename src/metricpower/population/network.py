@@ -86,14 +86,11 @@ def make_network(scenario: Scenario, citizens: Citizens) -> Network:
     spec = scenario.network
     rng = Streams(scenario.run.seed).rng("network")
     stubs = rng.poisson(spec.mean_degree / 2.0, size=n)
-    a = np.repeat(np.arange(n, dtype=np.int64), stubs)
-    # The citizen's community: a slice of community_size within its region's block.
-    bounds = citizens.region_bounds()
-    region_start = bounds[citizens.region[a]]
-    region_end = bounds[citizens.region[a] + 1]
-    start = region_start + (a - region_start) // spec.community_size * spec.community_size
-    size = np.minimum(start + spec.community_size, region_end) - start
-    local = rng.random(len(a)) < spec.homophily
-    b = np.where(local, start + (rng.random(len(a)) * size).astype(np.int64),
-                 rng.integers(0, n, size=len(a)))
+    a = np.repeat(np.arange(n, dtype=np.int32), stubs)
+    # Narrow draws: these arrays are the size of the network.
+    local = rng.random(len(a), dtype=np.float32) < spec.homophily
+    u = rng.random(len(a), dtype=np.float32)
+    far = rng.integers(0, n, size=len(a), dtype=np.int32 if n < 2**31 else np.int64)
+    b = kernels.partners(a, local, u, far, citizens.region, citizens.region_bounds(),
+                         spec.community_size)
     return Network.from_edges(n, a, b)
