@@ -404,6 +404,9 @@ class Citizen(mesa.Agent):
             if self._direct_hit:
                 self.pet_owner = False
                 self.pets_confiscated = True
+                # No pet, no walking it off the lead.
+                behaviours = model.scenario.behaviours
+                self.acts = [a for a in self.acts if behaviours[a[0]].requires != "pet_owner"]
                 self.sanctions += 1
                 model.tally["applied_" + cons.name] += 1
         else:  # publish: a labelling counts once, when it starts
@@ -490,14 +493,12 @@ class SocialCreditModel(mesa.Model):
         self.service_names = [s.name for s in sc.services]
         self.direct = [ci for ci, c in enumerate(sc.consequences)
                        if c.effect in ("confiscate_pet", "publish")]
-        svc_index = {s: i for i, s in enumerate(self.service_names)}
         self.service_consequences = []
         for svc in sc.services:
             ordered = [(ci, c.effect, c.name) for effects in (("deny", "throttle"), ("reward",))
                        for ci, c in enumerate(sc.consequences)
                        if c.service == svc.name and c.effect in effects]
             self.service_consequences.append(ordered)
-        assert all(c.service in svc_index for c in sc.consequences if c.service)
         # The day's passes; a stage whose conditions read friends gets a decide and an
         # apply pass per item, so that nobody reads a friend's half-updated state.
         reads_friends = {where for where, d in self.depth.items() if d > 0}
@@ -687,3 +688,28 @@ def engine_summary(engine) -> dict[str, float]:
     flows += [f"applied_{c.name}" for c in sc.consequences]
     out.update({key: sum(row.get(key, 0) for row in engine.daily) / n for key in flows})
     return {k: float(v) for k, v in out.items()}
+
+
+def summary_of_run(task: tuple) -> dict[str, float]:
+    """One run for the agreement test, (system, preset, overrides, citizens, days,
+    population seed, seed): the population is drawn with the population seed, the run
+    with `seed` (the engine's `run.seed`, the twin's Mesa seed); returns its summary."""
+    from metricpower.engine import Engine
+    from metricpower.scenario import load_preset
+
+    system, preset, overrides, citizens, days, population_seed, seed = task
+
+    def scenario(s):
+        run = {"citizens": citizens, "days": days, "seed": s}
+        return without_responses(load_preset(preset, overrides={**overrides, "run": run}))
+
+    population = scenario(population_seed)
+    people = make_citizens(population)
+    network = make_network(population, people)
+    if system == "twin":
+        model = SocialCreditModel(population, people, network, seed=seed)
+        model.run()
+        return model.summary()
+    engine = Engine(scenario(seed), people, network)
+    engine.run()
+    return engine_summary(engine)

@@ -369,3 +369,25 @@ def test_large_runs_keep_the_ledger_for_a_seeded_sample(monkeypatch):
     initial = run.scenario.population.initial_score
     assert (initial + sums[kept] == run.tables["citizens"]["score"].to_numpy()[kept]).all()
     assert daily_total(run, "penalties") > (run.tables["ledger"]["points"].to_numpy() < 0).sum()
+
+
+def test_confiscated_pets_are_walked_by_nobody():
+    """After confiscation, no dog of that citizen runs off the lead (or gets them
+    penalised for it): only false matches can still charge them."""
+    sc = scenario("essay", {"consequences": [
+        {"name": "pet_confiscation", "when": "count('dog_off_leash', 365) >= 1"}]},
+        citizens=2000, days=90)
+    run = simulate(sc)
+    cit, ledger = run.tables["citizens"], run.tables["ledger"]
+    taken = set(np.flatnonzero(cit["pets_confiscated"].to_numpy()))
+    assert len(taken) > 20
+    # The day each citizen lost their pet: the day of their first dog penalty.
+    dog = ledger.filter(pc.and_(pc.equal(ledger["rule"], "dog_off_leash"),
+                                pc.invert(ledger["misattributed"]))).to_pylist()
+    first: dict[int, int] = {}
+    later = 0
+    for e in dog:
+        if e["citizen"] in first and e["day"] > first[e["citizen"]]:
+            later += e["citizen"] in taken
+        first.setdefault(e["citizen"], e["day"])
+    assert later == 0

@@ -568,3 +568,15 @@ def test_line_numbers_of_the_essay_preset():
     for i, _rule in enumerate(tomllib.loads(text)["rules"]):
         n = _line_of(f"rules[{i}].points", text)
         assert n is not None and lines[n - 1].lstrip().startswith("points"), (i, n)
+
+
+def test_scenario_error_survives_pickling():
+    """Workers of an ensemble hand errors back to the parent by pickling them."""
+    import pickle
+
+    from metricpower.scenario import ScenarioError
+
+    err = ScenarioError("a.toml", "expected a number, found 'x'", key="run.days", line=3,
+                        note="set in preset 'essay'")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) and (back.key, back.line) == ("run.days", 3)

@@ -198,6 +198,9 @@ class Engine:
         for bi, b in enumerate(self.scenario.behaviours):
             cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
                                                                      self._propensity(bi))
+            if b.requires == "pet_owner":  # a confiscated pet is walked by nobody
+                still = state.pet_owner[cand]
+                keep, would = keep & still, would & still
             chilled = would & ~keep
             acted, acted_benign = cand[keep], is_benign[keep]
             counts = {"occurrences": len(acted),

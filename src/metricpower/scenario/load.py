@@ -48,6 +48,9 @@ class ScenarioError(Exception):
             where += f" ({note})"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # so that worker processes can hand it back
+        return type(self), (self.file, self.message, self.key, self.line, self.note)
+
 
 def preset_names() -> list[str]:
     files = resources.files(PRESET_PACKAGE).iterdir()
