@@ -45,7 +45,7 @@ import mesa
 import numpy as np
 from mesa.datacollection import DataCollector
 
-from metricpower.engine.observe import rates
+from metricpower.engine.observe import false_match_rates, rates
 from metricpower.population import Citizens, Network, make_citizens, make_network
 from metricpower.scenario.schema import Responses, Scenario
 
@@ -463,7 +463,7 @@ class SocialCreditModel(mesa.Model):
                  network: Network | None = None, seed: int | None = None):
         super().__init__(seed=scenario.run.seed if seed is None else seed)
         if scenario.responses != Responses():
-            raise NotImplementedError(
+            raise ValueError(
                 "the Mesa twin does not model responses; use without_responses(scenario)")
         self.scenario = sc = scenario
         citizens = make_citizens(sc) if citizens is None else citizens
@@ -523,17 +523,8 @@ class SocialCreditModel(mesa.Model):
         urban = citizens.urban
         seen = [np.where(urban, s.coverage.urban, s.coverage.rural) * s.detection
                 for s in sc.sensors]
-        false_match = []
-        for si, s in enumerate(sc.sensors):
-            public = [bi for bi, b in enumerate(sc.behaviours) if b.public and s.name in b.sensors]
-            if s.kind != "camera" or s.false_match_rate == 0 or not public:
-                continue
-            mult = np.array([s.false_match_by_group.get(g.name, 1.0)
-                             for g in sc.population.groups])
-            rate = (s.false_match_rate * mult[citizens.group]
-                    * np.where(urban, s.coverage.urban, s.coverage.rural))
-            weights = np.array([sc.behaviours[bi].rate for bi in public])
-            false_match.append((si, rate, public, list(np.cumsum(weights) / weights.sum())))
+        false_match = [(si, rate, list(public), list(cum))
+                       for si, rate, public, cum in false_match_rates(sc, citizens)]
 
         columns = citizens.columns()
         agents = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from metricpower.runs import Run, simulate
@@ -67,3 +69,17 @@ def essay_run() -> Run:
 @pytest.fixture(scope="session")
 def null_run() -> Run:
     return run_preset("null")
+
+
+def same_table(a, b) -> bool:
+    """Equal tables, NaN equal to NaN (Arrow's `equals` says NaN != NaN)."""
+    if a.schema != b.schema or a.num_rows != b.num_rows:
+        return False
+    for name in a.column_names:
+        x, y = a[name], b[name]
+        if pa.types.is_floating(x.type):
+            if not np.array_equal(x.to_numpy(), y.to_numpy(), equal_nan=True):
+                return False
+        elif not x.equals(y):
+            return False
+    return True

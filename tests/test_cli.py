@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+from conftest import same_table
 from rich.text import Text
 from typer.testing import CliRunner
 
@@ -30,22 +31,6 @@ def run_dir(tmp_path_factory):
     result = runner.invoke(app, ["run", *ARGS, "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output
-
-
-def same_table(a, b) -> bool:
-    """Equal tables, NaN equal to NaN (Arrow's `equals` says NaN != NaN)."""
-    import pyarrow as pa
-
-    if a.schema != b.schema or a.num_rows != b.num_rows:
-        return False
-    for name in a.column_names:
-        x, y = a[name], b[name]
-        if pa.types.is_floating(x.type):
-            if not np.array_equal(x.to_numpy(), y.to_numpy(), equal_nan=True):
-                return False
-        elif not x.equals(y):
-            return False
-    return True
 
 
 def test_run_writes_the_run_directory(run_dir):

@@ -11,10 +11,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import CITIZENS, DAYS, SEED, responses_off, run_preset, scenario, small
+from conftest import (
+    CITIZENS,
+    DAYS,
+    SEED,
+    responses_off,
+    run_preset,
+    same_table,
+    scenario,
+    small,
+)
 
 from metricpower.runs import TABLES, simulate
 from metricpower.scenario import load_scenario
@@ -35,20 +43,6 @@ def entries(run, column: str, value: str) -> int:
 
 def daily_total(run, column: str) -> int:
     return int(pc.sum(run.tables["daily"][column]).as_py() or 0)
-
-
-def same_table(a, b) -> bool:
-    """Equal tables, NaN equal to NaN (Arrow's `equals` says NaN != NaN)."""
-    if a.schema != b.schema or a.num_rows != b.num_rows:
-        return False
-    for name in a.column_names:
-        x, y = a[name], b[name]
-        if pa.types.is_floating(x.type):
-            if not np.array_equal(x.to_numpy(), y.to_numpy(), equal_nan=True):
-                return False
-        elif not x.equals(y):
-            return False
-    return True
 
 
 # ---------------------------------------------------------------- ledger

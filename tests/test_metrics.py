@@ -545,3 +545,32 @@ def test_summary_of_the_null_policy(null_run):
     assert s["authority"]["auc"] == pytest.approx(0.5)
     assert s["authority"]["spearman"] is None
     assert s["disparate_impact"]["flagged"] == []
+
+
+def test_repair_by_income_on_a_hand_made_ledger():
+    import pyarrow as pa
+
+    from metricpower.metrics.headline import repair_by_income
+
+    citizens = pa.table({"income": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]})
+    ledger = pa.table({
+        "citizen": [0, 0, 1, 3, 3, 6, 6, 7, 7],
+        "points": [-10, 5, -10, -10, 3, -10, 8, -10, 10],
+        # citizen 7's +10 undoes its penalty on appeal: not repair
+        "reverses": [-1, -1, -1, -1, -1, -1, -1, -1, 8],
+    })
+    got = repair_by_income(citizens, ledger)
+    # quartiles of income: citizens {0, 1}, {2, 3}, {4, 5}, {6, 7}; penalised among them:
+    # 0 (+5) and 1 (0) | 3 (+3) | nobody | 6 (+8) and 7 (0: its +10 is a reversal)
+    assert got == {"q1": 2.5, "q2": 3.0, "q3": 0.0, "q4": 4.0}
+
+
+def test_metrics_json_reports_appeals_and_repair(essay_run):
+    m = essay_run.metrics
+    appeals = m["appeals"]
+    assert appeals["filed"] >= appeals["decided"] >= appeals["upheld"]
+    assert appeals["filed"] > 0
+    assert appeals["upheld_misattributed"] + appeals["upheld_benign"] <= appeals["upheld"]
+    ledger = essay_run.tables["ledger"]
+    assert appeals["upheld"] == int((ledger["reverses"].to_numpy() >= 0).sum())
+    assert set(m["repair_by_income"]) == {"q1", "q2", "q3", "q4"}

@@ -14,14 +14,14 @@ from metricpower.report import FIGURES, SECTIONS, write_report
 from metricpower.report.comparison import COMPARISON_SECTIONS, write_comparison_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed (.ci/run installs it)")
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def browser():
+    assert Path(CHROMIUM).exists(), \
+        "the report tests need Debian's chromium: apt-get install -y chromium (.ci/run does)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -96,6 +96,26 @@ class Sampler:
         return cand.astype(np.int64), chance, u
 
 
+def false_match_rates(scenario: Scenario, citizens: Citizens):
+    """For each camera that can err: (sensor index, per-citizen daily rate of being
+    charged for someone else's act, the public behaviours it can charge, and their
+    cumulative shares by base rate, from which the charge is picked)."""
+    out = []
+    for si, s in enumerate(scenario.sensors):
+        public = [bi for bi, b in enumerate(scenario.behaviours)
+                  if b.public and s.name in b.sensors]
+        if s.kind != "camera" or s.false_match_rate == 0 or not public:
+            continue
+        mult = np.array([s.false_match_by_group.get(g.name, 1.0)
+                         for g in scenario.population.groups])
+        rate = (s.false_match_rate * mult[citizens.group]
+                * np.where(citizens.urban, s.coverage.urban, s.coverage.rural))
+        weights = np.array([scenario.behaviours[bi].rate for bi in public])
+        out.append((si, rate.astype(np.float32), np.array(public),
+                    np.cumsum(weights) / weights.sum()))
+    return out
+
+
 @dataclass
 class Events:
     """One day's observed events for one behaviour."""
@@ -123,19 +143,8 @@ class Observer:
         urban = citizens.urban
         self.seen = [np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
                      * np.float32(s.detection) for s in scenario.sensors]
-        self.false_match = []
-        for si, s in enumerate(scenario.sensors):
-            public = [bi for bi, b in enumerate(self.behaviours)
-                      if b.public and s.name in b.sensors]
-            if s.kind != "camera" or s.false_match_rate == 0 or not public:
-                continue
-            mult = np.array([s.false_match_by_group.get(g.name, 1.0)
-                             for g in scenario.population.groups])
-            rate = (s.false_match_rate * mult[citizens.group]
-                    * np.where(urban, s.coverage.urban, s.coverage.rural)).astype(np.float32)
-            weights = np.array([self.behaviours[bi].rate for bi in public])
-            self.false_match.append((si, s.name, Sampler(rate), np.array(public),
-                                     np.cumsum(weights) / weights.sum()))
+        self.false_match = [(si, scenario.sensors[si].name, Sampler(rate), public, cum)
+                            for si, rate, public, cum in false_match_rates(scenario, citizens)]
 
     def occurrences(self, day: int, bi: int,
                     propensity: Callable[[np.ndarray], np.ndarray] | None = None):

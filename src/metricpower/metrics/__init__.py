@@ -67,7 +67,8 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
-    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity_over_time", "average_ranks", "behaviours_regulated",
+    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity_over_time",
+    "average_ranks", "behaviours_regulated",
     "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",
     "consequence_rates", "decisions_gated", "detection_rate", "disparate_impact", "frame",
     "gini", "group_rates", "headline", "income_by_tier", "income_gap", "income_over_time",

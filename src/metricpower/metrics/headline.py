@@ -47,7 +47,7 @@ def headline(scenario: Scenario, tables: dict[str, pa.Table]) -> dict:
     penalties = total("penalties")
     benign, misattributed = total("benign_penalties"), total("misattributed_penalties")
     ledger = tables["ledger"]
-    return {
+    out = {
         "scenario": scenario.name,
         "citizens": n,
         "days": scenario.run.days,
@@ -77,3 +77,32 @@ def headline(scenario: Scenario, tables: dict[str, pa.Table]) -> dict:
         "ledger": {"entries": ledger.num_rows,
                    "citizens_kept": int(pc.sum(citizens["in_ledger"]).as_py())},
     }
+    if "appeals_filed" in daily.column_names:
+        upheld = total("appeals_upheld")
+        out["appeals"] = {
+            "filed": total("appeals_filed"), "decided": total("appeals_decided"),
+            "upheld": upheld, "upheld_misattributed": total("appeals_upheld_misattributed"),
+            "upheld_benign": total("appeals_upheld_benign"),
+            "mean_days_to_redress": total("redress_days") / upheld if upheld else None,
+            "waiting_at_end": int(daily["appeals_waiting"][-1].as_py()),
+        }
+    out["repair_by_income"] = repair_by_income(citizens, ledger)
+    return out
+
+
+def repair_by_income(citizens: pa.Table, ledger: pa.Table) -> dict[str, float]:
+    """Points regained (restoration, volunteering, charity; not appeals) per penalised
+    citizen, by quartile of starting income: where paying helps, the rich climb back
+    faster. Over the citizens whose ledger is kept."""
+    n = citizens.num_rows
+    citizen = ledger["citizen"].to_numpy()
+    points = ledger["points"].to_numpy()
+    original = ledger["reverses"].to_numpy() < 0
+    gained = np.bincount(citizen[(points > 0) & original], points[(points > 0) & original],
+                         minlength=n)
+    penalised = np.bincount(citizen[points < 0], minlength=n) > 0
+    income = citizens["income"].to_numpy()
+    edges = np.quantile(income, [0.25, 0.5, 0.75])
+    quartile = np.searchsorted(edges, income)
+    return {f"q{q + 1}": float(gained[penalised & (quartile == q)].mean())
+            if (penalised & (quartile == q)).any() else 0.0 for q in range(4)}

@@ -46,7 +46,11 @@ class Network:
         """Sum (or min) over each citizen's friends' values, in float64. Slots pointing at
         citizen n (one past the last) read `empty`: those are dropped ties."""
         n = len(self.indptr) - 1
-        padded = np.empty(n + 1, dtype=np.float64)
+        # One padded copy of the values, kept between calls: fresh memory of this size
+        # costs more to fault in than the reduction itself on some machines.
+        padded = self.__dict__.get("_padded")
+        if padded is None or len(padded) != n + 1:
+            padded = self.__dict__["_padded"] = np.empty(n + 1, dtype=np.float64)
         padded[:n] = values
         padded[n] = empty
         return kernels.reduce(self.indptr, self.indices, padded, minimum, self.CHUNK)

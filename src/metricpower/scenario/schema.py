@@ -145,7 +145,8 @@ class Rule(Strict):
     clean_days: int = Field(180, ge=1)
     cap: int | None = Field(None, gt=0, description="most |points| one citizen can get from it")
     hours: float = Field(1.0, gt=0, description="hours each act is worth (with `schedule`)")
-    schedule: list[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]]] | None = None
+    schedule: list[tuple[Annotated[float, Field(gt=0)],
+                         Annotated[float, Field(ge=0)]]] | None = None
     provenance: Provenance = "hypothetical"
     source: str = ""
 
@@ -254,7 +255,8 @@ class Association(Strict):
     """Citizens drop ties to friends the system marks as bad company, and make new ones."""
 
     enabled: bool = False
-    drop: Probability = Field(0.01, description="daily chance of dropping a tie to an avoided friend")
+    drop: Probability = Field(0.01,
+                              description="daily chance of dropping a tie to an avoided friend")
     form: Probability = Field(0.5, description="chance a dropped tie is replaced by a new one")
     avoid_tiers: list[str] = Field(
         default_factory=list,
