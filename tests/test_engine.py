@@ -304,9 +304,13 @@ def test_restoration_only_after_a_clean_spell():
 
 
 def test_policies_share_random_numbers():
-    essay_run = run_preset("essay", responses_off())
+    """Different policies, same acts. (Pet confiscation is off: a policy that takes dogs
+    away does change how many dogs are walked off the lead.)"""
+    keep_pets = merge(responses_off(),
+                      {"consequences": [{"name": "pet_confiscation", "when": "False"}]})
+    essay_run = run_preset("essay", keep_pets)
     null_run = run_preset("null", responses_off())
-    harsh = run_preset("essay", merge(responses_off(),
+    harsh = run_preset("essay", merge(keep_pets,
                                       {"rules": [{"name": "jaywalking", "points": -50}]}))
     for run in (essay_run, null_run, harsh):
         r = run.scenario.responses

@@ -53,10 +53,13 @@ def rates(citizens: Citizens, mean_rate: float, drivers: dict[str, float],
 
 
 class Sampler:
-    """Poisson draws at per-citizen daily rates, by thinning within octave bands of rate,
-    so that at least 1 / (2 · headroom) of the candidates are accepted."""
+    """Poisson draws at per-citizen daily rates, by thinning within bands of rate half an
+    octave wide, so that at least 1 / (√2 · headroom) of the candidates are accepted."""
 
-    BANDS = 24
+    #: Bands per halving of the rate, and how many bands in all (rates below the last
+    #: band's floor share the last band).
+    PER_OCTAVE = 2
+    BANDS = 48
 
     def __init__(self, rate: np.ndarray, headroom: float = 1.0):
         self.rate = rate.astype(np.float32)
@@ -64,16 +67,21 @@ class Sampler:
         self.members, self.bound, self.flat = [], [], []
         if top <= 0:
             return
+        if float(rate.min()) == top:  # everyone alike: one band, no list of members
+            self.members.append(None)
+            self.bound.append(np.float32(top * headroom))
+            self.flat.append(np.float32(1 / headroom))
+            return
         idx = np.int32 if len(rate) < 2**31 else np.int64
         with np.errstate(divide="ignore"):
-            band = np.minimum(np.floor(np.log2(np.float32(top) / self.rate)), self.BANDS)
-        band = band.astype(np.int8)  # BANDS: no rate at all
+            band = np.floor(np.log2(np.float32(top) / self.rate) * self.PER_OCTAVE)
+        band = np.minimum(band, self.BANDS).astype(np.int8)  # BANDS: no rate at all
         order = np.argsort(band, kind="stable").astype(idx)  # a radix sort for int8
         ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))
         for j in range(self.BANDS):
             members = order[ends[j - 1] if j else 0:ends[j]]
             if len(members):
-                bound = np.float32(top / 2**j * headroom)
+                bound = np.float32(top / 2 ** (j / self.PER_OCTAVE) * headroom)
                 low, high = self.rate[members].min(), self.rate[members].max()
                 self.members.append(members)
                 self.bound.append(bound)
@@ -84,9 +92,13 @@ class Sampler:
         """One day's candidates: citizens, the base chance each is real (rate / bound),
         and `1 + extra` uniforms each (the first decides acceptance)."""
         cand, chance = [], []
+        n = len(self.rate)
         for members, bound, flat in zip(self.members, self.bound, self.flat, strict=True):
-            k = rng.poisson(len(members) * float(bound))
-            who = members[rng.integers(0, len(members), size=k)]
+            size = n if members is None else len(members)
+            k = rng.poisson(size * float(bound))
+            who = rng.integers(0, size, size=k)
+            if members is not None:
+                who = members[who]
             cand.append(who)
             chance.append(np.full(k, flat, np.float32) if flat is not None
                           else self.rate[who] / bound)
