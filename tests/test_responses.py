@@ -219,3 +219,21 @@ def test_predictions_run_and_are_judged_against_hidden_truth():
     days = len(set(pred["day"].to_pylist()))
     assert sum(counts.values()) == days * 3000
     assert total(run, "flagged") > 0
+
+
+def test_appeal_office_is_first_in_first_out_and_waits():
+    from metricpower.engine.respond import AppealOffice
+
+    office = AppealOffice()
+    for day, n in ((0, 3), (1, 2), (2, 4)):
+        office.file(**{f: np.full(n, day) for f in AppealOffice.FIELDS} | {
+            "citizen": np.arange(n) + 10 * day})
+    assert office.waiting == 9
+    # On day 2 with 2 days to wait only day 0's appeals are ripe, oldest first.
+    got = office.take(day=2, capacity=5, decision_days=2)
+    assert got["citizen"].tolist() == [0, 1, 2] and office.waiting == 6
+    got = office.take(day=3, capacity=1, decision_days=2)
+    assert got["citizen"].tolist() == [10] and office.waiting == 5
+    got = office.take(day=9, capacity=100, decision_days=2)
+    assert got["citizen"].tolist() == [11, 20, 21, 22, 23] and office.waiting == 0
+    assert len(office.take(day=10, capacity=5, decision_days=0)["citizen"]) == 0

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -26,9 +27,11 @@ class Ties(Network):
         super().__init__(indptr=network.indptr, indices=network.indices)
         self.n = len(network.indptr) - 1
         self.active_degree = network.degree.astype(np.int32)
+        # New ties: pairs [0, formed) of these arrays (spare room after), alive or dropped.
         self.pair_a = np.zeros(0, np.int64)
         self.pair_b = np.zeros(0, np.int64)
         self.alive = np.zeros(0, bool)
+        self.formed = 0
 
     def friend_count(self) -> np.ndarray:
         return self.active_degree
@@ -81,9 +84,19 @@ class Ties(Network):
         np.subtract.at(self.active_degree, friend, 1)
 
     def form(self, a: np.ndarray, b: np.ndarray) -> None:
-        self.pair_a = np.concatenate([self.pair_a, a])
-        self.pair_b = np.concatenate([self.pair_b, b])
-        self.alive = np.concatenate([self.alive, np.ones(len(a), bool)])
+        # Grow the pair arrays by doubling, so a day's new ties cost what they are.
+        used = self.formed
+        if used + len(a) > len(self.pair_a):
+            size = max(2 * len(self.pair_a), used + len(a), 1024)
+            for name in ("pair_a", "pair_b", "alive"):
+                old = getattr(self, name)
+                new = np.zeros(size, old.dtype)
+                new[:used] = old[:used]
+                setattr(self, name, new)
+        self.pair_a[used:used + len(a)] = a
+        self.pair_b[used:used + len(a)] = b
+        self.alive[used:used + len(a)] = True
+        self.formed = used + len(a)
         np.add.at(self.active_degree, a, 1)
         np.add.at(self.active_degree, b, 1)
 
@@ -96,7 +109,7 @@ class AppealOffice:
               "misattributed", "filed")
 
     def __init__(self):
-        self._chunks: list[dict[str, np.ndarray]] = []
+        self._chunks: deque[dict[str, np.ndarray]] = deque()  # in filing order
         self.waiting = 0
 
     def file(self, **columns: np.ndarray) -> None:
@@ -105,17 +118,29 @@ class AppealOffice:
             self.waiting += len(columns["citizen"])
 
     def take(self, day: int, capacity: int, decision_days: int) -> dict[str, np.ndarray]:
-        """Up to `capacity` of the oldest appeals that are ripe for a decision."""
-        if not self._chunks:
+        """Up to `capacity` of the oldest appeals that are ripe for a decision. Appeals
+        are filed in day order, so the ripe ones are at the head of the queue: a day
+        costs the appeals decided, not the length of the queue."""
+        taken: list[dict[str, np.ndarray]] = []
+        left = capacity
+        while self._chunks and left > 0:
+            head = self._chunks[0]
+            ripe = int(np.searchsorted(head["filed"], day - decision_days, side="right"))
+            k = min(ripe, left)
+            if k == 0:
+                break
+            taken.append({f: v[:k] for f, v in head.items()})
+            left -= k
+            if k == len(head["citizen"]):
+                self._chunks.popleft()
+            else:
+                self._chunks[0] = {f: v[k:] for f, v in head.items()}
+                if k == ripe:  # the rest of the queue was filed later still
+                    break
+        self.waiting -= capacity - left
+        if not taken:
             return {f: np.zeros(0) for f in self.FIELDS}
-        queue = {f: np.concatenate([c[f] for c in self._chunks]) for f in self.FIELDS}
-        ripe = np.flatnonzero(queue["filed"] <= day - decision_days)[:capacity]
-        taken = {f: v[ripe] for f, v in queue.items()}
-        rest = np.ones(len(queue["citizen"]), bool)
-        rest[ripe] = False
-        self._chunks = [{f: v[rest] for f, v in queue.items()}] if rest.any() else []
-        self.waiting = int(rest.sum())
-        return taken
+        return {f: np.concatenate([t[f] for t in taken]) for f in self.FIELDS}
 
 
 class RiskModel:
