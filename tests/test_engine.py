@@ -119,6 +119,12 @@ def test_null_preset_changes_nothing(null_run):
     assert daily_total(null_run, "occurrences") > 10_000
     assert daily_total(null_run, "observed") > 1_000
     assert int(pc.sum(null_run.tables["services"]["attempts"]).as_py()) > 10_000
+    # Nobody responds to a policy that is not there: incomes and ties stay as they were.
+    responses = null_run.scenario.responses
+    assert not any(getattr(responses, k).enabled
+                   for k in ("deterrence", "association", "economy", "prediction", "appeals"))
+    assert (citizens["income_final"].to_numpy() == citizens["income"].to_numpy()).all()
+    assert daily_total(null_run, "chilled") == 0
 
 
 def test_essay_preset_does_change_things(essay_run):
