@@ -150,3 +150,21 @@ def test_compiled_partners_equal_numpy(monkeypatch):
     ref = make_network(sc, citizens)
     assert np.array_equal(fast.indptr, ref.indptr)
     assert np.array_equal(fast.indices, ref.indices)
+
+
+def test_compiled_rate_bands_equal_numpy():
+    """Sampler bands: half an octave each, citizens grouped by band in order."""
+    from metricpower.population import kernels
+
+    rng = np.random.default_rng(7)
+    rate = (rng.lognormal(-4, 1.5, 5000) * (rng.random(5000) > 0.1)).astype(np.float32)
+    top = float(rate.max())
+    fast = kernels._bands(rate, np.float32(top), 48)
+    ref = kernels.bands_numpy(rate, top, 48)
+    assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1])
+    # Every rate in band j lies within (top / 2^((j+1)/2), top / 2^(j/2)].
+    band = ref[0]
+    live = (rate > 0) & (band < 48)
+    assert (rate[live] <= top / 2 ** (band[live] / 2) * (1 + 1e-6)).all()
+    assert (rate[live] > top / 2 ** ((band[live] + 1) / 2) * (1 - 1e-6)).all()
+    assert (band[rate == 0] == 48).all()

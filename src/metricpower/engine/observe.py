@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metricpower.population import Citizens
+from metricpower.population import Citizens, kernels
 from metricpower.scenario.schema import TRAITS, Scenario
 from metricpower.streams import Streams
 
@@ -56,9 +56,7 @@ class Sampler:
     """Poisson draws at per-citizen daily rates, by thinning within bands of rate half an
     octave wide, so that at least 1 / (√2 · headroom) of the candidates are accepted."""
 
-    #: Bands per halving of the rate, and how many bands in all (rates below the last
-    #: band's floor share the last band).
-    PER_OCTAVE = 2
+    #: Bands, half an octave each (rates below the last band's floor share the last).
     BANDS = 48
 
     def __init__(self, rate: np.ndarray, headroom: float = 1.0):
@@ -72,16 +70,12 @@ class Sampler:
             self.bound.append(np.float32(top * headroom))
             self.flat.append(np.float32(1 / headroom))
             return
-        idx = np.int32 if len(rate) < 2**31 else np.int64
-        with np.errstate(divide="ignore"):
-            band = np.floor(np.log2(np.float32(top) / self.rate) * self.PER_OCTAVE)
-        band = np.minimum(band, self.BANDS).astype(np.int8)  # BANDS: no rate at all
-        order = np.argsort(band, kind="stable").astype(idx)  # a radix sort for int8
+        band, order = kernels.bands(self.rate, top, self.BANDS)
         ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))
         for j in range(self.BANDS):
             members = order[ends[j - 1] if j else 0:ends[j]]
             if len(members):
-                bound = np.float32(top / 2 ** (j / self.PER_OCTAVE) * headroom)
+                bound = np.float32(top / 2 ** (j / 2) * headroom)
                 low, high = self.rate[members].min(), self.rate[members].max()
                 self.members.append(members)
                 self.bound.append(bound)
