@@ -85,8 +85,7 @@ class Engine:
         if uses_friends:
             for name in res.association.avoid_tiers:
                 self.avoid_tier[tiers.index(name)] = True
-        self.labelled_refusal = {scenario.services[si].name: si for si in range(
-            len(scenario.services)) if scenario.services[si].name in res.labelling.services}
+        self.labelled_refusal = set(res.labelling.services)
         self._sanctioned: list[np.ndarray] = []
         self._rewarded: list[np.ndarray] = []
         self._filed = 0  # appeals filed today
