@@ -174,10 +174,6 @@ def reduce(indptr, indices, padded, minimum: bool, chunk: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- scatter
-def scatter_add_numpy(target: np.ndarray, index: np.ndarray, value) -> None:
-    np.add.at(target, index, value)
-
-
 if numba is not None:
 
     @numba.njit(cache=True)
@@ -195,7 +191,7 @@ def scatter_add(target: np.ndarray, index: np.ndarray, value) -> None:
     """target[index[k]] += value[k] (or += value), repeated indices adding up: the
     engine's tallies of acts, points and counts per citizen."""
     if not use_numba() or not len(index):
-        scatter_add_numpy(target, index, value)
+        np.add.at(target, index, value)
     elif np.ndim(value) == 0:
         _scatter_add_one(target, index, target.dtype.type(value))
     else:

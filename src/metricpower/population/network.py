@@ -38,10 +38,6 @@ class Network:
         """Number of friends of each citizen."""
         return self.degree
 
-    def owner(self) -> np.ndarray:
-        """The citizen each directed tie starts from (same length as indices)."""
-        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), self.degree)
-
     def _reduce(self, values: np.ndarray, empty: float, minimum: bool) -> np.ndarray:
         """Sum (or min) over each citizen's friends' values, in float64. Slots pointing at
         citizen n (one past the last) read `empty`: those are dropped ties."""
