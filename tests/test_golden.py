@@ -1,0 +1,38 @@
+"""The engine's tables, pinned: a change to the engine's structure must reproduce every
+cell of every table of these runs (tests/golden/*.json, written by golden_tables.py).
+
+A planted change shows it can fail: one point more on one ledger entry changes that
+column's hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from golden_tables import GOLDEN_RUNS, fingerprint, golden_run
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_RUNS))
+def test_tables_match_the_golden_run(name):
+    want = json.loads((GOLDEN / f"{name}.json").read_text())
+    got = golden_run(name)
+    for table, expect in want.items():
+        assert got[table]["rows"] == expect["rows"], table
+        assert list(got[table]["columns"]) == list(expect["columns"]), table
+        changed = [c for c, h in expect["columns"].items() if got[table]["columns"][c] != h]
+        assert not changed, f"{table}: {changed}"
+
+
+def test_fingerprint_sees_one_changed_cell():
+    ledger = pa.table({"citizen": [0, 1, 2], "points": pa.array([-5, 3, -10], pa.int32())})
+    planted = ledger.set_column(1, "points", pa.array([-5, 4, -10], pa.int32()))
+    tables = dict.fromkeys(("daily", "citizens", "consequences", "services", "tiers", "ties",
+                            "predictions"), pa.table({"x": [1]}))
+    a = fingerprint(tables | {"ledger": ledger})["ledger"]["columns"]
+    b = fingerprint(tables | {"ledger": planted})["ledger"]["columns"]
+    assert a["citizen"] == b["citizen"] and a["points"] != b["points"]
