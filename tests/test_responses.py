@@ -8,7 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_score
 
-from metricpower.engine.respond import RiskModel, fit_logistic
+from metricpower.engine.stages.predict import RiskModel, fit_logistic
 from metricpower.runs import simulate
 from metricpower.scenario import load_preset, load_scenario
 
@@ -222,7 +222,7 @@ def test_predictions_run_and_are_judged_against_hidden_truth():
 
 
 def test_appeal_office_is_first_in_first_out_and_waits():
-    from metricpower.engine.respond import AppealOffice
+    from metricpower.engine.stages.appeals import AppealOffice
 
     office = AppealOffice()
     for day, n in ((0, 3), (1, 2), (2, 4)):

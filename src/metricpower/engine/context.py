@@ -54,3 +54,29 @@ class Context:
             with np.errstate(invalid="ignore", divide="ignore"):
                 return net.friend_sum(values) / net.friend_count()
         return net.friend_min(values)
+
+
+class Conditions:
+    """The policy's compiled conditions, evaluated on the run's current state."""
+
+    def __init__(self, compiled: dict, citizens: Citizens, network: Network, state: State,
+                 windows: dict[tuple[str, int], EventWindow]):
+        self.compiled, self.citizens, self.network = compiled, citizens, network
+        self.state, self.windows = state, windows
+        self.n = len(citizens)
+
+    def context(self, day: int, idx: np.ndarray | None = None) -> Context:
+        return Context(self.citizens, self.network, self.state, self.windows, day, idx)
+
+    def holds(self, where: str, day: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """A condition's truth for citizens `idx` (everyone when None), as a bool array."""
+        cond = self.compiled[where]
+        if idx is not None and not reads_friends([cond]):
+            return np.broadcast_to(np.asarray(cond(self.context(day, idx)), bool), idx.shape)
+        value = np.broadcast_to(np.asarray(cond(self.context(day)), bool), (self.n,))
+        return value if idx is None else value[idx]
+
+
+def reads_friends(conditions) -> bool:
+    """Whether any of these compiled conditions reads friends' values."""
+    return any(f.startswith("friends_") for c in conditions for f in c.functions)

@@ -8,7 +8,7 @@ a service) and rule conditions are checked in `Scenario`'s validators, so one ca
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -168,6 +168,11 @@ class Rule(Strict):
             raise ValueError("a restoration rule needs positive `points`")
         return self
 
+    @property
+    def is_penalty(self) -> bool:
+        """The rule takes points away (else it gives them)."""
+        return self.points < 0
+
 
 class Tier(Strict):
     """A score band; `min`/`max` inclusive, omitted at the open ends."""
@@ -201,12 +206,28 @@ class Service(Strict):
     _known_traits = field_validator("drivers")(Behaviour._known_traits.__func__)
 
 
+class EffectKind(NamedTuple):
+    on_service: bool  # acts on a service's attempts (else on the citizen directly)
+    sanction: bool    # a sanction (else a reward)
+
+
+#: The effects a consequence can have; the engine implements each one in
+#: engine/effects/<name>.py (see the README's contributor section).
+EFFECTS = {
+    "deny": EffectKind(on_service=True, sanction=True),
+    "throttle": EffectKind(on_service=True, sanction=True),
+    "reward": EffectKind(on_service=True, sanction=False),
+    "confiscate_pet": EffectKind(on_service=False, sanction=True),
+    "publish": EffectKind(on_service=False, sanction=True),
+}
+
+
 class Consequence(Strict):
     """A sanction or reward. deny/throttle/reward act on a service's attempts;
     confiscate_pet and publish act on the citizen directly."""
 
     name: str
-    effect: Literal["deny", "throttle", "reward", "confiscate_pet", "publish"]
+    effect: Literal[tuple(EFFECTS)]
     when: str
     service: str | None = None
     provenance: Provenance = "hypothetical"
@@ -214,7 +235,7 @@ class Consequence(Strict):
 
     @model_validator(mode="after")
     def _service_for_effect(self):
-        needs_service = self.effect in ("deny", "throttle", "reward")
+        needs_service = EFFECTS[self.effect].on_service
         if needs_service and self.service is None:
             raise ValueError(f"a `{self.effect}` consequence needs `service`")
         if not needs_service and self.service is not None:
@@ -223,7 +244,7 @@ class Consequence(Strict):
 
     @property
     def is_sanction(self) -> bool:
-        return self.effect != "reward"
+        return EFFECTS[self.effect].sanction
 
 
 class RunSettings(Strict):
