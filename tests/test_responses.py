@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_score
 
 from metricpower.engine.stages.predict import RiskModel, fit_logistic
+from metricpower.metrics.intensification import persistence_after_entry
 from metricpower.runs import simulate
 from metricpower.scenario import load_preset, load_scenario
 
@@ -108,7 +109,8 @@ def test_without_association_rules_no_tie_is_dropped_for_them(tmp_path):
 
 # ------------------------------------------------------------------ economy
 def persistence(run) -> tuple[int, int]:
-    return total(run, "bottom_stayed"), total(run, "bottom_checked")
+    pe = persistence_after_entry(run.tables["bottom"], run.scenario.run.days)
+    return pe["stayed"][0], pe["checked"][0]
 
 
 def test_income_feedback_traps_people_at_the_bottom():

@@ -16,6 +16,8 @@ A run directory holds:
   dropped, and whether a public list (else the association rule) was the reason;
 - ``predictions.parquet`` — the risk model's flags judged against hidden truth, by
   group: true and false positives and negatives;
+- ``bottom.parquet`` — every move into or out of the bottom tiers: day, citizen, change
+  (``entered`` or ``left``), from which persistence at the bottom is measured;
 - ``metrics.json`` — the headline numbers;
 - ``report.html`` — the report, self-contained (written by the report package).
 
@@ -40,7 +42,7 @@ from metricpower.population import make_citizens, make_network
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
 
 TABLES = ("daily", "citizens", "ledger", "consequences", "services", "tiers", "ties",
-          "predictions")
+          "predictions", "bottom")
 
 
 @dataclass
@@ -169,6 +171,11 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
         "change": _names(log["formed"].astype(np.int8), ["dropped", "formed"]),
         "reason": _names(log["public"].astype(np.int8), ["association_rule", "public_list"]),
     })
+    moves = engine.bottom_log()
+    bottom = pa.table({
+        "day": moves["day"], "citizen": moves["citizen"],
+        "change": _names((~moves["entered"]).astype(np.int8), ["entered", "left"]),
+    })
     pred_schema = pa.schema([("day", pa.int64()), ("group", pa.string()), ("tp", pa.int64()),
                              ("fp", pa.int64()), ("fn", pa.int64()), ("tn", pa.int64())])
     predictions = pa.Table.from_pylist(
@@ -182,6 +189,7 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
         "tiers": tiers,
         "ties": ties,
         "predictions": predictions,
+        "bottom": bottom,
     }
 
 

@@ -47,7 +47,7 @@ class Context:
 
     def _friends(self, name: str, values: np.ndarray) -> np.ndarray:
         net = self.network
-        if name == "friends_count":
+        if name == "friends_sum":
             return net.friend_sum(values)
         if name == "friends_mean":
             # A citizen with no friends has nobody to be judged by: NaN compares false.

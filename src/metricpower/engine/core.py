@@ -134,6 +134,9 @@ class Engine:
     def predictions(self) -> list[dict]:
         return self.predict.predictions if self.predict is not None else []
 
+    def bottom_log(self) -> dict[str, np.ndarray]:
+        return self.record.bottom_log()
+
     def tie_log(self) -> dict[str, np.ndarray]:
         association = self.response("association")
         return association.tie_log() if association is not None else tie_log([])

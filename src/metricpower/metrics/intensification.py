@@ -13,6 +13,8 @@ from metricpower.metrics.common import LEVELS, daily_total, frame, ratio
 
 #: Horizons (days) of the tier mobility matrices.
 HORIZONS = (30, 90, 365)
+#: Persistence at the bottom is checked this many days after a citizen enters it.
+PERSISTENCE_DAYS = 180
 _SNAPSHOT = re.compile(r"^day_(\d+)$")
 
 
@@ -128,17 +130,28 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
                                       "share": pl.Float64})
 
 
-def persistence_after_entry(daily) -> pl.DataFrame | None:
-    """Of the citizens who entered the bottom tiers, the share still there a fixed time
-    (the engine's check, 180 days) after entering, pooled over the run; from the engine's
-    daily `bottom_checked` / `bottom_stayed` counts. None when the run did not record
-    them."""
-    daily = frame(daily)
-    if daily is None or not {"bottom_checked", "bottom_stayed"} <= set(daily.columns):
+def persistence_after_entry(bottom, days: int,
+                            after: int = PERSISTENCE_DAYS) -> pl.DataFrame | None:
+    """Of the citizens who entered the bottom tiers, the share still there `after` days
+    after entering, pooled over every entry that the run lasted long enough to check;
+    from the `bottom` table (each move into or out of the bottom: day, citizen, change).
+    A citizen is still there when an even number of moves (none, or a way out and back
+    in) follow the entry within those days. None when the run did not record moves."""
+    bottom = frame(bottom)
+    if bottom is None:
         return None
-    return pl.DataFrame({"entered": [daily_total(daily, "bottom_entered")],
-                         "checked": [daily_total(daily, "bottom_checked")],
-                         "stayed": [daily_total(daily, "bottom_stayed")]},
+    moves = bottom.select(pl.col("day").cast(pl.Int64), "citizen",
+                          entered=pl.col("change").cast(pl.String) == "entered")
+    entries = moves.filter("entered").select("day", "citizen")
+    checked = entries.filter(pl.col("day") + after <= days - 1)
+    later = (checked.join(moves.select("citizen", moved=pl.col("day")), on="citizen")
+             .filter((pl.col("moved") > pl.col("day"))
+                     & (pl.col("moved") <= pl.col("day") + after))
+             .group_by("citizen", "day").len())
+    stayed = (checked.join(later, on=["citizen", "day"], how="left")
+              .filter(pl.col("len").fill_null(0) % 2 == 0).height)
+    return pl.DataFrame({"entered": [entries.height], "checked": [checked.height],
+                         "stayed": [stayed]},
                         schema={"entered": pl.Int64, "checked": pl.Int64,
                                 "stayed": pl.Int64}).with_columns(
         share=ratio(pl.col("stayed"), pl.col("checked")))

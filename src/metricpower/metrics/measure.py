@@ -108,7 +108,8 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     snapshots = t.get("tiers")
     out["mobility"] = intensification.mobility(snapshots, tiers)
     out["persistence"] = intensification.persistence(snapshots, tiers, citizens, bottom)
-    out["persistence_after_entry"] = intensification.persistence_after_entry(daily)
+    out["persistence_after_entry"] = intensification.persistence_after_entry(
+        t.get("bottom"), sc.run.days)
     out["assortativity_over_time"] = intensification.assortativity_over_time(daily)
     out["ties_over_time"] = intensification.ties_over_time(daily)
     out["tie_changes"] = intensification.tie_changes(t.get("ties"))

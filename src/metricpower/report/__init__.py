@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from metricpower.metrics import PROCESSES, measure, summary
+from metricpower.metrics import PERSISTENCE_DAYS, PROCESSES, measure, summary
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, pct, section, table
@@ -306,7 +306,7 @@ def _intensification(m, s, tiers) -> str:
     after = i.get("still_at_bottom_after_entry")
     if after and after.get("checked"):
         text.append(f"Of those who fell to the bottom ({', '.join(i['bottom_tiers'])}), "
-                    f"{pct(after['share'])} were still there 180 days later.")
+                    f"{pct(after['share'])} were still there {PERSISTENCE_DAYS} days later.")
     elif "persistence_at_bottom" in i:
         vals = {h: v for h, v in i["persistence_at_bottom"].items() if v is not None}
         if vals:

@@ -69,7 +69,6 @@ class Population(Strict):
 
 
 class Network(Strict):
-    generator: Literal["sbm"] = "sbm"
     mean_degree: float = Field(10.0, ge=0, le=500)
     homophily: Probability = Field(0.8, description="share of ties within one's community")
     community_size: int = Field(
@@ -351,7 +350,7 @@ FUNCTIONS = {
     "on_list": ("list",),
     "friends_mean": ("num",),
     "friends_min": ("num",),
-    "friends_count": ("num",),
+    "friends_sum": ("num",),
 }
 #: Per-citizen variables a rule condition may read.
 VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day", "flagged")

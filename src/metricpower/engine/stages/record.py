@@ -1,6 +1,7 @@
 """Record: the day's row of running counts (kept up to date as they change, so that a
-day costs what happened in it, not a pass over everyone), and the raw snapshots that
-the metrics read: tiers, the network's score assortativity, entries to the bottom."""
+day costs what happened in it, not a pass over everyone), and the raw material the
+metrics read: tier snapshots, the network's score assortativity (the network is the
+engine's alone), and every move into and out of the bottom tiers."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from metricpower.engine.stages.base import Stage, Today
 SNAPSHOT_EVERY = 30
 #: Network score assortativity is measured every this many days (and on the last day).
 ASSORTATIVITY_EVERY = 30
-#: Persistence at the bottom is checked this many days after a citizen enters it.
-PERSISTENCE_DAYS = 180
 
 
 class Record(Stage):
@@ -25,8 +24,8 @@ class Record(Stage):
         state, sc = engine.state, engine.scenario
         #: Every citizen's tier on the snapshot days.
         self.snapshots: dict[int, np.ndarray] = {}
-        #: Citizens who entered the bottom, by day, until they are checked.
-        self.entered_bottom: dict[int, np.ndarray] = {}
+        #: Moves into and out of the bottom tiers: (day, entered, left) per day.
+        self.bottom_moves: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._at_bottom = state.tier >= sc.bottom
         self.mean_income = float(engine.citizens.income.mean(dtype=np.float64))
 
@@ -45,12 +44,24 @@ class Record(Stage):
             self.snapshots[day] = state.tier.copy()
         row["assortativity"] = (engine.network.assortativity(state.score)
                                 if day % ASSORTATIVITY_EVERY == 0 or last else None)
-        # Persistence at the bottom: of those who entered it PERSISTENCE_DAYS ago, how
-        # many are there now. Only citizens whose score moved today can have entered.
+        # Only citizens whose score moved today can have entered or left the bottom.
         moved = unique(np.concatenate(today.moved)) if today.moved else np.zeros(0, np.int64)
         now = state.tier[moved] >= sc.bottom
-        self.entered_bottom[day] = moved[now & ~self._at_bottom[moved]]
+        was = self._at_bottom[moved]
+        if (now != was).any():
+            self.bottom_moves.append((day, moved[now & ~was], moved[was & ~now]))
         self._at_bottom[moved] = now
-        checked = self.entered_bottom.pop(day - PERSISTENCE_DAYS, np.zeros(0, np.int64))
-        row.update(bottom_entered=len(self.entered_bottom[day]), bottom_checked=len(checked),
-                   bottom_stayed=int(self._at_bottom[checked].sum()))
+
+    def bottom_log(self) -> dict[str, np.ndarray]:
+        """Every move into or out of the bottom tiers: day, citizen, entered (else left)."""
+        parts = [(d, c, True) for d, c, _ in self.bottom_moves]
+        parts += [(d, c, False) for d, _, c in self.bottom_moves]
+        parts.sort(key=lambda p: (p[0], not p[2]))
+        return {
+            "day": np.concatenate([np.full(len(c), d, np.int16) for d, c, _ in parts]
+                                  or [np.zeros(0, np.int16)]),
+            "citizen": np.concatenate([c for _, c, _ in parts]
+                                      or [np.zeros(0, np.int64)]).astype(np.int64),
+            "entered": np.concatenate([np.full(len(c), e) for _, c, e in parts]
+                                      or [np.zeros(0, bool)]),
+        }
