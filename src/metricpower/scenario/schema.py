@@ -226,11 +226,18 @@ class Consequence(Strict):
     confiscate_pet and publish act on the citizen directly."""
 
     name: str
-    effect: Literal[tuple(EFFECTS)]
+    effect: str = Field(description="one of EFFECTS")
     when: str
     service: str | None = None
     provenance: Provenance = "hypothetical"
     source: str = ""
+
+    @field_validator("effect")
+    @classmethod
+    def _known_effect(cls, effect: str) -> str:
+        if effect not in EFFECTS:
+            raise ValueError(f"unknown effect {effect!r}; expected one of {list(EFFECTS)}")
+        return effect
 
     @model_validator(mode="after")
     def _service_for_effect(self):
