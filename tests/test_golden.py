@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from golden_tables import GOLDEN_RUNS, fingerprint
 
 from metricpower.metrics.intensification import persistence_after_entry
