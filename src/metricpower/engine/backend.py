@@ -1,14 +1,17 @@
-"""The array primitives the day's stages need beyond whole-array arithmetic: scatter-add
-with repeated indices, rate bands, sorted distinct values and counts within runs.
+"""The array primitives the day's stages need beyond whole-array arithmetic, behind one
+interface (`Backend`) with two implementations: `NumpyBackend`, the reference, and
+`NumbaBackend`, which compiles the hot ones (the `fast` extra) and gives identical
+arrays (the tests compare them). `backend()` picks Numba when it is installed, unless
+METRICPOWER_KERNELS=numpy; the module-level functions call the backend picked.
 
-NumPy is the reference; when Numba is installed (the `fast` extra) compiled versions
-are used for the hot ones, and the tests check that both give identical arrays. Set
-METRICPOWER_KERNELS=numpy to force the reference path.
+The primitives: scatter-add and scatter-multiply with repeated indices, counts by
+value (bincount), rate bands, sorted distinct values, and sums within runs of equal keys.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -31,12 +34,13 @@ if numba is not None:
 def scatter_add(target: np.ndarray, index: np.ndarray, value) -> None:
     """target[index[k]] += value[k] (or += value), repeated indices adding up: the
     engine's tallies of acts, points and counts per citizen."""
-    if not use_numba() or not len(index):
-        np.add.at(target, index, value)
-    elif np.ndim(value) == 0:
-        _scatter_add_one(target, index, target.dtype.type(value))
-    else:
-        _scatter_add(target, index, np.asarray(value, dtype=target.dtype))
+    backend().scatter_add(target, index, value)
+
+
+def scatter_multiply(target: np.ndarray, index: np.ndarray, value) -> None:
+    """target[index[k]] *= value, in index order (repeats multiply again): income
+    feedback."""
+    backend().scatter_multiply(target, index, value)
 
 
 # ---------------------------------------------------------------- rate bands
@@ -80,9 +84,7 @@ if numba is not None:
 
 
 def bands(rate: np.ndarray, top: float, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
-    if not use_numba() or len(rate) >= 2**31:
-        return bands_numpy(rate, top, n_bands)
-    return _bands(rate, np.float32(top), n_bands)
+    return backend().bands(rate, top, n_bands)
 
 
 # ---------------------------------------------------------------- sorted runs
@@ -109,3 +111,63 @@ def cumsum_within(sorted_keys: np.ndarray, size: np.ndarray) -> np.ndarray:
     run_start = np.maximum.accumulate(np.where(first, np.arange(len(sorted_keys)), 0))
     before = np.cumsum(size) - size
     return before - before[run_start]
+
+
+# ---------------------------------------------------------------- the interface
+class Backend(ABC):
+    """What the stages need beyond whole-array arithmetic."""
+
+    @abstractmethod
+    def scatter_add(self, target: np.ndarray, index: np.ndarray, value) -> None:
+        """target[index[k]] += value[k] (or += value), repeated indices adding up."""
+
+    @abstractmethod
+    def bands(self, rate: np.ndarray, top: float, n_bands: int):
+        """Half-octave band of each rate, and citizens grouped by band (`bands_numpy`)."""
+
+    def scatter_multiply(self, target: np.ndarray, index: np.ndarray, value) -> None:
+        """target[index[k]] *= value, in index order (repeats multiply again)."""
+        np.multiply.at(target, index, value)
+
+    def bincount(self, values: np.ndarray, minlength: int) -> np.ndarray:
+        return np.bincount(values, minlength=minlength)
+
+    def unique(self, values: np.ndarray) -> np.ndarray:
+        return unique(values)
+
+    def rank_within(self, citizen: np.ndarray) -> np.ndarray:
+        return rank_within(citizen)
+
+    def cumsum_within(self, sorted_keys: np.ndarray, size: np.ndarray) -> np.ndarray:
+        return cumsum_within(sorted_keys, size)
+
+
+class NumpyBackend(Backend):
+    def scatter_add(self, target, index, value):
+        np.add.at(target, index, value)
+
+    def bands(self, rate, top, n_bands):
+        return bands_numpy(rate, top, n_bands)
+
+
+class NumbaBackend(NumpyBackend):
+    def scatter_add(self, target, index, value):
+        if not len(index):
+            return
+        if np.ndim(value) == 0:
+            _scatter_add_one(target, index, target.dtype.type(value))
+        else:
+            _scatter_add(target, index, np.asarray(value, dtype=target.dtype))
+
+    def bands(self, rate, top, n_bands):
+        if len(rate) >= 2**31:  # the compiled kernel numbers citizens in int32
+            return bands_numpy(rate, top, n_bands)
+        return _bands(rate, np.float32(top), n_bands)
+
+
+_NUMPY, _NUMBA = NumpyBackend(), (NumbaBackend() if numba is not None else None)
+
+
+def backend() -> Backend:
+    """The backend in use: Numba when installed, unless METRICPOWER_KERNELS=numpy."""
+    return _NUMBA if use_numba() else _NUMPY

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from metricpower.engine.backend import scatter_multiply
 from metricpower.engine.responses.base import Response, register
 
 
@@ -32,14 +33,14 @@ class Economy(Response):
     def step(self, day, today):
         spec, income = self.spec, self.engine.state.income
         if today.sanctioned:
-            np.multiply.at(income, np.concatenate(today.sanctioned),
-                           np.float32(1 - spec.sanction_loss))
+            scatter_multiply(income, np.concatenate(today.sanctioned),
+                             np.float32(1 - spec.sanction_loss))
         if today.rewarded:
-            np.multiply.at(income, np.concatenate(today.rewarded),
-                           np.float32(1 + spec.reward_gain))
+            scatter_multiply(income, np.concatenate(today.rewarded),
+                             np.float32(1 + spec.reward_gain))
         if self.costly:
-            np.multiply.at(income, np.concatenate([today.acted[bi] for bi in self.costly]),
-                           np.float32(1 - spec.cost))
+            scatter_multiply(income, np.concatenate([today.acted[bi] for bi in self.costly]),
+                             np.float32(1 - spec.cost))
         # income += recovery · (baseline − income), in place: no temporary the size of
         # the population.
         income *= np.float32(1 - spec.recovery)

@@ -112,7 +112,7 @@ class Score(Stage):
         k = rank_within(citizen)  # the k-th act today of the same citizen
         before = hours[citizen] + k * rule.hours
         points = points_at(before + rule.hours) - points_at(before)
-        np.add.at(hours, citizen, np.float32(rule.hours))
+        scatter_add(hours, citizen, np.float32(rule.hours))
         return np.minimum(points, rule.points).astype(np.int32)
 
     def _capped(self, ri: int, citizen: np.ndarray, points) -> np.ndarray:
