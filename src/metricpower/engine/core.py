@@ -192,7 +192,7 @@ class Engine:
         false = obs.false_matches(day)
         events: dict[int, Events] = {}
         totals = dict.fromkeys(("occurrences", "benign_occurrences", "observed",
-                                "chilled", "chilled_benign"), 0)
+                                "chilled", "benign_chilled"), 0)
         state = self.state
         for bi, b in enumerate(self.scenario.behaviours):
             cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
@@ -205,7 +205,7 @@ class Engine:
             counts = {"occurrences": len(acted),
                       "benign_occurrences": int(acted_benign.sum()),
                       "chilled": int(chilled.sum()),
-                      "chilled_benign": int((chilled & is_benign).sum())}
+                      "benign_chilled": int((chilled & is_benign).sum())}
             for key, value in counts.items():
                 row[f"{key}_{b.name}"] = value
                 totals[key] += value
