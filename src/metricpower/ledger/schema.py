@@ -2,8 +2,7 @@
 unit and meaning. The run tables are built and checked against it (`Table.build`), the
 metrics read column names through it (`DAILY["penalties"]`, `DAILY["occurrences",
 behaviour]`), the summary's totals and the report's labels come from it, and the column
-lists in docs/metrics.md are generated from it (`python -m metricpower.ledger.schema
---write docs/metrics.md`).
+lists in docs/metrics.md are generated from it (`write_docs()`).
 
 Columns kept per entity of the scenario (per behaviour, list, tier, consequence, service)
 are *families*: `<family>_<name>`, e.g. `occurrences_jaywalking`. Names may contain `_`,
@@ -14,7 +13,6 @@ way only, and two entities can never be given the same column (`check_unambiguou
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,7 +92,7 @@ def reading():
 @dataclass(frozen=True)
 class Table:
     name: str
-    row: str  # what one row is
+    row: str  # what a row is: "One row per <row>"
     meaning: str
     parts: tuple[Fixed | Family, ...]
     _fixed: dict = field(init=False, repr=False, compare=False)
@@ -229,7 +227,7 @@ def _flow(name, unit, meaning) -> Column:
     return Column(name, I64, unit, meaning, flow=True)
 
 
-DAILY = Table("daily", "one day of the run", "What happened each day, counted over everyone.", (
+DAILY = Table("daily", "day of the run", "What happened each day, counted over everyone.", (
     Fixed((_c("day", I64, "day", "day of the run, from 0"),)),
     Family("behaviour", (
         _flow("occurrences", "acts", "acts of the behaviour, seen or not (ground truth)"),
@@ -294,7 +292,7 @@ DAILY = Table("daily", "one day of the run", "What happened each day, counted ov
     )),
 ))
 
-CITIZENS = Table("citizens", "one citizen", "Every citizen at the end of the run: traits, "
+CITIZENS = Table("citizens", "citizen", "Every citizen at the end of the run: traits, "
                  "hidden truth and what the system made of them.", (
     Fixed((
         _c("citizen", I64, "id", "citizen number"),
@@ -329,7 +327,7 @@ CITIZENS = Table("citizens", "one citizen", "Every citizen at the end of the run
     )),
 ))
 
-LEDGER = Table("ledger", "one score change", "Every score change kept (all citizens, or a "
+LEDGER = Table("ledger", "score change", "Every score change kept (all citizens, or a "
                "seeded sample), append-only; a reversal is a new record.", (Fixed((
                    _c("entry", I64, "id", "entry number, over everyone kept or not"),
                    _c("day", I16, "day", "day of the change"),
@@ -346,7 +344,7 @@ LEDGER = Table("ledger", "one score change", "Every score change kept (all citiz
                    _c("reverses", I64, "id", "entry this one reverses on appeal (-1: none)"),
                )),))
 
-CONSEQUENCES = Table("consequences", "one consequence and group", "Each consequence applied "
+CONSEQUENCES = Table("consequences", "consequence and group", "Each consequence applied "
                      "over the run, by group.", (Fixed((
                          _c("consequence", STR, "name", "consequence"),
                          _c("effect", STR, "name", "what it does (deny, throttle, reward, "
@@ -359,7 +357,7 @@ CONSEQUENCES = Table("consequences", "one consequence and group", "Each conseque
                          _c("applied", I64, "events", "times applied"),
                      )),))
 
-SERVICES = Table("services", "one service and group", "Attempts to use each service over "
+SERVICES = Table("services", "service and group", "Attempts to use each service over "
                  "the run, by group.", (Fixed((
                      _c("service", STR, "name", "service"),
                      _c("group", STR, "name", "demographic group"),
@@ -368,13 +366,13 @@ SERVICES = Table("services", "one service and group", "Attempts to use each serv
                         "because the citizen was publicly labelled"),
                  )),))
 
-TIERS = Table("tiers", "one citizen", "Every citizen's tier every 30 days and on the last "
+TIERS = Table("tiers", "citizen", "Every citizen's tier every 30 days and on the last "
               "day, for mobility matrices.", (
     Fixed((_c("citizen", I64, "id", "citizen number"),)),
     Family("snapshot day", (_c("day", NAMES, "name", "tier at the end of that day"),)),
 ))
 
-TIES = Table("ties", "one change to the network", "Every friendship dropped or formed.", (
+TIES = Table("ties", "change to the network", "Every friendship dropped or formed.", (
     Fixed((
         _c("day", I16, "day", "day of the change"),
         _c("citizen", I64, "id", "citizen who dropped or formed the tie"),
@@ -384,7 +382,7 @@ TIES = Table("ties", "one change to the network", "Every friendship dropped or f
     )),
 ))
 
-PREDICTIONS = Table("predictions", "one judgement day and group", "The risk model's flags "
+PREDICTIONS = Table("predictions", "judgement day and group", "The risk model's flags "
                     "judged against hidden truth once their horizon has passed.", (Fixed((
                         _c("day", I64, "day", "day the flags were judged"),
                         _c("group", STR, "name", "demographic group"),
@@ -447,16 +445,15 @@ def with_docs(text: str) -> str:
     return text[:start] + "\n\n" + markdown() + "\n" + text[stop:]
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--write"]:
-        path = Path(sys.argv[2])
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(with_docs(path.read_text()))
-        tmp.replace(path)
-    else:
-        sys.stdout.write(markdown())
+def write_docs(path: str | Path = "docs/metrics.md") -> None:
+    """Regenerate the column lists in docs/metrics.md (written beside, then renamed)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(with_docs(path.read_text()))
+    tmp.replace(path)
 
 
 __all__ = ["CITIZENS", "CONSEQUENCES", "DAILY", "LEDGER", "PREDICTIONS", "RESULTS",
            "SERVICES", "TIERS", "TIES", "Column", "Family", "Fixed", "Table",
-           "UndeclaredColumn", "check_unambiguous", "markdown", "reading", "with_docs"]
+           "UndeclaredColumn", "check_unambiguous", "markdown", "reading", "with_docs",
+           "write_docs"]

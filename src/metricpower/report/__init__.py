@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from metricpower.ledger.schema import DAILY
 from metricpower.metrics import PROCESSES, measure, summary
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
@@ -118,12 +119,17 @@ def _times(f: dict) -> str:
     return f"{v / r:.1f}× the least-affected group's rate"
 
 
+def _label(total: str) -> str:
+    """The label of a run total: the meaning its daily column is declared with."""
+    return DAILY.column(total).meaning
+
+
 def _overview(run, s: dict) -> str:
     t = s["totals"]
     v, j, a = s["visibility"], s["judgements"], s["authority"]
     items = [
-        ("acts by citizens (seen or not)", num(t["occurrences"])),
-        ("penalties", num(t["penalties"])),
+        (_label("occurrences"), num(t["occurrences"])),
+        (_label("penalties"), num(t["penalties"])),
         ("penalties with a benign hidden context", pct(v["benign_penalty_share"])),
         ("misattributed penalties per 100,000", num(v["misattributed_per_100k"], 1)),
         ("sanctions applied", num(j.get("sanctions_total", 0))),
