@@ -35,7 +35,7 @@ def list_direction(scenario_lists: list[str], consequences) -> dict[str, bool]:
 def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=None,
                 services=None, by: str = "group", bottom: list[str] | None = None,
                 lists: dict[str, bool] | None = None) -> pl.DataFrame:
-    """Every sanction and reward rate per group (or region: `by`, a citizens column): each consequence per attempt
+    """Every sanction and reward rate per group (or region): each consequence per attempt
     or per citizen (groups only: the consequence totals are kept by group), the share of
     citizens sanctioned, rewarded, penalised, charged by a false match, wrongly penalised
     (benign or misattributed evidence), at the bottom (`bottom` tiers) and on each list.
