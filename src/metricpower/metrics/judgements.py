@@ -31,14 +31,16 @@ def consequence_rates(consequences, services, citizens) -> pl.DataFrame:
     sizes = group_sizes(citizens)
     cons = cons.with_columns(pl.col(CONSEQUENCES["applied"]).cast(pl.Int64))
     svc = svc.with_columns(pl.col(SERVICES["attempts"]).cast(pl.Int64))
+    group, applied, attempts = CONSEQUENCES["group"], CONSEQUENCES["applied"], \
+        SERVICES["attempts"]
     df = (cons.join(svc, on=[SERVICES["service"], SERVICES["group"]], how="left")
-          .join(sizes, on="group", how="left")
-          .with_columns(pl.col("attempts").fill_null(0), pl.col("citizens").fill_null(0)))
+          .join(sizes, on=group, how="left")
+          .with_columns(pl.col(attempts).fill_null(0), pl.col("citizens").fill_null(0)))
     keys = [CONSEQUENCES[k] for k in ("consequence", "effect", "service", "sanction",
                                       "provenance")]
-    df = _with_all(df.select(*keys, "group", "applied", "attempts", "citizens"), keys,
-                   ["applied", "attempts", "citizens"])
-    on_service = pl.col("effect").is_in(SERVICE_EFFECTS)
+    df = _with_all(df.select(*keys, group, applied, attempts, "citizens"), keys,
+                   [applied, attempts, "citizens"])
+    on_service = pl.col(CONSEQUENCES["effect"]).is_in(SERVICE_EFFECTS)
     return df.with_columns(
         per=pl.when(on_service).then(pl.lit("attempt")).otherwise(pl.lit("citizen")),
         rate=pl.when(on_service).then(ratio(pl.col("applied"), pl.col("attempts")))
@@ -62,10 +64,12 @@ def service_decisions(consequences, services) -> pl.DataFrame:
         throttled=applied.filter(effect == "throttle").sum().cast(pl.Int64),
         granted=applied.filter(effect == "reward").sum().cast(pl.Int64),
     )
-    df = svc.join(applied, on=["service", "group"], how="left").with_columns(
-        [pl.col(c).fill_null(0) for c in ("denied", "throttled", "granted")])
-    counts = ["attempts", "denied", "throttled", "granted", "refused_by_others"]
-    df = _with_all(df.select("service", "group", *counts), ["service"], counts)
+    df = svc.join(applied, on=[SERVICES["service"], SERVICES["group"]], how="left") \
+        .with_columns([pl.col(c).fill_null(0) for c in ("denied", "throttled", "granted")])
+    counts = [SERVICES["attempts"], "denied", "throttled", "granted",
+              SERVICES["refused_by_others"]]
+    df = _with_all(df.select(SERVICES["service"], SERVICES["group"], *counts),
+                   [SERVICES["service"]], counts)
     return df.with_columns(denial_rate=ratio(pl.col("denied"), pl.col("attempts")),
                            throttle_rate=ratio(pl.col("throttled"), pl.col("attempts")),
                            grant_rate=ratio(pl.col("granted"), pl.col("attempts")),
@@ -98,10 +102,11 @@ def wrongful_sanctions(evidence: pl.DataFrame, conduct_median: float | None = No
     better half of the population (above the median), or at least half of whose penalty
     points rest on benign-context or misattributed evidence; overall, by group and region.
     `any_tainted` counts the sanctioned with at least one such penalty."""
-    median = (float(evidence["conduct"].median()) if conduct_median is None
+    conduct = CITIZENS["conduct"]  # the evidence table carries the citizens' columns
+    median = (float(evidence[conduct].median()) if conduct_median is None
               else conduct_median)
-    sanctioned = pl.col("sanctions") > 0
-    better = pl.col("conduct") > median
+    sanctioned = pl.col(CITIZENS["sanctions"]) > 0
+    better = pl.col(conduct) > median
     mostly = (pl.col("penalty_points") > 0) & (2 * pl.col("tainted_points")
                                                >= pl.col("penalty_points"))
     return by_levels(evidence, [
