@@ -117,6 +117,9 @@ def test_a_column_off_the_declaration_stops_the_build(essay_run):
         CITIZENS.build({k: v for k, v in good.items() if k != "score"}, sc)
     with pytest.raises(TypeError, match="citizens.score: declared int32, found int64"):
         CITIZENS.build(good | {"score": np.zeros(len(good["score"]), np.int64)}, sc)
+    with pytest.raises(ValueError, match="citizens.score: 1 missing values"):
+        CITIZENS.build(good | {"score": pa.array([None] + good["score"].to_pylist()[1:],
+                                                 pa.int32())}, sc)
     with pytest.raises(ValueError, match="daily: columns"):
         DAILY.check(essay_run.tables["daily"].drop_columns(["penalties"]), sc)
 

@@ -3,19 +3,9 @@
 A run directory holds:
 
 - ``scenario.toml`` — the resolved scenario (every default filled in; runs as it is);
-- ``daily.parquet`` — one row per day: occurrences, observations, penalties, tier counts,
-  list sizes, service attempts and consequences applied;
-- ``citizens.parquet`` — one row per citizen: traits, hidden truth, final score, tier,
-  lists, sanctions and rewards;
-- ``ledger.parquet`` — every score change kept (all citizens, or a seeded sample);
-- ``consequences.parquet`` — each consequence applied, by group; ``services.parquet`` —
-  attempts per service, by group, and refusals by others of publicly labelled citizens;
-- ``tiers.parquet`` — every citizen's tier every 30 days and on the last day (columns
-  ``day_<d>``), for mobility matrices;
-- ``ties.parquet`` — every change to the network: day, citizen, friend, formed or
-  dropped, and whether a public list (else the association rule) was the reason;
-- ``predictions.parquet`` — the risk model's flags judged against hidden truth, by
-  group: true and false positives and negatives;
+- one Parquet file per table of the results schema (``metricpower.ledger.schema``, which
+  declares every column with its type, unit and meaning): ``daily``, ``citizens``,
+  ``ledger``, ``consequences``, ``services``, ``tiers``, ``ties``, ``predictions``;
 - ``metrics.json`` — the headline numbers;
 - ``report.html`` — the report, self-contained (written by the report package).
 

@@ -200,6 +200,9 @@ class Table:
                 arr = value if isinstance(value, pa.Array | pa.ChunkedArray) else pa.array(value)
             if arr.type != col.type:
                 raise TypeError(f"{self.name}.{name}: declared {col.type}, found {arr.type}")
+            if arr.null_count and not col.nullable:
+                raise ValueError(f"{self.name}.{name}: {arr.null_count} missing values in a "
+                                 "column declared complete")
             arrays.append(arr)
         return pa.table(arrays, names=names)
 
