@@ -151,6 +151,10 @@ def test_family_names_cannot_collide():
         Family("behaviour", (Column("chilled", pa.int64(), "acts", "x"),))))
     with pytest.raises(ValueError, match="column 'chilled_benign' starts with family"):
         check_unambiguous(fixed)
+    with pytest.raises(ValueError, match="'tier' declared twice"):
+        Table("bad", "day", "planted", tuple(
+            Family(per, (Column("tier", pa.int64(), "citizens", "x"),))
+            for per in ("tier", "list")))
 
 
 def test_summary_totals_are_the_declared_daily_counts(essay_run):
@@ -172,3 +176,12 @@ def test_docs_list_the_declared_columns():
         assert f"### `{table.name}.parquet`" in text
         for col in table.fixed():
             assert f"| `{col.name}` |" in text
+
+
+def test_a_written_run_reads_back_as_declared(essay_run, tmp_path):
+    from metricpower.runs import load_run
+
+    back = load_run(essay_run.write(tmp_path / "essay", report=False))
+    for name in TABLES:
+        RESULTS[name].check(back.tables[name], back.scenario)
+        assert back.tables[name].equals(essay_run.tables[name]), name

@@ -103,6 +103,8 @@ class Table:
         for part in self.parts:
             for col in part.columns:
                 target = families if isinstance(part, Family) else fixed
+                if col.name in target:
+                    raise ValueError(f"{self.name}: {col.name!r} declared twice")
                 target[col.name] = (col, part)
         object.__setattr__(self, "_fixed", fixed)
         object.__setattr__(self, "_families", families)
