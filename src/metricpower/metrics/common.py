@@ -31,7 +31,7 @@ def by_levels(df: pl.DataFrame, aggs: list[pl.Expr], levels=LEVELS) -> pl.DataFr
     `df` has (by = "group", who = the group's name, …)."""
     parts = [df.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
     for col in levels:
-        if col in df.columns:
+        if CITIZENS.has(df, col):  # a level is a declared citizens column
             part = (df.group_by(col).agg(aggs)
                     .with_columns(by=pl.lit(col), who=pl.col(col).cast(pl.String))
                     .drop(col).sort("who"))
