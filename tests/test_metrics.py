@@ -458,7 +458,7 @@ def test_chilling_in_run_and_counterfactual():
     policy = M.policy_table(fake_scenario())
     daily = pl.DataFrame({"day": [0], "occurrences_late": [8], "chilled_late": [2],
                           "occurrences_jay": [10], "chilled_jay": [10],
-                          "chilled_benign_jay": [3]})
+                          "benign_chilled_jay": [3]})
     ch = M.chilling(daily, policy)
     late = ch.filter(pl.col("behaviour") == "late").row(0, named=True)
     assert late["chilled"] == 2 and late["lawful_chilled"] == 2

@@ -65,7 +65,7 @@ def test_deterrence_lowers_penalised_acts_and_benign_ones_too(deterrence_pair):
             assert after.sum() == before.sum(), b.name
     # Lawful acts with a benign reason are chilled too: that is the chilling effect.
     assert total(on, "benign_occurrences") < total(off, "benign_occurrences")
-    assert total(on, "chilled_benign") == (total(off, "benign_occurrences")
+    assert total(on, "benign_chilled") == (total(off, "benign_occurrences")
                                            - total(on, "benign_occurrences"))
     assert total(off, "chilled") == 0
 

@@ -43,7 +43,7 @@ class OccurAndObserve(Stage):
         obs, state, row = self.observer, self.engine.state, today.row
         false = obs.false_matches(day)
         totals = dict.fromkeys(("occurrences", "benign_occurrences", "observed",
-                                "chilled", "chilled_benign"), 0)
+                                "chilled", "benign_chilled"), 0)
         for bi, b in enumerate(self.engine.scenario.behaviours):
             cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
                                                                      self.propensity(bi))
@@ -55,7 +55,7 @@ class OccurAndObserve(Stage):
             counts = {"occurrences": len(acted),
                       "benign_occurrences": int(acted_benign.sum()),
                       "chilled": int(chilled.sum()),
-                      "chilled_benign": int((chilled & is_benign).sum())}
+                      "benign_chilled": int((chilled & is_benign).sum())}
             for key, value in counts.items():
                 row[f"{key}_{b.name}"] = value
                 totals[key] += value
