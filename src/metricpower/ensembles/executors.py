@@ -1,0 +1,90 @@
+"""Where members run: one interface, two implementations (a local process pool, Ray).
+
+Both take the same groups and call the same `run_group`, so results are identical
+whichever ran them; both hand results back as groups finish, so the caller can stream
+them to disk.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+from metricpower.ensembles.member import run_group
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class Executor(ABC):
+    """Runs `run_group(*args)` for each task and yields the results as they finish."""
+
+    workers: int
+
+    @abstractmethod
+    def map(self, tasks: list[tuple]) -> Iterator[list]:
+        ...
+
+    def close(self) -> None:
+        """Release the workers (a no-op for executors that hold none between maps)."""
+
+
+class LocalPool(Executor):
+    """A process pool over this machine's cores. Workers come from a fork server that has
+    imported metricpower once: no process start or import cost per member, and no fork of
+    a parent holding threads (a progress bar's, Ray's)."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or cores()
+
+    def map(self, tasks):
+        if self.workers == 1 or len(tasks) == 1:
+            # In this process: nothing to gain from a worker, and a killed parent kills it.
+            for t in tasks:
+                yield run_group(*t)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["metricpower.ensembles.member", "metricpower.runs",
+                                    "metricpower.metrics", "metricpower.compare"])
+        with ProcessPoolExecutor(min(self.workers, len(tasks)), mp_context=ctx) as pool:
+            pending = {pool.submit(run_group, *t) for t in tasks}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+
+
+class RayExecutor(Executor):
+    """The same groups as Ray tasks: a local Ray started on demand (and stopped after), or
+    an existing cluster at `address` (its nodes need metricpower installed, and `out` must
+    be a folder every node can write, since members write their run directories there)."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("running on Ray needs the `ray` extra: "
+                               "pip install 'metricpower[ray]'") from None
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            options = {"address": address} if address else {
+                "num_cpus": workers or cores(), "include_dashboard": False}
+            ray.init(**options, log_to_driver=False, configure_logging=False)
+        self.workers = int(ray.cluster_resources().get("CPU", 1))
+        self.remote = ray.remote(num_cpus=1, max_retries=0)(run_group)
+
+    def map(self, tasks):
+        pending = [self.remote.remote(*t) for t in tasks]
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1)
+            yield self.ray.get(done[0])
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
