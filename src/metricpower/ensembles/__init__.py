@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from metricpower.ensembles.executors import Executor, LocalPool, RayExecutor
-from metricpower.ensembles.plan import Arm, Plan, load_grid, seed_list, sweep_plan
+from metricpower.ensembles.executors import Executor, ExtraMissing, LocalPool, RayExecutor
+from metricpower.ensembles.plan import Arm, Plan, PlanError, load_grid, seed_list, sweep_plan
 from metricpower.ensembles.results import Results
 from metricpower.ensembles.store import Store
 
@@ -25,7 +25,12 @@ def run_plan(plan: Plan, out: str | Path, *, executor: Executor | None = None,
     the summaries and (with `report`) report.html. `reports` also writes each member's own
     report.html. `progress(done, total)` is called as members finish."""
     store = Store(out, plan)
-    done = store.open(resume)
+    try:
+        done = store.open(resume)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
     members = plan.members()
     todo = [m for m in members if m.member not in done]
     executor = executor or LocalPool()
@@ -116,5 +121,5 @@ def _split(options: dict) -> dict:
     return options
 
 
-__all__ = ["Executor", "LocalPool", "Plan", "RayExecutor", "Results", "ensemble",
-           "executor_of", "paired", "run_plan", "sweep"]
+__all__ = ["Executor", "ExtraMissing", "LocalPool", "Plan", "PlanError", "RayExecutor",
+           "Results", "ensemble", "executor_of", "paired", "run_plan", "sweep"]

@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from metricpower.ensembles.member import run_group
 
 
+class ExtraMissing(RuntimeError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -27,8 +31,9 @@ class Executor(ABC):
     def map(self, tasks: list[tuple]) -> Iterator[list]:
         ...
 
+    @abstractmethod
     def close(self) -> None:
-        """Release the workers (a no-op for executors that hold none between maps)."""
+        """Release the workers."""
 
 
 class LocalPool(Executor):
@@ -38,6 +43,7 @@ class LocalPool(Executor):
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or cores()
+        self.pool = None
 
     def map(self, tasks):
         if self.workers == 1 or len(tasks) == 1:
@@ -48,15 +54,25 @@ class LocalPool(Executor):
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["metricpower.ensembles.member", "metricpower.runs",
-                                    "metricpower.metrics", "metricpower.compare"])
-        with ProcessPoolExecutor(min(self.workers, len(tasks)), mp_context=ctx) as pool:
-            pending = {pool.submit(run_group, *t) for t in tasks}
+        if self.pool is None:
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["metricpower.ensembles.member", "metricpower.runs",
+                                        "metricpower.metrics", "metricpower.compare"])
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+        pending = {self.pool.submit(run_group, *t) for t in tasks}
+        try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
                     yield f.result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
 
 
 class RayExecutor(Executor):
@@ -68,7 +84,7 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError:
-            raise RuntimeError("running on Ray needs the `ray` extra: "
+            raise ExtraMissing("running on Ray needs the `ray` extra: "
                                "pip install 'metricpower[ray]'") from None
         self.ray = ray
         self.started = not ray.is_initialized()

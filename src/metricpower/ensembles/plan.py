@@ -21,6 +21,10 @@ from metricpower.scenario import Scenario, ScenarioError
 from metricpower.scenario.load import NAMED_ARRAYS, merge
 
 
+class PlanError(ValueError):
+    """Seeds or arms that cannot make a plan."""
+
+
 @dataclass(frozen=True)
 class Arm:
     label: str
@@ -88,10 +92,10 @@ def seed_list(scenario: Scenario, seeds: int | list[int]) -> list[int]:
     """`seeds` numbers from the scenario's own seed on, or the seeds given."""
     if isinstance(seeds, int):
         if seeds < 1:
-            raise ValueError(f"seeds: expected at least 1, found {seeds}")
+            raise PlanError(f"--seeds: expected at least 1, found {seeds}")
         return [scenario.run.seed + i for i in range(seeds)]
     if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"seeds: expected distinct seeds, found {seeds}")
+        raise PlanError(f"seeds: expected distinct seeds, found {seeds}")
     return [int(s) for s in seeds]
 
 

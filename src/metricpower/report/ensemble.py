@@ -27,11 +27,11 @@ def interval(mean, lo, hi) -> str:
     return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def _grid(n: int, width: float = 9.0):
+def _grid(n: int, width: float = 9.0, height: float = 2.6, sharey: bool = False):
     cols = min(n, 3)
     rows = max(1, math.ceil(n / cols))
-    fig = Figure(figsize=(width, 2.6 * rows), layout=LAYOUT)
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    fig = Figure(figsize=(width, height * rows), layout=LAYOUT)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=sharey)).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes
@@ -59,8 +59,8 @@ def metric_figure(results, metrics: list[str]) -> Figure:
                 ax.fill_between(g[x].to_numpy(), g["lo"].to_numpy(), g["hi"].to_numpy(),
                                 color=colour, alpha=0.2)
             ax.set_xlabel(x, fontsize=8)
-            if others:
-                ax.legend(fontsize=7)
+            if others and ax is axes[0]:
+                ax.legend(fontsize=6)
         else:
             labels = m["arm"].to_list() if "arm" in m.columns else [results.arms[0]]
             y = np.arange(m.height)
@@ -73,18 +73,24 @@ def metric_figure(results, metrics: list[str]) -> Figure:
 
 
 def forest(effects: pl.DataFrame, metrics: list[str], baseline: str) -> Figure:
-    """Each arm's paired effect against the baseline with its 95% interval."""
-    fig, axes = _grid(max(len(metrics), 1))
-    for ax, metric in zip(axes, metrics, strict=False):
+    """Each arm's paired effect against the baseline with its 95% interval: one panel per
+    metric, arms down the side (named in the first column of panels)."""
+    arms = list(dict.fromkeys(effects["arm"].to_list())) if effects.height else []
+    fig, axes = _grid(max(len(metrics), 1), width=10.0, height=0.9 + 0.28 * len(arms),
+                      sharey=True)
+    cols = min(max(len(metrics), 1), 3)
+    for i, (ax, metric) in enumerate(zip(axes, metrics, strict=False)):
         e = effects.filter(pl.col("metric") == metric)
         _style(ax)
-        ax.set_title(f"{metric} − {baseline}", fontsize=9)
-        y = np.arange(e.height)
+        ax.set_title(metric, fontsize=8)
+        y = np.array([arms.index(a) for a in e["arm"].to_list()])
         mean = e["mean"].to_numpy()
         err = np.vstack([mean - e["lo"].to_numpy(), e["hi"].to_numpy() - mean])
         ax.errorbar(mean, y, xerr=np.nan_to_num(err), fmt="s", color=PALETTE[3], capsize=3)
         ax.axvline(0, color="#888888", lw=1, ls="--")
-        ax.set_yticks(y, e["arm"].to_list(), fontsize=8)
+        ax.set_yticks(range(len(arms)), arms if i % cols == 0 else [], fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle(f"difference from {baseline}", fontsize=9)
     return fig
 
 
@@ -100,9 +106,10 @@ def render(results) -> str:
     seeds = plan["seeds"]
     headline = results.headline()
     summary = results.summary()
-    title = {"ensemble": "Ensemble", "sweep": "Sweep", "compare": "Paired comparison"}[
-        results.kind]
-    header = (f"<h1>{esc(title)}: {esc(', '.join(results.arms))}</h1>"
+    name = plan["arms"][0]["scenario"]["name"]
+    title = {"ensemble": f"Ensemble of {name}", "sweep": f"Sweep of {name}",
+             "compare": f"{results.arms[0]} against {results.arms[-1]}"}[results.kind]
+    header = (f"<h1>{esc(title)}</h1>"
               f"<p class=\"meta\">{len(results.arms)} arm(s) × {len(seeds)} seed(s) "
               f"({seeds[0]}–{seeds[-1]}); {esc(INTERVAL)}</p>")
     parts = []
@@ -132,20 +139,23 @@ def render(results) -> str:
                              lines, [table(sens, "every metric and parameter", open_=True)]))
     footer = (f"metricpower ensemble report · folder {esc(results.out)} · the tidy table is "
               "results.parquet (member, seed, [arm, parameters], metric, value)")
-    return page(f"{title}: {', '.join(results.arms)}", header, "\n".join(parts), footer)
+    return page(title, header, "\n".join(parts), footer)
 
 
 def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str:
-    head = summary.filter(pl.col("metric").is_in(headline))
-    lines = []
-    for r in head.iter_rows(named=True):
-        arm = f"{esc(r['arm'])}: " if "arm" in r else ""
-        lines.append(f"{arm}<b>{esc(r['metric'])}</b> {interval(r['mean'], r['lo'], r['hi'])}"
-                     f" (n = {r['n']})")
+    head = summary.filter(pl.col("metric").is_in(headline)).with_columns(
+        shown=pl.struct("mean", "lo", "hi").map_elements(
+            lambda r: interval(r["mean"], r["lo"], r["hi"]), return_dtype=pl.String))
+    lines = [f"Every number is a mean over {len(results.plan['seeds'])} seeds (fewer where a "
+             "metric is undefined on some), with its 95% interval in brackets."]
+    by_arm = head.pivot(on="metric", index="arm" if "arm" in head.columns else None,
+                        values="shown") if "arm" in head.columns else \
+        head.select("metric", pl.col("shown").alias("mean [95% interval]"))
     fig = metric_figure(results, [m for m in headline if not m.startswith("effects.")])
     return section("metrics", "Metrics with their 95% intervals",
                    "Mean over seeds; the band or bar is the 95% t-interval.", lines,
-                   [figure("metrics-plot", png(fig), "Headline metrics with 95% intervals"),
+                   [table(by_arm, "headline metrics", open_=True),
+                    figure("metrics-plot", png(fig), "Headline metrics with 95% intervals"),
                     table(summary, "every metric: n, mean, sd, 95% interval", max_rows=2000)])
 
 
