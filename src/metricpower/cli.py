@@ -284,20 +284,38 @@ def _members_progress(title: str):
 
 
 def _print_summary(results) -> None:
-    """Headline metrics (and a paired comparison's effects) with their 95% intervals."""
+    """Headline metrics by arm (a paired comparison: its effects), each as mean [95%
+    t-interval] over seeds."""
     import polars as pl
 
+    from metricpower.ensembles.results import EFFECTS
     from metricpower.report.ensemble import interval
 
-    table = Table(title=f"{results!r}: mean [95% t-interval]")
-    for col in ("arm", "metric", "mean [95% interval]", "n"):
-        table.add_column(col, justify="left" if col in ("arm", "metric") else "right")
-    rows = results.summary().filter(pl.col("metric").is_in(results.headline()))
     if results.kind == "compare":
-        rows = results.effects().filter(pl.col("metric").is_in(results.headline()))
-    for r in rows.iter_rows(named=True):
-        table.add_row(r.get("arm", results.arms[0]), r["metric"],
-                      interval(r["mean"], r["lo"], r["hi"]), str(r["n"]))
+        effects = results.effects()
+        table = Table(title=f"{results.arms[0]} − {results.arms[1]}: paired difference over "
+                            f"{len(results.plan['seeds'])} seeds, mean [95% t-interval]")
+        table.add_column("effect")
+        table.add_column("A − B", justify="right")
+        for r in effects.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True):
+            table.add_row(r["metric"].removeprefix("effects.").replace("_", " "),
+                          interval(r["mean"], r["lo"], r["hi"]))
+        out.print(table)
+        out.print(f"tidy table: [bold]{results.out / 'results.parquet'}[/]  "
+                  f"report: [bold]{results.out / 'report.html'}[/]")
+        return
+    rows = results.summary()
+    metrics = [m for m in results.headline() if m in set(rows["metric"])][:4]
+    table = Table(title=f"{results!r}: mean [95% t-interval]")
+    table.add_column("arm")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    arms = list(dict.fromkeys(rows["arm"])) if "arm" in rows.columns else results.arms
+    for arm in arms:
+        mine = rows.filter(pl.col("arm") == arm) if "arm" in rows.columns else rows
+        cells = {r["metric"]: interval(r["mean"], r["lo"], r["hi"])
+                 for r in mine.iter_rows(named=True)}
+        table.add_row(arm, *(cells.get(m, "") for m in metrics))
     out.print(table)
     out.print(f"tidy table: [bold]{results.out / 'results.parquet'}[/]  "
               f"report: [bold]{results.out / 'report.html'}[/]")

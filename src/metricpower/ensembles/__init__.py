@@ -42,8 +42,8 @@ def run_plan(plan: Plan, out: str | Path, *, executor: Executor | None = None,
         progress(len(done), len(members))
     try:
         for result in executor.map(tasks):
-            for member, rows in result:
-                store.record(by_id[member], rows)
+            for member, rows, seconds in result:
+                store.record(by_id[member], rows, seconds)
                 done.add(member)
             if progress:
                 progress(len(done), len(members))

@@ -17,6 +17,13 @@ HEADLINE = ("sanctions_total", "penalties.total", "penalties.misattributed_per_1
             "effects.income_gini")
 
 
+#: A paired comparison's effects (A − B), led with.
+EFFECTS = ("effects.sanctions_total", "effects.citizens_sanctioned", "effects.penalties",
+           "effects.wrongful_penalties", "effects.wrongful_sanctions",
+           "effects.acts_chilled", "effects.lawful_acts_chilled", "effects.score_gini",
+           "effects.income_gini")
+
+
 class Results:
     """`Results(folder)`: `.table()` (the tidy table), `.summary()`, `.effects()`,
     `.sensitivity()`, `.plot()` and `.report()`."""

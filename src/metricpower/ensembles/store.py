@@ -4,7 +4,8 @@ number of members and a killed ensemble can be resumed:
 - ``plan.json`` — what is run (kind, arms with their parameters and scenarios, seeds);
 - ``members/NNNNN/`` — each member's run directory;
 - ``parts/NNNNN.parquet`` — each member's rows of the tidy table;
-- ``manifest.jsonl`` — one line per finished member, appended after its part is in place;
+- ``manifest.jsonl`` — one line per finished member, appended after its part is in place,
+  with where its time went (population build, simulation, writing, rows);
 - ``results.parquet`` — the tidy table ``member, seed, [arm, parameters…], metric, value``
   of every member, assembled from the parts in member order when all have finished;
 - ``summary.parquet``, ``effects.parquet`` and ``report.html`` — see `results`.
@@ -78,7 +79,8 @@ class Store:
         return pa.schema([*fields, pa.field("metric", pa.string()),
                           pa.field("value", pa.float64())])
 
-    def record(self, member: Member, rows: list[tuple[str, float]]) -> None:
+    def record(self, member: Member, rows: list[tuple[str, float]],
+               seconds: dict[str, float]) -> None:
         rows = [(k, v) for k, v in rows if k not in SETTINGS]
         n = len(rows)
         schema = self.schema()
@@ -99,7 +101,7 @@ class Store:
         os.replace(tmp, part)
         with open(self.out / "manifest.jsonl", "a") as f:
             f.write(json.dumps({"member": member.member, "seed": member.seed,
-                                "arm": arm.label}) + "\n")
+                                "arm": arm.label, "seconds": seconds}) + "\n")
             f.flush()
             os.fsync(f.fileno())
 

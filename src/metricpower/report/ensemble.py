@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from metricpower.ensembles.results import EFFECTS
 from metricpower.report.figures import LAYOUT, PALETTE, _style, png
 from metricpower.report.html import esc, figure, num, page, section, table
 
@@ -143,6 +144,7 @@ def render(results) -> str:
 
 
 def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str:
+    headline = [m for m in headline if not m.startswith("effects.")]
     head = summary.filter(pl.col("metric").is_in(headline)).with_columns(
         shown=pl.struct("mean", "lo", "hi").map_elements(
             lambda r: interval(r["mean"], r["lo"], r["hi"]), return_dtype=pl.String))
@@ -151,7 +153,7 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
     by_arm = head.pivot(on="metric", index="arm" if "arm" in head.columns else None,
                         values="shown") if "arm" in head.columns else \
         head.select("metric", pl.col("shown").alias("mean [95% interval]"))
-    fig = metric_figure(results, [m for m in headline if not m.startswith("effects.")])
+    fig = metric_figure(results, headline)
     return section("metrics", "Metrics with their 95% intervals",
                    "Mean over seeds; the band or bar is the 95% t-interval.", lines,
                    [table(by_arm, "headline metrics", open_=True),
@@ -161,14 +163,10 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
 
 def _effects_section(results, effects: pl.DataFrame) -> str:
     own = effects.filter(pl.col("metric").str.starts_with("effects."))
-    lines = [f"<b>{esc(r['metric'].removeprefix('effects.'))}</b>: "
+    lines = [f"<b>{esc(r['metric'].removeprefix('effects.').replace('_', ' '))}</b>: "
              f"{interval(r['mean'], r['lo'], r['hi'])} (n = {r['n']} seeds)"
-             for r in own.iter_rows(named=True)
-             if r["metric"].count(".") == 1 or r["metric"].startswith("effects.sanctions.")]
-    metrics = [m for m in ("effects.sanctions_total", "effects.wrongful_penalties",
-                           "effects.lawful_acts_chilled", "effects.score_gini",
-                           "effects.income_gini", "effects.citizens_sanctioned")
-               if m in set(own["metric"])]
+             for r in own.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True)]
+    metrics = [m for m in EFFECTS if m in set(own["metric"])]
     return section("effects", f"What {results.arms[0]} caused against {results.arms[1]}",
                    "Each effect is a paired difference (A − B on the same seed and "
                    "population), with its 95% t-interval over seeds.", lines,
