@@ -22,6 +22,19 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def share_cores(threads: int) -> None:
+    """Let a worker use `threads` threads (its share of the cores) in the compiled kernels
+    and BLAS, so that workers side by side do not oversubscribe the machine."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    try:
+        import numba
+    except ImportError:  # the `fast` extra is optional
+        return
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 class Executor(ABC):
     """Runs `run_group(*args)` for each task and yields the results as they finish."""
 
@@ -58,7 +71,9 @@ class LocalPool(Executor):
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(["metricpower.ensembles.member", "metricpower.runs",
                                         "metricpower.metrics", "metricpower.compare"])
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                            initializer=share_cores,
+                                            initargs=(max(1, cores() // self.workers),))
         pending = {self.pool.submit(run_group, *t) for t in tasks}
         try:
             while pending:
@@ -93,7 +108,11 @@ class RayExecutor(Executor):
                 "num_cpus": workers or cores(), "include_dashboard": False}
             ray.init(**options, log_to_driver=False, configure_logging=False)
         self.workers = int(ray.cluster_resources().get("CPU", 1))
-        self.remote = ray.remote(num_cpus=1, max_retries=0)(run_group)
+        # One task per CPU Ray counts, each with one thread (as the pool's workers have
+        # their share of the cores).
+        one = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        self.remote = ray.remote(num_cpus=1, max_retries=0,
+                                 runtime_env={"env_vars": one})(run_group)
 
     def map(self, tasks):
         pending = [self.remote.remote(*t) for t in tasks]
