@@ -356,7 +356,8 @@ def ensemble(
 @app.command()
 def sweep(
     scenario: Annotated[str, typer.Argument(help="scenario TOML file or preset name")],
-    grid: Annotated[Path, typer.Option(help="GRID.toml: a [grid] table or [[arms]]")],
+    grid: Annotated[Path, typer.Option(
+        help="GRID.toml: a \\[grid] table or \\[\\[arms]] entries")],
     seeds: Annotated[int | None, typer.Option(help="seeds per arm (default: the grid's, "
                                                     "else 1)")] = None,
     citizens: Annotated[int | None, typer.Option(help="population size")] = None,
