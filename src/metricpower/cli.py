@@ -50,6 +50,27 @@ def resolve_scenario(scenario: Path | None, preset: str | None, citizens: int | 
     return load_preset(preset or "essay", overrides)
 
 
+ONLY_HELP = ("keep only mechanics this well supported: documented, partly, reported "
+             "(and better); drops the rest, saying what")
+
+
+def restrict(sc: Scenario, level: str | None) -> Scenario:
+    """`sc` cut down to its mechanics at provenance `level` or better (None: all), with
+    what was dropped said on stderr."""
+    if level is None:
+        return sc
+    from metricpower.scenario.only import only
+    from metricpower.scenario.schema import PROVENANCE
+
+    if level not in PROVENANCE:
+        fail(f"--only: expected one of {', '.join(PROVENANCE)}; found {level!r}")
+    sc, dropped = only(sc, level)
+    err.print(f"--only {level}: dropped {len(dropped)} "
+              + ("; ".join(escape(d) for d in dropped) if dropped else "(nothing)"),
+              highlight=False, soft_wrap=True)
+    return sc
+
+
 def run_with_progress(scenario: Scenario) -> Run:
     n, days = scenario.run.citizens, scenario.run.days
     start = time.perf_counter()
@@ -96,10 +117,11 @@ def run(
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    only_level: Annotated[str | None, typer.Option("--only", help=ONLY_HELP)] = None,
 ) -> None:
     """Run a scenario (default: the essay preset) and write a run directory."""
     try:
-        sc = resolve_scenario(scenario, preset, citizens, days, seed)
+        sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed), only_level)
         target = out_dir or Path("runs") / sc.name
         _check_writable(target)
         result = run_with_progress(sc)
@@ -217,6 +239,8 @@ def compare_cmd(
         "--out", help="folder for comparison.html and comparison.json")] = None,
     save_runs: Annotated[bool, typer.Option(
         help="also write the simulated runs' directories under --out (a/, b/)")] = False,
+    only_level: Annotated[str | None, typer.Option(
+        "--only", help=ONLY_HELP + "; applies to each side given as a scenario or preset")] = None,
 ) -> None:
     """Compare two policies on the same population and seed (common random numbers): every
     metric for both, and the difference the policy makes."""
@@ -256,7 +280,7 @@ def compare_cmd(
                                           "seed": rs.seed}))
         for i, (kind, value) in enumerate(sides):
             if kind == "scenario":
-                sides[i] = ("scenario", _with_settings(value, settings))
+                sides[i] = ("scenario", restrict(_with_settings(value, settings), only_level))
         for i, (kind, _) in enumerate(sides):
             if kind == "null":
                 other_kind, other = sides[1 - i]
