@@ -463,7 +463,7 @@ class Twin:
 
         def earned(h: float) -> int:
             total = 0.0
-            for (lo, hi), (_, per) in zip(zip(uppers, uppers[1:]), r.schedule, strict=True):
+            for lo, (hi, per) in zip(uppers, r.schedule, strict=False):
                 total += max(0.0, min(h, hi) - lo) * per
             return math.floor(total + 1e-9)
 
