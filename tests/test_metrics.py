@@ -385,6 +385,7 @@ def test_prediction_errors():
     a = pe.filter(pl.col("group") == "a").row(0, named=True)
     assert a["precision"] == pytest.approx(4 / 5) and a["recall"] == pytest.approx(4 / 6)
     assert a["false_positive_rate"] == pytest.approx(1 / 21)
+    assert a["base_rate"] == pytest.approx(6 / 27)  # (tp + fn) of all judged
     b = pe.filter(pl.col("group") == "b").row(0, named=True)
     assert b["false_positive_rate"] == pytest.approx(4 / 14)
     assert pe.filter(pl.col("group") == "all")["tp"][0] == 5
@@ -547,6 +548,10 @@ def test_measure_and_summary_on_a_run(essay_run):
     assert s["categorisation"]["score_gini"] == pytest.approx(head["score_gini"], abs=TOL)
     assert set(s) >= {"limits", "visibility", "categorisation", "judgements",
                       "intensification", "authority", "disparate_impact"}
+    # list entries and exits are reported, and add up to the final size
+    cat = s["categorisation"]
+    for name, size in cat["list_sizes_final"].items():
+        assert cat["list_entries"][name] - cat["list_exits"][name] == size
 
 
 def test_summary_of_the_null_policy(null_run):

@@ -187,6 +187,10 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
         "list_sizes_peak": {name: int(g["size"].max()) for (name,), g in lsz.group_by("list")},
         "ever_listed_share": {r["list"]: r["ever_share"] for r in m["list_shares"].filter(
             pl.col("by") == "all").iter_rows(named=True)},
+        "list_entries": {name: daily_total(daily, f"entered_{name}") for name in
+                         (x.name for x in sc.lists)},
+        "list_exits": {name: daily_total(daily, f"left_{name}") for name in
+                       (x.name for x in sc.lists)},
     }
 
     j: dict = {}
@@ -215,7 +219,7 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
     if "prediction_errors" in m:
         pe = m["prediction_errors"]
         j["predictions"] = {r["group"]: {k: r[k] for k in (
-            "tp", "fp", "fn", "tn", "precision", "false_positive_rate")}
+            "tp", "fp", "fn", "tn", "precision", "base_rate", "false_positive_rate")}
             for r in pe.iter_rows(named=True)}
     s["judgements"] = j
 

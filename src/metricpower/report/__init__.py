@@ -231,6 +231,9 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
             f"{esc(k)} {num(v)} (peak {num(c['list_sizes_peak'][k])}, "
             f"{pct(c['ever_listed_share'].get(k), 2)} of citizens ever listed)"
             for k, v in lists.items()) + ".")
+        text.append("Over the run: " + "; ".join(
+            f"{num(c['list_entries'].get(k))} entered {esc(k)} and "
+            f"{num(c['list_exits'].get(k))} left it" for k in lists) + ".")
     sc = run.scenario
     parts = [
         figure("fig-tier-shares", F.tier_shares(m["tier_shares_over_time"], tiers),
@@ -265,7 +268,9 @@ def _judgements(m, s, groups) -> str:
                 f"({num(j['wrongful_mostly_tainted'])}).")
     if "predictions" in j and "all" in j["predictions"]:
         p = j["predictions"]["all"]
-        text.append(f"The risk model's precision was {pct(p['precision'])}, and it flagged "
+        text.append(f"The risk model's precision was {pct(p['precision'])}, against a base "
+                    f"rate of {pct(p.get('base_rate'))} (what flags drawn at random would "
+                    "score), and it flagged "
                     f"{pct(p['false_positive_rate'], 2)} of those who did not fall to the "
                     "bottom.")
     pe = m.get("prediction_errors")
