@@ -202,3 +202,15 @@ def test_null_keeps_the_populations_economy(essay):
     daily = run.tables["daily"]["mean_income"].to_numpy()
     assert daily[-1] < daily[0]
     assert load_preset("null").responses.economy.enabled
+
+
+def test_explain_shows_a_list_left(tmp_path):
+    run = run_preset("essay", merge(responses_off(), LISTINGS), citizens=4_000, days=365)
+    on, ever, _ = listed(run)
+    citizen = int(np.flatnonzero(ever & ~on)[0])
+    run.write(tmp_path / "run", report=False)
+    res = CliRunner().invoke(app, ["explain", str(tmp_path / "run"), str(citizen)],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    days = run.tables["citizens"]["days_on_blacklist"][citizen].as_py()
+    assert "lists left" in res.output and f"blacklist ({days} days listed)" in res.output
