@@ -214,3 +214,16 @@ def test_explain_shows_a_list_left(tmp_path):
     assert res.exit_code == 0, res.output
     days = run.tables["citizens"]["days_on_blacklist"][citizen].as_py()
     assert "lists left" in res.output and f"blacklist ({days} days listed)" in res.output
+
+
+def test_headline_shares_are_findings(essay_run):
+    """The share of life under a rule and the share of decisions that consulted the score
+    were 1.0 by construction; what is reported now depends on what happened."""
+    from metricpower.metrics import summary
+
+    s = summary(essay_run)
+    lim, auth = s["limits"], s["authority"]
+    assert "occurrence_share_under_rule" not in lim and "gated_share" not in auth
+    assert 0 < lim["acts_scored_share"] < 0.5
+    assert 0 < lim["lawful_acts_penalised_share"] < lim["acts_scored_share"]
+    assert 0 < auth["changed_share"] < 0.01 and auth["changed"] > 0
