@@ -263,11 +263,13 @@ class Twin:
         return history[-1] - history[max(0, len(history) - 1 - days)]
 
     def over_friends(self, name: str, x: np.ndarray) -> np.ndarray:
-        if name == "friends_count":
+        if name == "friends_sum":
             return self.adj @ x
         if name == "friends_mean":
             with np.errstate(invalid="ignore", divide="ignore"):
                 return (self.adj @ x) / self.degree
+        if name != "friends_min":
+            raise ValueError(f"the twin does not know {name}()")
         out = np.full(self.n, np.inf)
         indptr, indices = self.adj.indptr, self.adj.indices
         has = np.diff(indptr) > 0
