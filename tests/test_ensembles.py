@@ -36,13 +36,10 @@ def digest(a) -> str:
 
 # ---------------------------------------------------------------- population seed
 #: Computed with the code before `population_seed` existed (commit 0f952aa): the default
-#: (population_seed = seed) must reproduce those runs exactly.
-GOLDEN = {3: {"conduct": "09919095e2979a6b", "income": "bd5b886288a23514",
-              "friends": "539e05f0d0cfe3aa", "score": "5dd973302c58cfc1", "penalties": 449,
-              "sanctions": 3},
-          11: {"conduct": "35424a180ac9da9d", "income": "de6f646c479f39b4",
-               "friends": "56f6fe64b78a1240", "score": "d4c51ba390baf900", "penalties": 506,
-               "sanctions": 8}}
+#: (population_seed = seed) must build the same population (the policy has changed since,
+#: so outcomes are compared between the default and an explicit population seed instead).
+GOLDEN = {3: {"conduct": "09919095e2979a6b", "income": "bd5b886288a23514"},
+          11: {"conduct": "35424a180ac9da9d", "income": "de6f646c479f39b4"}}
 
 
 @pytest.mark.parametrize("seed", sorted(GOLDEN))
@@ -50,14 +47,13 @@ def test_default_population_seed_reproduces_earlier_runs(seed):
     run = mp.simulate(scenario(citizens=2000, days=40, seed=seed))
     assert run.scenario.run.population_seed is None
     c = run.tables["citizens"]
-    got = {"conduct": digest(c["conduct"].to_numpy()), "income": digest(c["income"].to_numpy()),
-           "friends": digest(c["friends"].to_numpy()), "score": digest(c["score"].to_numpy()),
-           "penalties": run.metrics["penalties"]["total"],
-           "sanctions": run.metrics["sanctions_total"]}
+    got = {"conduct": digest(c["conduct"].to_numpy()), "income": digest(c["income"].to_numpy())}
     assert got == GOLDEN[seed]
     explicit = mp.simulate(scenario("essay", {"run": {"population_seed": seed}}, citizens=2000,
                                     days=40, seed=seed))
-    assert digest(explicit.tables["citizens"]["score"].to_numpy()) == GOLDEN[seed]["score"]
+    for col in ("friends", "score", "sanctions"):
+        assert explicit.tables["citizens"][col].equals(c[col]), col
+    assert explicit.metrics["penalties"]["total"] == run.metrics["penalties"]["total"]
 
 
 def test_population_seed_fixes_the_population_and_seed_the_day():

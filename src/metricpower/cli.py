@@ -50,6 +50,27 @@ def resolve_scenario(scenario: Path | None, preset: str | None, citizens: int | 
     return load_preset(preset or "essay", overrides)
 
 
+ONLY_HELP = ("keep only mechanics this well supported: documented, partly, reported "
+             "(and better); drops the rest, saying what")
+
+
+def restrict(sc: Scenario, level: str | None) -> Scenario:
+    """`sc` cut down to its mechanics at provenance `level` or better (None: all), with
+    what was dropped said on stderr."""
+    if level is None:
+        return sc
+    from metricpower.scenario.only import only
+    from metricpower.scenario.schema import PROVENANCE
+
+    if level not in PROVENANCE:
+        fail(f"--only: expected one of {', '.join(PROVENANCE)}; found {level!r}")
+    sc, dropped = only(sc, level)
+    err.print(f"--only {level}: dropped {len(dropped)} "
+              + ("; ".join(escape(d) for d in dropped) if dropped else "(nothing)"),
+              highlight=False, soft_wrap=True)
+    return sc
+
+
 def run_with_progress(scenario: Scenario, population=None) -> Run:
     n, days = scenario.run.citizens, scenario.run.days
     start = time.perf_counter()
@@ -96,10 +117,11 @@ def run(
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    only_level: Annotated[str | None, typer.Option("--only", help=ONLY_HELP)] = None,
 ) -> None:
     """Run a scenario (default: the essay preset) and write a run directory."""
     try:
-        sc = resolve_scenario(scenario, preset, citizens, days, seed)
+        sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed), only_level)
         target = out_dir or Path("runs") / sc.name
         _check_writable(target)
         result = run_with_progress(sc)
@@ -194,6 +216,8 @@ def compare_cmd(
     address: Annotated[str | None, typer.Option(help="with --seeds: a Ray cluster")] = None,
     workers: Annotated[int | None, typer.Option(help="with --seeds: processes")] = None,
     resume: Annotated[bool, typer.Option(help="with --seeds: continue --out")] = False,
+    only_level: Annotated[str | None, typer.Option(
+        "--only", help=ONLY_HELP + "; applies to each side given as a scenario or preset")] = None,
 ) -> None:
     """Compare two policies on the same population and seed (common random numbers): every
     metric for both, and the difference the policy makes."""
@@ -216,6 +240,8 @@ def compare_cmd(
         given = [load_preset(spec) if explicit and spec != "null" else spec
                  for spec, explicit in specs]
         pair = sides(*given, citizens=citizens, days=days, seed=seed)
+        pair.a, pair.b = (s if isinstance(s, Run) else restrict(s, only_level)
+                          for s in (pair.a, pair.b))
         target = out_dir or Path("runs") / f"compare-{pair.name_a}-vs-{pair.name_b}"
         _check_writable(target)
         if seeds is not None:

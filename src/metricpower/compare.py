@@ -27,16 +27,19 @@ class NotComparable(ValueError):
 
 
 def null_of(scenario):
-    """`scenario` with no policy: no rules, lists or consequences, and responses off (there
-    is nothing to respond to) — the same population, network, behaviours, sensors, services
-    and run settings, so it is the baseline for common random numbers."""
+    """`scenario` with no policy: no rules, lists or consequences — the same population,
+    network, behaviours, sensors, services and run settings, so it is the baseline for
+    common random numbers. Of the responses only the economy stays, as it is: it is how
+    the population lives, not the policy (charity still costs money, incomes still drift
+    back), and without it the policy's effect on incomes would be confounded with it.
+    The rest respond to the policy and stay off."""
     from metricpower.scenario import Scenario
 
     data = scenario.model_dump(mode="python")
     data.update(name="null", rules=[], lists=[], consequences=[],
                 description=f"No policy: {scenario.name}'s population, behaviours, sensors "
                             "and services with no rules, lists or consequences.")
-    data.pop("responses", None)
+    data["responses"] = {"economy": data["responses"]["economy"]}
     return Scenario.model_validate(data)
 
 
