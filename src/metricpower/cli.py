@@ -320,3 +320,33 @@ def report_cmd(
     except (ScenarioError, OutputError) as e:
         fail(str(e))
     out.print(f"report: [bold]{path}[/]")
+
+
+@app.command("serve")
+def serve_cmd(
+    runs_dir: Annotated[Path, typer.Argument(help="the runs folder to serve")] = Path("runs"),
+    host: Annotated[str, typer.Option(
+        help="address to listen on; anything but 127.0.0.1 lets other machines in")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """A local web app over a runs folder: browse runs, interactive charts, compare two
+    runs, explain a citizen, start new runs from a preset."""
+    from metricpower.web import MissingExtra, require
+
+    try:
+        require()
+    except MissingExtra as e:
+        fail(str(e))
+    if runs_dir.exists() and not runs_dir.is_dir():
+        fail(f"{runs_dir}: not a folder")
+    from metricpower.web.app import serve
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold red]WARNING: serving on {escape(host)}: other machines that can "
+                  "reach this address can read every run in the folder and start runs "
+                  "here. There is no login.[/]", highlight=False, soft_wrap=True)
+    out.print(f"metricpower dashboard for [bold]{escape(str(runs_dir))}[/] at "
+              f"[bold]http://{escape(host)}:{port}/[/]  (Ctrl-C stops it)", highlight=False,
+              soft_wrap=True)
+    serve(runs_dir, host=host, port=port)
