@@ -73,15 +73,16 @@ def summary_table(run: Run) -> Table:
     table.add_column("value", justify="right")
     table.add_row("mean score (start → end)", f"{m['initial_score']} → {m['mean_score']:.1f}")
     for tier, share in m["tier_shares"].items():
-        table.add_row(f"tier {tier}", f"{share:.1%}")
+        table.add_row(f"citizens in tier {tier}", f"{share:.1%}")
     for name, size in m["list_sizes"].items():
-        table.add_row(f"on {name}", f"{size:,}")
+        table.add_row(f"citizens on the {name} list", f"{size:,}")
     p = m["penalties"]
     table.add_row("penalties", f"{p['total']:,}")
     table.add_row("  with a benign hidden context", f"{p['benign_context']:,} "
                                                    f"({p['benign_context_share']:.1%})")
-    table.add_row("  misattributed (false matches)", f"{p['misattributed']:,} "
-                                                    f"({p['misattributed_per_100k']:.1f} / 100k)")
+    table.add_row("  misattributed (false matches)", f"{p['misattributed']:,}")
+    table.add_row("  misattributed per 100,000 citizens",
+                  f"{p['misattributed_per_100k']:,.1f}")
     table.add_row("sanctions applied", f"{m['sanctions_total']:,}")
     table.add_row("rewards granted", f"{m['rewards_total']:,}")
     return table

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import polars as pl
 
-from metricpower.metrics import PROCESSES, measure, summary
+from metricpower.metrics import measure, summary
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, pct, section, table
+from metricpower.report.labels import rate_label
 
 #: Section ids in report order (the processes, then disparate impact).
 SECTIONS = ("overview", "limits", "visibility", "categorisation", "judgements",
@@ -36,19 +37,17 @@ GLOSS = {
                         "impact.",
 }
 
-#: Every figure the report can show, by section: (id, always present?).
+#: Every figure the report can show, by section. A figure with nothing to show (the
+#: `null` policy charges nobody) is replaced by a sentence saying why.
 FIGURES = {
-    "limits": [("fig-policy", True), ("fig-occurrences", True)],
-    "visibility": [("fig-penalty-evidence", True), ("fig-misattribution", True)],
-    "categorisation": [("fig-tier-shares", True), ("fig-score-distribution", True),
-                       ("fig-list-sizes", True)],
-    "judgements": [("fig-sanctions", True), ("fig-wrongful", True),
-                   ("fig-predictions", False)],
-    "intensification": [("fig-mobility", False), ("fig-assortativity", False),
-                        ("fig-ties", False), ("fig-chilling", False),
-                        ("fig-income-tier", True)],
-    "authority": [("fig-score-conduct", True), ("fig-authority", True)],
-    "disparate_impact": [("fig-impact-group", True), ("fig-impact-region", True)],
+    "limits": ["fig-policy", "fig-occurrences"],
+    "visibility": ["fig-penalty-evidence", "fig-misattribution"],
+    "categorisation": ["fig-tier-shares", "fig-score-distribution", "fig-list-sizes"],
+    "judgements": ["fig-sanctions", "fig-wrongful", "fig-predictions"],
+    "intensification": ["fig-mobility", "fig-assortativity", "fig-ties", "fig-chilling",
+                        "fig-income-tier"],
+    "authority": ["fig-score-conduct", "fig-authority"],
+    "disparate_impact": ["fig-impact-group", "fig-impact-region"],
 }
 
 
@@ -94,9 +93,7 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
     parts.append(_intensification(m, s, tiers))
     parts.append(_authority(m, s, citizens, sc.run.seed))
     parts.append(_disparate(m, s))
-    nav = "<nav><ol>" + "".join(
-        f"<li><a href=\"#{sid}\">{esc(PROCESSES[sid][0])}</a></li>"
-        for sid in SECTIONS[1:]) + "</ol></nav>"
+    nav = contents(parts[1:])
     header = (f"<h1>metricpower report: {esc(sc.name)}</h1>"
               f"<p class=\"meta\">{n:,} citizens · {days:,} days · seed {sc.run.seed}</p>"
               f"<p>{esc(sc.description.strip().splitlines()[0] if sc.description else '')}"
@@ -106,6 +103,17 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
               "benign context, misattribution) is known to the simulation, never to the "
               "system it simulates.")
     return page(f"metricpower — {sc.name}", header, "\n".join(parts), footer)
+
+
+def contents(sections: list[str]) -> str:
+    """The table of contents, read from the sections' own ids and headings (so it says
+    exactly what they say, numbers included)."""
+    import re
+
+    found = [re.search(r'<section id="([^"]+)"[^>]*>\s*<h2>(.*?)</h2>', s) for s in sections]
+    return "<nav><ul class=\"toc\">" + "".join(
+        f"<li><a href=\"#{m.group(1)}\">{m.group(2)}</a></li>" for m in found if m) + \
+        "</ul></nav>"
 
 
 # ---------------------------------------------------------------- sections
@@ -170,11 +178,12 @@ def _limits(m, s) -> str:
                     f"{pct(lim['lawful_share_of_penalised_events'])} were lawful.")
     parts = [
         figure("fig-policy", F.policy_points(m["policy"]),
-               "Points each behaviour earns per observed act (red: penalty, green: reward)."),
+               "Points each behaviour earns per observed act (red: penalty, green: reward).",
+               "This policy scores no behaviour: there is nothing to draw."),
         figure("fig-occurrences", F.occurrences(m["occurrences_by_behaviour"]),
                "How often each behaviour happened (hatched: with a benign reason no sensor "
                "can see). Red: lawful and penalised; orange: unlawful and penalised; green: "
-               "rewarded; grey: not regulated."),
+               "rewarded; grey: not regulated.", "Citizens did nothing in this run."),
         table(m["policy"].select("behaviour", "lawful", "public", "rules", "points",
                                  "benign_share"), "Table: the policy, behaviour by behaviour"),
         table(m["lawful_penalised_share"], "Table: lawful share of penalised acts, by group "
@@ -193,21 +202,22 @@ def _visibility(m, s, days: int) -> str:
     worst = _worst(v["misattributed_per_100k_by_group"])
     best = _best(v["misattributed_per_100k_by_group"])
     if worst and best and worst[1] > 0:
-        ratio = f"{worst[1] / best[1]:.1f} times" if best[1] else "far more often than"
-        text.append(f"Misattribution falls hardest on {esc(worst[0])} "
-                    f"({num(worst[1], 1)} per 100,000), {ratio} "
-                    f"{'the rate of' if best[1] else ''} {esc(best[0])} "
-                    f"({num(best[1], 1)}).")
+        # Numbers only: the ratio between groups is stated once, in the disparate impact
+        # section, for the share of citizens charged (not the count of charges).
+        text.append(f"Misattributed penalties fall hardest on {esc(worst[0])}: "
+                    f"{num(worst[1], 1)} per 100,000 citizens, against {num(best[1], 1)} "
+                    f"for {esc(best[0])}.")
     parts = [
         figure("fig-penalty-evidence", F.penalty_evidence(m["penalties_over_time"], days),
                "Penalties per day by what they rest on: a true act, an act with a benign "
                "hidden context, another person's act (false match), or the citizen's state "
-               "and friends."),
+               "and friends.", "No penalties in this run: the policy charged nobody."),
         figure("fig-misattribution",
                F.misattribution_by_group(m["misattributed_per_100k"],
                                          m["benign_penalty_share"]),
                "Misattributed penalties per 100,000 citizens and benign-context share of "
-               "penalties, by group."),
+               "penalties, by group.", "No penalties in this run, so none misattributed "
+                                       "and none on a benign act."),
         table(m["benign_penalty_share"], "Table: penalties by evidence, by group and region"),
         table(m["misattributed_per_100k"], "Table: misattributed penalties per 100,000"),
         table(m["detection_rate"], "Table: detection rate"),
@@ -233,13 +243,16 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
     sc = run.scenario
     parts = [
         figure("fig-tier-shares", F.tier_shares(m["tier_shares_over_time"], tiers),
-               "Share of citizens in each tier, day by day."),
+               "Share of citizens in each tier, day by day.",
+               "No tier counts were recorded in this run."),
         figure("fig-score-distribution",
                F.score_distribution(citizens, sc.tier_floors,
                                     sc.population.initial_score),
-               "Final scores, everyone and by group (log scale)."),
+               "Final scores, everyone and by group (log scale).",
+               "Every citizen ended with the score they started with: nothing to draw."),
         figure("fig-list-sizes", F.list_sizes(m["list_sizes_over_time"]),
-               "Citizens on each list, day by day."),
+               "Citizens on each list, day by day.",
+               "Nobody was on a list in this run (or the policy keeps none)."),
         table(m["score_gini"], "Table: score inequality by group and region"),
         table(m["tier_shares"].filter(pl.col("in_tier") > 0),
               "Table: final tier shares by group and region"),
@@ -272,9 +285,10 @@ def _judgements(m, s, groups) -> str:
         figure("fig-sanctions", F.sanctions_by_group(m["consequence_rates"], groups)
                if "consequence_rates" in m else None,
                "Each consequence by group: on services per 1,000 attempts, on citizens per "
-               "1,000 citizens.", "This run has no consequence table."),
+               "1,000 citizens.", "No consequence was applied in this run."),
         figure("fig-wrongful", F.wrongful(m["wrongful_sanctions"]),
-               "Sanctioned citizens per 100,000, and how many of them wrongfully."),
+               "Sanctioned citizens per 100,000, and how many of them wrongfully.",
+               "Nobody was sanctioned in this run."),
         figure("fig-predictions", F.predictions(pe) if pe is not None else None,
                "Risk model errors by group, judged against hidden truth.",
                "No prediction results in this run: predictions are off, or none has been "
@@ -334,13 +348,15 @@ def _intensification(m, s, tiers) -> str:
                "Assortativity was not recorded in this run."),
         figure("fig-ties", F.ties(ties) if ties is not None else None,
                "Friendships dropped and formed, running totals.",
-               "Tie changes were not recorded in this run."),
+               "No friendship was dropped or formed in this run (or tie changes were not "
+               "recorded)."),
         figure("fig-chilling", F.chilling(ch) if ch is not None else None,
                "Acts not done because of the system, by behaviour.",
-               "Chilling needs deterrence counts or a counterfactual run "
-               "(metricpower compare)."),
+               "No act was held back because of the system in this run (chilling needs "
+               "deterrence counts, or a counterfactual run: metricpower compare)."),
         figure("fig-income-tier", F.income_by_tier(m["income_by_tier"]),
-               "Mean income index by final tier, at the start and the end."),
+               "Mean income index by final tier, at the start and the end.",
+               "No tier holds a citizen."),
         table(m.get("persistence"), "Table: persistence at the bottom"),
         table(m.get("persistence_after_entry"), "Table: still at the bottom after entering"),
         table(ch, "Table: chilling per behaviour"),
@@ -368,10 +384,12 @@ def _authority(m, s, citizens, seed) -> str:
                     "conduct.")
     parts = [
         figure("fig-score-conduct", F.score_vs_conduct(citizens, seed),
-               "Final score against hidden true conduct."),
+               "Final score against hidden true conduct.",
+               "Every citizen has the same score: it cannot be drawn against conduct."),
         figure("fig-authority", F.authority(m.get("decisions_gated"), m["score_knowledge"]),
                "Share of decisions the score decides, against how much it knows (ROC AUC "
-               "by group)."),
+               "by group).", "No decision consulted the score and every score is equal: "
+                             "the score decides nothing and knows nothing here."),
         table(m.get("decisions_gated"), "Table: decisions gated by the score"),
         table(m["score_knowledge"], "Table: score vs true conduct"),
     ]
@@ -390,12 +408,12 @@ def _disparate(m, s) -> str:
                 "events to matter."]
         if bad:
             text.append("Sanctions and penalties: " + "; ".join(
-                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)}: "
-                f"{_times(f)})" for f in bad[:5]) + ".")
+                f"{esc(rate_label(f['rate']))} for {esc(f['who'])} (impact ratio "
+                f"{num(f['impact_ratio'], 2)}: {_times(f)})" for f in bad[:5]) + ".")
         if good:
             text.append("Rewards: " + "; ".join(
-                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)})"
-                for f in good[:5]) + ".")
+                f"{esc(rate_label(f['rate']))} for {esc(f['who'])} (impact ratio "
+                f"{num(f['impact_ratio'], 2)})" for f in good[:5]) + ".")
     else:
         text = [f"No rate fails the four-fifths rule on enough events "
                 f"({d['rates_checked']} rates checked)."]
@@ -403,9 +421,11 @@ def _disparate(m, s) -> str:
     parts = [
         figure("fig-impact-group", F.impact_ratios(di, "group"),
                "Impact ratio of every rate for every group (dashed: four fifths; circled: "
-               "flagged — below 0.8 on enough events not to be chance in small numbers)."),
+               "flagged — below 0.8 on enough events not to be chance in small numbers).",
+               "No rate could be compared across groups: nothing happened to anyone."),
         figure("fig-impact-region", F.impact_ratios(di, "region"),
-               "Impact ratio of every citizen-level rate for every region."),
+               "Impact ratio of every citizen-level rate for every region.",
+               "No rate could be compared across regions: nothing happened to anyone."),
         table(di.filter(pl.col("flagged")).select(
             "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
             "impact_ratio"), "Table: flagged rates", open_=True),

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 
-from matplotlib.colors import LinearSegmentedColormap, to_hex
-
 #: Human names of metric keys and column names (unit after a comma where there is one).
 LABELS = {
     "group": "group", "region": "region", "who": "who", "by": "by",
@@ -47,6 +45,26 @@ LABELS = {
     "mean_score_change": "mean score change",
 }
 
+#: Human names of the rates compared across groups (disparate impact); consequences and
+#: lists are named by `rate_label`.
+RATES = {
+    "sanctioned": "share sanctioned at least once",
+    "rewarded": "share rewarded at least once",
+    "bottom_tier": "share in a bottom tier",
+    "penalised": "share penalised at least once",
+    "misattributed": "share charged for someone else's act",
+    "wrongly_penalised": "share penalised on benign or misattributed evidence",
+}
+
+
+def rate_label(rate: str) -> str:
+    if rate in RATES:
+        return RATES[rate]
+    if rate.startswith("on_"):
+        return f"share on the {rate[3:].replace('_', ' ')} list"
+    return f"{rate.replace('_', ' ')} rate"
+
+
 #: Keys whose values are shares (0–1): written as percentages.
 SHARES = ("share", "rate", "tier_shares", "ever_listed", "detection")
 #: Keys whose values are inequality or agreement indices: written with 3 decimals.
@@ -61,9 +79,16 @@ PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#d
 
 
 def tier_colours(n: int) -> list[str]:
-    """Best tier green to worst tier red, as hex colours."""
-    cmap = LinearSegmentedColormap.from_list("tiers", ["#1a9850", "#fee08b", "#d73027"])
-    return [to_hex(cmap(i / max(n - 1, 1))) for i in range(n)]
+    """Best tier green through yellow to worst tier red, as hex colours."""
+    stops = [(0x1a, 0x98, 0x50), (0xfe, 0xe0, 0x8b), (0xd7, 0x30, 0x27)]
+    out = []
+    for i in range(n):
+        t = 2 * i / max(n - 1, 1)
+        k = min(int(t), 1)
+        a, b = stops[k], stops[k + 1]
+        out.append("#" + "".join(f"{round(x + (y - x) * (t - k)):02x}"
+                                 for x, y in zip(a, b, strict=True)))
+    return out
 
 
 COLOURS = {"true": "#4c72b0", "benign": "#dd8452", "misattributed": "#c44e52",
@@ -153,6 +178,6 @@ def log_scale_needed(values, span: float = 100.0) -> bool:
     return bool(pos) and max(pos) / min(pos) > span
 
 
-__all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "count", "decimal", "difference",
+__all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "RATES", "rate_label", "count", "decimal", "difference",
            "is_index", "is_share", "label", "log_scale_needed", "per_100k", "share",
            "tier_colours", "value"]
