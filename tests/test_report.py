@@ -131,3 +131,46 @@ def test_report_command_writes_report_html(essay_run, tmp_path):
     assert (run_dir / "report.html").stat().st_size > 10_000
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
     assert res.exit_code == 2
+
+
+def test_comparison_report_says_what_changed_in_words(essay_run, null_run, tmp_path):
+    import re
+
+    text = write_comparison_report(compare(essay_run, null_run), tmp_path / "c.html") \
+        .read_text()
+    # every process section says in words which measures changed and by how much
+    for sid in COMPARISON_SECTIONS[2:]:
+        body = text.split(f'<section id="{sid}"', 1)[1].split("</section>", 1)[0]
+        summary = body.split('<div class="summary">', 1)[1].split("</div>", 1)[0]
+        if sid == "disparate_impact":
+            assert "Under A," in summary and "Under B," in summary, sid
+        else:
+            assert "measures differ" in summary, sid
+            assert "Largest changes:" in summary, sid
+    # readers' row labels, never raw keys; no blank cell; no number in e-notation
+    assert "tier_shares.AA" not in text and "auc_by_group." not in text
+    assert "share of citizens in tier: AA" in text
+    assert not re.search(r"<td[^>]*></td>", text)
+    assert not re.search(r"\d\.\d+e-\d", text)
+    # a single worst ratio (which may rest on two events) is not compared row by row
+    assert "worst" not in text.split('<section id="disparate_impact"', 1)[1]
+
+
+def test_terminal_summary_says_of_what(essay_run):
+    from rich.console import Console
+
+    from metricpower.cli import summary_table
+
+    console = Console(record=True, width=120)
+    console.print(summary_table(essay_run))
+    out = console.export_text()
+    assert "/ 100k" not in out
+    assert "misattributed per 100,000 citizens" in out
+
+
+def test_run_plot_draws_the_report_figures(essay_run, tmp_path):
+    svg = essay_run.plot("penalty-evidence")
+    assert svg._repr_svg_().startswith("<svg") and "penalties per day" in svg.text
+    assert essay_run.plot("fig-tier-shares").text.count("<svg") == 3  # two panels stacked
+    with pytest.raises(KeyError, match="fig-policy"):
+        essay_run.plot("nothing-like-this")

@@ -51,6 +51,58 @@ FIGURES = {
 }
 
 
+def _figure_makers(run, m: dict) -> dict:
+    """Each figure id and how to draw it from the run and its measures."""
+    sc = run.scenario
+    tiers = [t.name for t in sc.tiers]
+    groups = [g.name for g in sc.population.groups]
+
+    def citizens():
+        return frame(run.tables["citizens"])
+
+    def opt(key, fn):
+        v = m.get(key)
+        return fn(v) if v is not None and v.height else None
+
+    return {
+        "fig-policy": lambda: F.policy_points(m["policy"]),
+        "fig-occurrences": lambda: F.occurrences(m["occurrences_by_behaviour"]),
+        "fig-penalty-evidence": lambda: F.penalty_evidence(m["penalties_over_time"],
+                                                           sc.run.days),
+        "fig-misattribution": lambda: F.misattribution_by_group(m["misattributed_per_100k"],
+                                                                m["benign_penalty_share"]),
+        "fig-tier-shares": lambda: F.tier_shares(m["tier_shares_over_time"], tiers),
+        "fig-score-distribution": lambda: F.score_distribution(
+            citizens(), sc.tier_floors, sc.population.initial_score),
+        "fig-list-sizes": lambda: F.list_sizes(m["list_sizes_over_time"]),
+        "fig-sanctions": lambda: opt("consequence_rates",
+                                     lambda v: F.sanctions_by_group(v, groups)),
+        "fig-wrongful": lambda: F.wrongful(m["wrongful_sanctions"]),
+        "fig-predictions": lambda: opt("prediction_errors", F.predictions),
+        "fig-mobility": lambda: opt("mobility", lambda v: F.mobility(v, tiers)),
+        "fig-assortativity": lambda: opt("assortativity_over_time", F.assortativity),
+        "fig-ties": lambda: opt("ties_over_time", F.ties),
+        "fig-chilling": lambda: opt("chilling", F.chilling),
+        "fig-income-tier": lambda: F.income_by_tier(m["income_by_tier"]),
+        "fig-score-conduct": lambda: F.score_vs_conduct(citizens(), sc.run.seed),
+        "fig-authority": lambda: F.authority(m.get("decisions_gated"), m["score_knowledge"]),
+        "fig-impact-group": lambda: F.impact_ratios(m["disparate_impact"], "group"),
+        "fig-impact-region": lambda: F.impact_ratios(m["disparate_impact"], "region"),
+    }
+
+
+def plot(run, name: str, tables: dict[str, pl.DataFrame] | None = None):
+    """One of the report's figures (an SVG, shown as it is in a notebook), by its id with
+    or without the ``fig-`` prefix; None when the run has nothing to draw in it. Pass
+    `tables` (from `measure(run)`) to draw several without measuring again."""
+    fid = name if name.startswith("fig-") else f"fig-{name}"
+    known = [f for figs in FIGURES.values() for f in figs]
+    if fid not in known:
+        raise KeyError(f"no figure {name!r}; the report's figures: {', '.join(known)}")
+    m = tables if tables is not None else measure(run)
+    return _figure_makers(run, m)[fid]()
+
+
 def write_report(run, path, tables: dict[str, pl.DataFrame] | None = None) -> Path:
     """Write `run`'s report as one self-contained HTML file at `path`."""
     path = Path(path)

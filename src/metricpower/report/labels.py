@@ -178,6 +178,6 @@ def log_scale_needed(values, span: float = 100.0) -> bool:
     return bool(pos) and max(pos) / min(pos) > span
 
 
-__all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "RATES", "rate_label", "count", "decimal", "difference",
-           "is_index", "is_share", "label", "log_scale_needed", "per_100k", "share",
-           "tier_colours", "value"]
+__all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "RATES", "count", "decimal",
+           "difference", "is_index", "is_share", "label", "log_scale_needed", "per_100k",
+           "rate_label", "share", "tier_colours", "value"]

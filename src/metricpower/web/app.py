@@ -16,7 +16,8 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from metricpower.report.labels import difference, label, value
+from metricpower.report.comparison import EFFECTS, effect_row
+from metricpower.report.labels import label
 from metricpower.runs import OutputError, load_run
 from metricpower.scenario import ScenarioError, preset_names
 from metricpower.web import pages
@@ -27,10 +28,6 @@ from metricpower.web.store import VIEWABLE, Refused, RunsFolder
 STATIC = Path(__file__).parent / "static"
 #: Plotly's own minified bundle, shipped in the `plotly` package (web extra).
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-#: Effects the compare page lists, in order (keys of `Comparison.effects`).
-EFFECTS = ("sanctions_total", "citizens_sanctioned", "penalties", "benign_penalties",
-           "misattributed_penalties", "wrongful_penalties", "wrongful_sanctions",
-           "refusals_by_others", "occurrences", "score_gini", "income_gini")
 #: Per-citizen columns compared with paired intervals.
 PAIRED = ("score", "sanctions", "rewards", "acts", "income_final")
 
@@ -147,10 +144,9 @@ def create_app(runs_dir: str | Path) -> Starlette:
 
     async def compare_page(request: Request):
         c = comparison(request)
-        rows = [_effect_row(k, c.effects[k], c.name_a, c.name_b) for k in EFFECTS
-                if k in c.effects]
-        for name, eff in c.effects.get("sanctions", {}).items():
-            rows.append(_effect_row(name, eff, c.name_a, c.name_b, f"sanction: {label(name)}"))
+        rows = [effect_row(k, c.effects[k]) for k in EFFECTS if k in c.effects]
+        rows += [effect_row(n, eff, f"sanction: {label(n)}")
+                 for n, eff in c.effects.get("sanctions", {}).items()]
         return _html(pages.compare_page(c.name_a, c.name_b, rows, c.notes,
                                         _paired(c.a.tables["citizens"],
                                                 c.b.tables["citizens"])))
@@ -223,24 +219,6 @@ def _rich_html(renderable) -> str:
     return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
 
 
-def _effect_row(key: str, eff: dict, a: str, b: str, name: str | None = None) -> dict:
-    """One effect, A against B, with a sentence saying what changed and by how much."""
-    va, vb, d = eff.get("a"), eff.get("b"), eff.get("difference")
-    what = name or label(key)
-    if d is None:
-        words = "not measured in one of the runs"
-    elif d == 0:
-        words = "no change"
-    elif "gini" in key:
-        words = f"{'higher' if d > 0 else 'lower'} under A by {abs(d):.4f}"
-    else:
-        more = "more" if d > 0 else "fewer"
-        rel = f" ({abs(d) / vb:.0%} {more} than B)" if vb else " (none under B)"
-        words = f"{value(key, abs(d))} {more} under A{rel}"
-    return {"label": what, "a": value(key, va), "b": value(key, vb),
-            "difference": difference(key, d), "words": words}
-
-
 def _paired(ca, cb) -> list[dict]:
     """Per-citizen means in A and B and their paired difference with a 95% interval."""
     out = []
@@ -267,4 +245,4 @@ def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
     uvicorn.run(create_app(runs_dir), host=host, port=port, log_level=log_level)
 
 
-__all__ = ["EFFECTS", "PLOTLY_JS", "create_app", "serve"]
+__all__ = ["PLOTLY_JS", "create_app", "serve"]
