@@ -121,8 +121,9 @@ def _process_words(c, pid: str, rows: list[dict]) -> list[str]:
             f"{value(r['metric'], r['b'])} under B ({difference(r['metric'], r['difference'])}"
             + (f", {_relative(r)}" if r["b"] else "") + ")" for r in top) + ".")
     if only_a:
-        out.append(f"{len(only_a)} measure{'s' if len(only_a) > 1 else ''} exist only under A "
-                   "(B has nothing of the kind to measure, e.g. no penalties to share out).")
+        verb = "measures exist" if len(only_a) > 1 else "measure exists"
+        out.append(f"{len(only_a)} {verb} only under A (B has nothing of the kind to "
+                   "measure, e.g. no penalties to share out).")
     return out
 
 

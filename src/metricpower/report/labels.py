@@ -33,7 +33,7 @@ LABELS = {
     "lawful_chilled": "lawful acts not done", "ties_dropped": "friendships dropped",
     "ties_formed": "friendships formed", "denials": "service attempts denied",
     "throttles": "service attempts throttled", "grants": "rewards granted",
-    "applied": "applied", "mean_score": "mean final score", "score": "final score",
+    "mean_score": "mean final score", "score": "final score",
     "sanctions": "sanctions per citizen", "acts": "acts per citizen",
     "income_final": "income index at the end", "regulated": "behaviours scored",
     "behaviours": "behaviours in the catalogue", "penalised": "behaviours penalised",
@@ -42,7 +42,14 @@ LABELS = {
     "occurrence_share_lawful_penalised": "lawful acts the policy penalises",
     "lawful_share_of_penalised_events": "penalised acts that were lawful",
     "citizens_scored_differently": "citizens whose score differs",
-    "mean_score_change": "mean score change",
+    "mean_score_change": "mean score change", "wrongful": "citizens sanctioned wrongfully",
+    "assortativity": "friends' score assortativity", "income_gap": "income gap, best to "
+    "worst tier", "applied": "consequence applied", "still_at_bottom_after_entry":
+    "fell to the bottom and still there 180 days later", "tie_changes": "friendship changes",
+    "income_by_tier": "mean income index at the end, tier", "mean_income": "mean income index",
+    "wrongful_better_half": "sanctioned wrongfully: better half of conduct",
+    "wrongful_mostly_tainted": "sanctioned wrongfully: mostly benign or misattributed "
+    "evidence", "rates_checked": "rates compared across groups and regions",
 }
 
 #: Human names of the rates compared across groups (disparate impact); consequences and
@@ -101,6 +108,9 @@ def label(key: str) -> str:
     citizens in tier AA") or a column; an unknown key has its underscores spaced."""
     if "." in key:
         head, _, tail = key.rpartition(".")
+        for by in ("group", "region"):
+            if head.endswith(f"_by_{by}"):
+                return f"{label(head[:-len(by) - 4])}, {by} {tail.replace('_', ' ')}"
         if head in LABELS:
             return f"{LABELS[head]}: {tail.replace('_', ' ')}"
         return f"{label(head)}: {label(tail)}"

@@ -246,7 +246,7 @@ def vbars(categories: list[str], series: list[tuple[str, list[float], str]], yla
     legend = [(name, c) for name, _, c in series if name] if len(series) > 1 else []
     longest = max((len(c) for c in categories), default=4)
     slanted = longest * 6.4 > (W - 100) / max(len(categories), 1)
-    bottom = 44 + (int(longest * 4.6) if slanted else 0)
+    bottom = 44 + (int(longest * 3.3) if slanted else 0)
     f = Frame(height + (bottom - 44), title, legend, bottom=bottom)
     if stacked:
         totals = [sum((s[1][i] or 0) for s in series) for i in range(len(categories))]
