@@ -325,3 +325,18 @@ def test_serve_on_another_host_says_so(monkeypatch, tmp_path):
     assert seen["host"] == "0.0.0.0"
     res = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert "WARNING" not in res.output and seen["host"] == "127.0.0.1"
+
+
+def test_ensembles_and_comparisons_are_listed_not_their_members(tmp_path):
+    from metricpower.web.store import RunsFolder
+
+    run = simulate(load_preset("null", {"run": {"citizens": 200, "days": 3, "seed": 1}}))
+    run.write(tmp_path / "one", report=False)
+    ens = tmp_path / "sweeps" / "jaywalking"
+    run.write(ens / "members" / "00000", report=False)
+    (ens / "plan.json").write_text(json.dumps(
+        {"kind": "sweep", "arms": [{"scenario": {"name": "essay"}}], "seeds": [1, 2]}))
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "comparison.json").write_text("{}")
+    found = {e.name: e.kind for e in RunsFolder(tmp_path).entries()}
+    assert found == {"one": "run", "sweeps/jaywalking": "sweep", "cmp": "comparison"}

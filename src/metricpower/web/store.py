@@ -16,9 +16,11 @@ from metricpower.runs import Run
 from metricpower.scenario import Scenario, load_scenario
 
 #: Files that mark a folder the dashboard lists, and the kind each marks. A run has its
-#: scenario and metrics; comparisons, ensembles and sweeps write a JSON manifest.
+#: scenario and metrics; a comparison its comparison.json; an ensemble or a sweep its
+#: plan.json (whose "kind" says which). The dashboard does not look inside a marked
+#: folder (an ensemble's members are runs of their own).
 MARKERS = (("metrics.json", "run"), ("comparison.json", "comparison"),
-           ("ensemble.json", "ensemble"), ("sweep.json", "sweep"), ("manifest.json", "folder"))
+           ("plan.json", "ensemble"))
 #: Files under the runs folder that may be opened from the dashboard as they are.
 VIEWABLE = {".html": "text/html; charset=utf-8", ".json": "application/json",
             ".svg": "image/svg+xml", ".png": "image/png", ".toml": "text/plain; charset=utf-8",
@@ -87,10 +89,10 @@ class RunsFolder:
         found: list[Entry] = []
 
         def visit(folder: Path, level: int) -> None:
-            for marker, kind in MARKERS:
-                if (folder / marker).is_file() and folder != self.root:
-                    found.append(self._entry(folder, marker, kind))
-                    break
+            marked = [(m, k) for m, k in MARKERS if (folder / m).is_file()]
+            if marked and folder != self.root:
+                found.append(self._entry(folder, *marked[0]))
+                return
             if level >= depth:
                 return
             try:
@@ -108,13 +110,17 @@ class RunsFolder:
     def _entry(self, folder: Path, marker: str, kind: str) -> Entry:
         name = folder.relative_to(self.root).as_posix()
         sc, n, days, seed = "", None, None, None
+        try:
+            m = json.loads((folder / marker).read_text())
+        except (OSError, ValueError):
+            m, kind = {}, f"unreadable {kind}"
         if kind == "run":
-            try:
-                m = json.loads((folder / marker).read_text())
-                sc, n, days, seed = (m.get("scenario", ""), m.get("citizens"), m.get("days"),
-                                     m.get("seed"))
-            except (OSError, ValueError):
-                kind = "unreadable run"
+            sc, n, days, seed = (m.get("scenario", ""), m.get("citizens"), m.get("days"),
+                                 m.get("seed"))
+        elif kind == "ensemble" and isinstance(m, dict):
+            kind = str(m.get("kind") or "ensemble")
+            arms = m.get("arms") or [{}]
+            sc = ", ".join(str((a.get("scenario") or {}).get("name", "")) for a in arms[:3])
         return Entry(name, kind, sc, n, days, seed, (folder / marker).stat().st_mtime)
 
     def run(self, rel: str) -> LoadedRun:
