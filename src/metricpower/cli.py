@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from metricpower.report.labels import on_list
 from metricpower.runs import OutputError, Run, load_run, simulate
 from metricpower.scenario import (
     Scenario,
@@ -75,7 +76,7 @@ def summary_table(run: Run) -> Table:
     for tier, share in m["tier_shares"].items():
         table.add_row(f"citizens in tier {tier}", f"{share:.1%}")
     for name, size in m["list_sizes"].items():
-        table.add_row(f"citizens on the {name} list", f"{size:,}")
+        table.add_row(f"citizens {on_list(name)}", f"{size:,}")
     p = m["penalties"]
     table.add_row("penalties", f"{p['total']:,}")
     table.add_row("  with a benign hidden context", f"{p['benign_context']:,} "

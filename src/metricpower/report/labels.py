@@ -64,11 +64,17 @@ RATES = {
 }
 
 
+def on_list(name: str) -> str:
+    """"on the blacklist" (not "on the blacklist list"), "on the watch list"."""
+    words = name.replace("_", " ")
+    return f"on the {words}" if words.endswith("list") else f"on the {words} list"
+
+
 def rate_label(rate: str) -> str:
     if rate in RATES:
         return RATES[rate]
     if rate.startswith("on_"):
-        return f"share on the {rate[3:].replace('_', ' ')} list"
+        return f"share {on_list(rate[3:])}"
     return f"{rate.replace('_', ' ')} rate"
 
 
@@ -189,5 +195,5 @@ def log_scale_needed(values, span: float = 100.0) -> bool:
 
 
 __all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "RATES", "count", "decimal",
-           "difference", "is_index", "is_share", "label", "log_scale_needed", "per_100k",
+           "difference", "is_index", "is_share", "label", "log_scale_needed", "on_list", "per_100k",
            "rate_label", "share", "tier_colours", "value"]

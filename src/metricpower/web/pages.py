@@ -8,7 +8,7 @@ import math
 from urllib.parse import quote, urlencode
 
 from metricpower.report.html import esc
-from metricpower.report.labels import count, label, share
+from metricpower.report.labels import count, label, on_list, share
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; "
@@ -120,11 +120,12 @@ def run_page(name: str, loaded, who: str | None) -> str:
          f"{p.get('misattributed_per_100k', 0):,.1f}"),
         ("sanctions applied", count(m.get("sanctions_total"))),
         ("rewards granted", count(m.get("rewards_total"))),
-        ("mean score, start → end", f"{m.get('initial_score')} → "
+        ("mean score, start → end", f"{count(m.get('initial_score'))} → "
                                     f"{m.get('mean_score', math.nan):,.1f}"),
     ]
     for lst, size in (m.get("list_sizes") or {}).items():
-        items.append((f"on the {lst} list", f"{count(size)} ({share(size / n if n else 0)})"))
+        items.append((f"citizens {on_list(lst)}", f"{count(size)} "
+                                                   f"({share(size / n if n else 0)})"))
     citizens = loaded.tables["citizens"]
     choices = [("", "all citizens")]
     for by in ("group", "region"):
