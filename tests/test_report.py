@@ -174,3 +174,32 @@ def test_run_plot_draws_the_report_figures(essay_run, tmp_path):
     assert essay_run.plot("fig-tier-shares").text.count("<svg") == 3  # two panels stacked
     with pytest.raises(KeyError, match="fig-policy"):
         essay_run.plot("nothing-like-this")
+
+
+def test_moving_mean_has_no_edge_spike():
+    import numpy as np
+
+    from metricpower.report.figures import moving_mean
+
+    flat = moving_mean(np.full(30, 10.0))
+    assert np.allclose(flat, 10.0)  # a trailing sum over a cut window would dip or spike
+    # a spike on day 20 spreads over days 17-23 only, at a seventh of its size
+    y = np.zeros(40)
+    y[20] = 70.0
+    m = moving_mean(y)
+    assert np.allclose(m[17:24], 10.0) and m[16] == 0 and m[24] == 0
+    # the last day is the mean of the days its cut window holds
+    z = np.r_[np.zeros(30), 8.0]
+    assert moving_mean(z)[-1] == 2.0
+
+
+def test_numbers_are_written_for_their_size():
+    from metricpower.report.labels import difference, label, value
+
+    assert value("penalties", 1360.0) == "1,360"           # a count: no decimals
+    assert value("detection_rate", 0.000669) == "0.067%"    # a small share: a percentage
+    assert value("misattributed_per_100k", 1360.04) == "1,360.0"
+    assert value("score_gini", 0.00508) == "0.005"
+    assert value("sanctions_total", None) == "n/a"
+    assert difference("tier_shares.AA", -0.0123) == "−1.23 points"
+    assert label("auc_by_group.majority_men") == "score vs conduct ROC AUC, group majority men"
