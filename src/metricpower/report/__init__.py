@@ -133,18 +133,11 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
     sc = run.scenario
     m = tables if tables is not None else measure(run)
     s = summary(run, m)
-    citizens = frame(run.tables["citizens"])
-    tiers = [t.name for t in sc.tiers]
-    groups = [g.name for g in sc.population.groups]
-    n, days = citizens.height, sc.run.days
-    parts = [_overview(run, s)]
-    parts.append(_limits(m, s))
-    parts.append(_visibility(m, s, days))
-    parts.append(_categorisation(run, m, s, citizens, tiers))
-    parts.append(_judgements(m, s, groups))
-    parts.append(_intensification(m, s, tiers))
-    parts.append(_authority(m, s, citizens, sc.run.seed))
-    parts.append(_disparate(m, s))
+    n, days = run.tables["citizens"].num_rows, sc.run.days
+    draw = _figure_makers(run, m)
+    parts = [_overview(run, s), _limits(m, s, draw), _visibility(m, s, draw),
+             _categorisation(m, s, [t.name for t in sc.tiers], draw), _judgements(m, s, draw),
+             _intensification(m, s, draw), _authority(m, s, draw), _disparate(m, s, draw)]
     nav = contents(parts[1:])
     header = (f"<h1>metricpower report: {esc(sc.name)}</h1>"
               f"<p class=\"meta\">{n:,} citizens · {days:,} days · seed {sc.run.seed}</p>"
@@ -213,7 +206,7 @@ def _headline_sentence(s: dict) -> str:
     return " ".join(parts)
 
 
-def _limits(m, s) -> str:
+def _limits(m, s, draw) -> str:
     lim = s["limits"]
     how = ("is expected to fall" if lim["occurrences_source"] == "expected" else "fell")
     text = [
@@ -229,10 +222,10 @@ def _limits(m, s) -> str:
         text.append(f"Of the acts actually penalised, "
                     f"{pct(lim['lawful_share_of_penalised_events'])} were lawful.")
     parts = [
-        figure("fig-policy", F.policy_points(m["policy"]),
+        figure("fig-policy", draw["fig-policy"](),
                "Points each behaviour earns per observed act (red: penalty, green: reward).",
                "This policy scores no behaviour: there is nothing to draw."),
-        figure("fig-occurrences", F.occurrences(m["occurrences_by_behaviour"]),
+        figure("fig-occurrences", draw["fig-occurrences"](),
                "How often each behaviour happened (hatched: with a benign reason no sensor "
                "can see). Red: lawful and penalised; orange: unlawful and penalised; green: "
                "rewarded; grey: not regulated.", "Citizens did nothing in this run."),
@@ -244,7 +237,7 @@ def _limits(m, s) -> str:
     return section("limits", "1. Creation of limits", GLOSS["limits"], text, parts)
 
 
-def _visibility(m, s, days: int) -> str:
+def _visibility(m, s, draw) -> str:
     v = s["visibility"]
     text = [f"Sensors saw {pct(v['detection_rate'])} of all acts. Of "
             f"{num(v['penalties'])} penalties, {pct(v['benign_penalty_share'])} fell on acts "
@@ -260,13 +253,11 @@ def _visibility(m, s, days: int) -> str:
                     f"{num(worst[1], 1)} per 100,000 citizens, against {num(best[1], 1)} "
                     f"for {esc(best[0])}.")
     parts = [
-        figure("fig-penalty-evidence", F.penalty_evidence(m["penalties_over_time"], days),
+        figure("fig-penalty-evidence", draw["fig-penalty-evidence"](),
                "Penalties per day by what they rest on: a true act, an act with a benign "
                "hidden context, another person's act (false match), or the citizen's state "
                "and friends.", "No penalties in this run: the policy charged nobody."),
-        figure("fig-misattribution",
-               F.misattribution_by_group(m["misattributed_per_100k"],
-                                         m["benign_penalty_share"]),
+        figure("fig-misattribution", draw["fig-misattribution"](),
                "Misattributed penalties per 100,000 citizens and benign-context share of "
                "penalties, by group.", "No penalties in this run, so none misattributed "
                                        "and none on a benign act."),
@@ -277,7 +268,7 @@ def _visibility(m, s, days: int) -> str:
     return section("visibility", "2. Visible / invisible", GLOSS["visibility"], text, parts)
 
 
-def _categorisation(run, m, s, citizens, tiers) -> str:
+def _categorisation(m, s, tiers, draw) -> str:
     c = s["categorisation"]
     shares = c["tier_shares"]
     top = max(shares.items(), key=lambda kv: kv[1] or 0)
@@ -292,17 +283,14 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
             f"{esc(k)} {num(v)} (peak {num(c['list_sizes_peak'][k])}, "
             f"{pct(c['ever_listed_share'].get(k), 2)} of citizens ever listed)"
             for k, v in lists.items()) + ".")
-    sc = run.scenario
     parts = [
-        figure("fig-tier-shares", F.tier_shares(m["tier_shares_over_time"], tiers),
+        figure("fig-tier-shares", draw["fig-tier-shares"](),
                "Share of citizens in each tier, day by day.",
                "No tier counts were recorded in this run."),
-        figure("fig-score-distribution",
-               F.score_distribution(citizens, sc.tier_floors,
-                                    sc.population.initial_score),
+        figure("fig-score-distribution", draw["fig-score-distribution"](),
                "Final scores, everyone and by group (log scale).",
                "Every citizen ended with the score they started with: nothing to draw."),
-        figure("fig-list-sizes", F.list_sizes(m["list_sizes_over_time"]),
+        figure("fig-list-sizes", draw["fig-list-sizes"](),
                "Citizens on each list, day by day.",
                "Nobody was on a list in this run (or the policy keeps none)."),
         table(m["score_gini"], "Table: score inequality by group and region"),
@@ -314,7 +302,7 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
                    parts)
 
 
-def _judgements(m, s, groups) -> str:
+def _judgements(m, s, draw) -> str:
     j = s["judgements"]
     text = []
     if "denials" in j:
@@ -334,14 +322,13 @@ def _judgements(m, s, groups) -> str:
                     "bottom.")
     pe = m.get("prediction_errors")
     parts = [
-        figure("fig-sanctions", F.sanctions_by_group(m["consequence_rates"], groups)
-               if "consequence_rates" in m else None,
+        figure("fig-sanctions", draw["fig-sanctions"](),
                "Each consequence by group: on services per 1,000 attempts, on citizens per "
                "1,000 citizens.", "No consequence was applied in this run."),
-        figure("fig-wrongful", F.wrongful(m["wrongful_sanctions"]),
+        figure("fig-wrongful", draw["fig-wrongful"](),
                "Sanctioned citizens per 100,000, and how many of them wrongfully.",
                "Nobody was sanctioned in this run."),
-        figure("fig-predictions", F.predictions(pe) if pe is not None else None,
+        figure("fig-predictions", draw["fig-predictions"](),
                "Risk model errors by group, judged against hidden truth.",
                "No prediction results in this run: predictions are off, or none has been "
                "judged against the truth yet (a prediction is judged after its horizon)."),
@@ -354,7 +341,7 @@ def _judgements(m, s, groups) -> str:
                    parts)
 
 
-def _intensification(m, s, tiers) -> str:
+def _intensification(m, s, draw) -> str:
     i = s["intensification"]
     text = []
     if "chilled" in i:
@@ -386,27 +373,24 @@ def _intensification(m, s, tiers) -> str:
                     "at least 10 citizens).")
     if not text:
         text.append("No responses were recorded in this run.")
-    mob = m.get("mobility")
-    ass = m.get("assortativity_over_time")
-    ties = m.get("ties_over_time")
     ch = m.get("chilling")
     parts = [
-        figure("fig-mobility", F.mobility(mob, tiers) if mob is not None and mob.height
-               else None, "Tier mobility: where the citizens of each tier were later "
-                          "(row shares).", "No tier snapshots in this run."),
-        figure("fig-assortativity", F.assortativity(ass) if ass is not None and ass.height
-               else None, "Network score assortativity over time (0: friends' scores "
-                          "unrelated; 1: identical).",
+        figure("fig-mobility", draw["fig-mobility"](),
+               "Tier mobility: where the citizens of each tier were later (row shares).",
+               "No tier snapshots in this run."),
+        figure("fig-assortativity", draw["fig-assortativity"](),
+               "Network score assortativity over time (0: friends' scores unrelated; 1: "
+               "identical).",
                "Assortativity was not recorded in this run."),
-        figure("fig-ties", F.ties(ties) if ties is not None else None,
+        figure("fig-ties", draw["fig-ties"](),
                "Friendships dropped and formed, running totals.",
                "No friendship was dropped or formed in this run (or tie changes were not "
                "recorded)."),
-        figure("fig-chilling", F.chilling(ch) if ch is not None else None,
+        figure("fig-chilling", draw["fig-chilling"](),
                "Acts not done because of the system, by behaviour.",
                "No act was held back because of the system in this run (chilling needs "
                "deterrence counts, or a counterfactual run: metricpower compare)."),
-        figure("fig-income-tier", F.income_by_tier(m["income_by_tier"]),
+        figure("fig-income-tier", draw["fig-income-tier"](),
                "Mean income index by final tier, at the start and the end.",
                "No tier holds a citizen."),
         table(m.get("persistence"), "Table: persistence at the bottom"),
@@ -419,7 +403,7 @@ def _intensification(m, s, tiers) -> str:
                    parts)
 
 
-def _authority(m, s, citizens, seed) -> str:
+def _authority(m, s, draw) -> str:
     a = s["authority"]
     text = []
     if a.get("gated_share") is not None:
@@ -435,10 +419,10 @@ def _authority(m, s, citizens, seed) -> str:
         text.append("Every citizen has the same score, so it says nothing about their "
                     "conduct.")
     parts = [
-        figure("fig-score-conduct", F.score_vs_conduct(citizens, seed),
+        figure("fig-score-conduct", draw["fig-score-conduct"](),
                "Final score against hidden true conduct.",
                "Every citizen has the same score: it cannot be drawn against conduct."),
-        figure("fig-authority", F.authority(m.get("decisions_gated"), m["score_knowledge"]),
+        figure("fig-authority", draw["fig-authority"](),
                "Share of decisions the score decides, against how much it knows (ROC AUC "
                "by group).", "No decision consulted the score and every score is equal: "
                              "the score decides nothing and knows nothing here."),
@@ -448,7 +432,7 @@ def _authority(m, s, citizens, seed) -> str:
     return section("authority", "6. Taking authority", GLOSS["authority"], text, parts)
 
 
-def _disparate(m, s) -> str:
+def _disparate(m, s, draw) -> str:
     d = s["disparate_impact"]
     flagged = d["flagged"]
     if flagged:
@@ -471,11 +455,11 @@ def _disparate(m, s) -> str:
                 f"({d['rates_checked']} rates checked)."]
     di = m["disparate_impact"]
     parts = [
-        figure("fig-impact-group", F.impact_ratios(di, "group"),
+        figure("fig-impact-group", draw["fig-impact-group"](),
                "Impact ratio of every rate for every group (dashed: four fifths; circled: "
                "flagged — below 0.8 on enough events not to be chance in small numbers).",
                "No rate could be compared across groups: nothing happened to anyone."),
-        figure("fig-impact-region", F.impact_ratios(di, "region"),
+        figure("fig-impact-region", draw["fig-impact-region"](),
                "Impact ratio of every citizen-level rate for every region.",
                "No rate could be compared across regions: nothing happened to anyone."),
         table(di.filter(pl.col("flagged")).select(
