@@ -184,6 +184,44 @@ def effect_row(key: str, eff: dict, name: str | None = None) -> dict:
             "difference": difference(key, d), "words": words}
 
 
+#: Per-citizen columns compared with paired intervals.
+PAIRED = ("score", "sanctions", "rewards", "acts", "income_final")
+
+
+def paired(c) -> list[dict]:
+    """Per-citizen means under A and B and their paired difference with a 95% interval:
+    the same citizens live in both runs, so each one's difference is paired, and the
+    interval (mean ± 1.96 standard errors over citizens) says how precisely this
+    population pins the average effect down, for this seed."""
+    ca, cb = c.a.tables["citizens"], c.b.tables["citizens"]
+    out = []
+    for col in PAIRED:
+        if col not in ca.column_names or col not in cb.column_names:
+            continue
+        x = ca[col].to_numpy().astype(float)
+        y = cb[col].to_numpy().astype(float)
+        d = x - y
+        if len(d) < 2:
+            continue
+        mean, se = d.mean(), d.std(ddof=1) / math.sqrt(len(d))
+        out.append({"label": label(col), "a": f"{x.mean():,.4g}", "b": f"{y.mean():,.4g}",
+                    "difference": f"{mean:+,.3g}",
+                    "interval": f"{mean - 1.96 * se:+,.3g} to {mean + 1.96 * se:+,.3g}"})
+    return out
+
+
+def _paired_table(c) -> str:
+    rows = paired(c)
+    return ("<details open><summary>Table: per citizen, with 95% intervals (paired: the "
+            "same citizens in both runs)</summary><table><thead><tr>"
+            f"<th class=\"text\">per citizen</th><th>A: {esc(c.name_a)}</th>"
+            f"<th>B: {esc(c.name_b)}</th><th>A − B</th><th>95% interval</th></tr></thead>"
+            "<tbody>" + "".join(
+                f"<tr><td class=\"text\">{esc(r['label'])}</td><td>{r['a']}</td>"
+                f"<td>{r['b']}</td><td>{r['difference']}</td><td>{r['interval']}</td></tr>"
+                for r in rows) + "</tbody></table></details>") if rows else ""
+
+
 def _effects_section(c) -> str:
     e = c.effects
     rows = [effect_row(k, e[k]) for k in EFFECTS if k in e]
@@ -203,7 +241,7 @@ def _effects_section(c) -> str:
     parts = [figure("fig-compare-sanctions", fig, "Sanctions applied, by consequence, in "
                                                   "both runs.", "Neither policy has "
                                                                 "sanctions."),
-             effects_table]
+             effects_table, _paired_table(c)]
     if chilled:
         ch = pl.DataFrame([{"behaviour": k, "chilled": v["chilled"],
                             "lawful_chilled": v["lawful_chilled"]}
@@ -263,5 +301,5 @@ def _process_figures(c, pid: str) -> list[str]:
     return []
 
 
-__all__ = ["COMPARISON_SECTIONS", "EFFECTS", "effect_row", "render_comparison",
-           "write_comparison_report"]
+__all__ = ["COMPARISON_SECTIONS", "EFFECTS", "PAIRED", "effect_row", "paired",
+           "render_comparison", "write_comparison_report"]

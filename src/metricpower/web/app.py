@@ -4,7 +4,6 @@ an error page and the server goes on serving."""
 
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from metricpower.report.comparison import EFFECTS, effect_row
+from metricpower.report.comparison import EFFECTS, effect_row, paired
 from metricpower.report.labels import label
 from metricpower.runs import OutputError, load_run
 from metricpower.scenario import ScenarioError, preset_names
@@ -28,8 +27,6 @@ from metricpower.web.store import VIEWABLE, Refused, RunsFolder
 STATIC = Path(__file__).parent / "static"
 #: Plotly's own minified bundle, shipped in the `plotly` package (web extra).
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-#: Per-citizen columns compared with paired intervals.
-PAIRED = ("score", "sanctions", "rewards", "acts", "income_final")
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:
@@ -148,8 +145,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
         rows += [effect_row(n, eff, f"sanction: {label(n)}")
                  for n, eff in c.effects.get("sanctions", {}).items()]
         return _html(pages.compare_page(c.name_a, c.name_b, rows, c.notes,
-                                        _paired(c.a.tables["citizens"],
-                                                c.b.tables["citizens"])))
+                                        paired(c)))
 
     async def compare_report(request: Request):
         from metricpower.report.comparison import render_comparison
@@ -217,25 +213,6 @@ def _rich_html(renderable) -> str:
     console = Console(record=True, width=140, file=io.StringIO(), color_system="truecolor")
     console.print(renderable)
     return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
-
-
-def _paired(ca, cb) -> list[dict]:
-    """Per-citizen means in A and B and their paired difference with a 95% interval."""
-    out = []
-    for col in PAIRED:
-        if col not in ca.column_names or col not in cb.column_names:
-            continue
-        x = ca[col].to_numpy().astype(float)
-        y = cb[col].to_numpy().astype(float)
-        d = x - y
-        n = len(d)
-        if n < 2:
-            continue
-        mean, se = d.mean(), d.std(ddof=1) / math.sqrt(n)
-        out.append({"label": label(col), "a": f"{x.mean():,.4g}", "b": f"{y.mean():,.4g}",
-                    "difference": f"{mean:+,.3g}",
-                    "interval": f"{mean - 1.96 * se:+,.3g} to {mean + 1.96 * se:+,.3g}"})
-    return out
 
 
 def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
