@@ -181,6 +181,16 @@ def test_dashboard_end_to_end_in_chromium(server, browser, tmp_path):
         page.mouse.move(box["x"] + box["width"] - dx, box["y"] + box["height"] / 2)
     page.wait_for_selector("#chart-limits .hovertext", state="attached", timeout=10_000)
     assert "acts" in page.locator("#chart-limits .hovertext").first.text_content()
+    # drag across the penalties chart: it zooms in on those days
+    page.locator("#chart-visibility").scroll_into_view_if_needed()
+    drag = page.locator("#chart-visibility .nsewdrag").first.bounding_box()
+    y = drag["y"] + drag["height"] / 2
+    page.mouse.move(drag["x"] + drag["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(drag["x"] + drag["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    zoomed = page.evaluate("document.getElementById('chart-visibility').layout.xaxis.range")
+    assert 0 < zoomed[0] < zoomed[1] < SMALL["days"] - 1
     shot("run")
     # one group only: the citizen charts say whom they show
     page.select_option("#who", "group:minority_women")

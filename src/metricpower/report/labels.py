@@ -35,6 +35,7 @@ LABELS = {
     "throttles": "service attempts throttled", "grants": "rewards granted",
     "mean_score": "mean final score", "score": "final score",
     "sanctions": "sanctions per citizen", "acts": "acts per citizen",
+    "rewards": "rewards per citizen",
     "income_final": "income index at the end", "regulated": "behaviours scored",
     "behaviours": "behaviours in the catalogue", "penalised": "behaviours penalised",
     "rewarded": "behaviours rewarded", "lawful_penalised": "lawful behaviours penalised",

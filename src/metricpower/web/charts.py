@@ -84,18 +84,24 @@ def visibility(daily: pa.Table) -> dict:
 
 
 def categorisation(run, daily: pa.Table, n: int) -> dict:
+    """Each tier's share of citizens over time, on a log axis so that the small tiers at
+    the top and the bottom stay visible beside the large middle one."""
     days = _col(daily, "day")
     tiers = [t.name for t in run.scenario.tiers]
     palette = COLOURS["tiers"](len(tiers))
-    data = [{"type": "scatter", "mode": "lines", "stackgroup": "tiers", "x": days,
-             "y": [100 * (v or 0) / n for v in _col(daily, f"tier_{t}")], "name": f"tier {t}",
-             "line": {"color": palette[i], "width": 0.5},
-             "hovertemplate": "day %{x}: %{y:.2f}%<extra>%{fullData.name}</extra>"}
-            for i, t in enumerate(tiers) if f"tier_{t}" in daily.column_names]
+    data = []
+    for i, t in enumerate(tiers):
+        share = [100 * (v or 0) / n for v in _col(daily, f"tier_{t}")]
+        if any(share):
+            data.append({"type": "scatter", "mode": "lines", "x": days,
+                         "y": [v if v > 0 else None for v in share], "name": f"tier {t}",
+                         "line": {"color": palette[i]},
+                         "hovertemplate": "day %{x}: %{y:.3g}%<extra>%{fullData.name}"
+                                          "</extra>"})
     return {"data": data, "layout": _layout("Share of citizens in each tier", "day",
-                                            "% of citizens",
-                                            yaxis={"range": [0, 100],
-                                                   "title": {"text": "% of citizens"}})}
+                                            "% of citizens (log scale)",
+                                            yaxis={"type": "log",
+                                                   "title": {"text": "% of citizens (log)"}})}
 
 
 def judgements(run, daily: pa.Table) -> dict:
