@@ -8,7 +8,7 @@ a service) and rule conditions are checked in `Scenario`'s validators, so one ca
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -69,7 +69,6 @@ class Population(Strict):
 
 
 class Network(Strict):
-    generator: Literal["sbm"] = "sbm"
     mean_degree: float = Field(10.0, ge=0, le=500)
     homophily: Probability = Field(0.8, description="share of ties within one's community")
     community_size: int = Field(
@@ -168,6 +167,11 @@ class Rule(Strict):
             raise ValueError("a restoration rule needs positive `points`")
         return self
 
+    @property
+    def is_penalty(self) -> bool:
+        """The rule takes points away (else it gives them)."""
+        return self.points < 0
+
 
 class Tier(Strict):
     """A score band; `min`/`max` inclusive, omitted at the open ends."""
@@ -201,20 +205,43 @@ class Service(Strict):
     _known_traits = field_validator("drivers")(Behaviour._known_traits.__func__)
 
 
+class EffectKind(NamedTuple):
+    on_service: bool  # acts on a service's attempts (else on the citizen directly)
+    sanction: bool    # a sanction (else a reward)
+
+
+#: The effects a consequence can have; the engine implements each one in
+#: engine/effects/<name>.py (see the README's contributor section).
+EFFECTS = {
+    "deny": EffectKind(on_service=True, sanction=True),
+    "throttle": EffectKind(on_service=True, sanction=True),
+    "reward": EffectKind(on_service=True, sanction=False),
+    "confiscate_pet": EffectKind(on_service=False, sanction=True),
+    "publish": EffectKind(on_service=False, sanction=True),
+}
+
+
 class Consequence(Strict):
     """A sanction or reward. deny/throttle/reward act on a service's attempts;
     confiscate_pet and publish act on the citizen directly."""
 
     name: str
-    effect: Literal["deny", "throttle", "reward", "confiscate_pet", "publish"]
+    effect: str = Field(description="one of EFFECTS")
     when: str
     service: str | None = None
     provenance: Provenance = "hypothetical"
     source: str = ""
 
+    @field_validator("effect")
+    @classmethod
+    def _known_effect(cls, effect: str) -> str:
+        if effect not in EFFECTS:
+            raise ValueError(f"unknown effect {effect!r}; expected one of {list(EFFECTS)}")
+        return effect
+
     @model_validator(mode="after")
     def _service_for_effect(self):
-        needs_service = self.effect in ("deny", "throttle", "reward")
+        needs_service = EFFECTS[self.effect].on_service
         if needs_service and self.service is None:
             raise ValueError(f"a `{self.effect}` consequence needs `service`")
         if not needs_service and self.service is not None:
@@ -223,7 +250,7 @@ class Consequence(Strict):
 
     @property
     def is_sanction(self) -> bool:
-        return self.effect != "reward"
+        return EFFECTS[self.effect].sanction
 
 
 class RunSettings(Strict):
@@ -330,7 +357,7 @@ FUNCTIONS = {
     "on_list": ("list",),
     "friends_mean": ("num",),
     "friends_min": ("num",),
-    "friends_count": ("num",),
+    "friends_sum": ("num",),
 }
 #: Per-citizen variables a rule condition may read.
 VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day", "flagged")
