@@ -86,12 +86,13 @@ def section(sid: str, title: str, gloss: str, summary: list[str], parts: list[st
 
 
 def figure(fid: str, chart, caption: str, missing: str = "") -> str:
-    """A figure (an SVG chart); when `chart` is None, a note saying in words why there is
-    nothing to draw."""
+    """A figure (an SVG chart, or a data: URI already made); when `chart` is None, a note
+    saying in words why there is nothing to draw."""
     if chart is None:
         return (f"<p class=\"missing\" id=\"{esc(fid)}-missing\" data-figure=\"{esc(fid)}\">"
                 f"{esc(missing or 'Not recorded in this run.')}</p>")
-    return (f"<figure id=\"{esc(fid)}\"><img src=\"{chart.uri}\" alt=\"{esc(caption)}\">"
+    src = chart if isinstance(chart, str) else chart.uri
+    return (f"<figure id=\"{esc(fid)}\"><img src=\"{src}\" alt=\"{esc(caption)}\">"
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 

@@ -256,12 +256,23 @@ class Consequence(Strict):
 class RunSettings(Strict):
     citizens: int = Field(100_000, ge=1, le=2_000_000_000)
     days: int = Field(365, ge=1, le=36_500)
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, description="seeds the day's random streams")
+    population_seed: int | None = Field(
+        None, ge=0,
+        description="seeds the citizens and their network; default: `seed`. Runs that share "
+        "it (and the population and network settings) share one population, so several "
+        "seeds or policies can be run on it",
+    )
     ledger_sample: Probability | None = Field(
         None,
         description="share of citizens whose ledger entries are kept; "
         "default: everyone up to 250,000 citizens, then a seeded sample of 250,000",
     )
+
+    @property
+    def effective_population_seed(self) -> int:
+        """The seed the population and network are built from."""
+        return self.seed if self.population_seed is None else self.population_seed
 
 
 class Deterrence(Strict):

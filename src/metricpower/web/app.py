@@ -118,7 +118,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
         return JSONResponse(job.as_dict(), headers=_headers())
 
     def comparison(request: Request):
-        from metricpower.compare import NotComparable, compare
+        from metricpower.compare import NotComparable, compare_runs
 
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
         if not a or not b:
@@ -132,7 +132,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
             if key not in comparisons:
                 try:
                     comparisons.clear()  # one kept: a comparison holds two whole runs
-                    comparisons[key] = compare(load_run(pa_), load_run(pb_), a, b)
+                    comparisons[key] = compare_runs(load_run(pa_), load_run(pb_), a, b)
                 except NotComparable as e:
                     raise HTTPException(422, str(e)) from None
                 except (ScenarioError, OutputError, OSError) as e:
