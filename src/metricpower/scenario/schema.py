@@ -85,6 +85,9 @@ class Behaviour(Strict):
         description="log-linear rate multipliers by trait, normalised so the mean rate is `rate`",
     )
     requires: Literal["pet_owner", "has_child"] | None = None
+    when: str | None = Field(
+        None, description="a condition: the behaviour happens (at `rate`) only where it "
+        "holds that day, e.g. \"on_list('blacklist')\" for paying off a listed debt")
     benign_share: Probability = Field(
         0.0, description="share of occurrences with a benign reason no sensor can see"
     )
@@ -496,7 +499,8 @@ class Scenario(Strict):
 
         vocab = self.vocabulary()
         compiled = {}
-        for field, key_names in (("rules", ("when",)), ("lists", ("enter", "exit")),
+        for field, key_names in (("behaviours", ("when",)), ("rules", ("when",)),
+                                 ("lists", ("enter", "exit")),
                                  ("consequences", ("when",))):
             for i, item in enumerate(getattr(self, field)):
                 for key in key_names:
