@@ -101,3 +101,34 @@ def test_nobody_is_charged_with_walking_a_confiscated_dog():
         days = day[citizen == c]
         # The fourth charge's day is the confiscation day; later ones only that day.
         assert len(days) >= 4 and (days[4:] == days[3]).all(), (c, days)
+
+
+# ---------------------------------------------------------------- deterrence (defect 4)
+
+
+def chilled(run, behaviour: str) -> int:
+    return int(pc.sum(run.tables["daily"][f"chilled_{behaviour}"]).as_py())
+
+
+def games_rule(when: str | None) -> dict:
+    return {"rules": [{"name": "too_many_games", "when": when}]}
+
+
+def test_deterrence_weighs_only_what_the_act_would_cost():
+    """A citizen is deterred by the points the next act would really cost. With the game
+    rule's threshold out of reach nobody is penalised for a game, so nobody is deterred
+    from one (the old engine chilled ~2,000 purchases here, as if every purchase cost 10
+    points); with a condition that holds for every act, deterrence is exactly that of
+    the rule without a condition (same draws, same factor); and the essay's threshold
+    (a fourth purchase in 30 days) chills some purchases, under half what a rule on every
+    purchase does."""
+    never = run_preset("essay", games_rule("count('game_purchase', 30) > 1000"))
+    always = run_preset("essay", games_rule("count('game_purchase', 30) >= 0"))
+    plain = run_preset("essay", games_rule(None))
+    essay = run_preset("essay")
+    assert chilled(never, "game_purchase") == 0
+    assert chilled(always, "game_purchase") > 500
+    assert chilled(always, "game_purchase") == chilled(plain, "game_purchase")
+    assert 0 < chilled(essay, "game_purchase") < chilled(always, "game_purchase") / 2
+    # Deterrence from other rules is untouched by the game rule's condition.
+    assert chilled(never, "jaywalking") > 500

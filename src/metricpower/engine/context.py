@@ -80,9 +80,9 @@ def _numpy(values) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Shift:
-    """A count as it stands for one act rather than at the end of the day: `count` of
-    `behaviour` is moved by `by` for the citizens `rows` (the citizens asked about, who
-    are distinct), and for nobody else."""
+    """A count as it stands for one act rather than as the windows hold it: `count` of
+    `behaviour` is moved by `by` for the citizens `rows` (the citizens asked about; one
+    asked about twice is moved once), and for nobody else."""
 
     behaviour: str
     by: int
@@ -109,8 +109,8 @@ class Conditions:
     def holds(self, where: str, day: int, idx: np.ndarray | None = None,
               shift: tuple[str, int] | None = None) -> np.ndarray:
         """A condition's truth for citizens `idx` (everyone when None), as a bool array.
-        `shift = (behaviour, by)`: the citizens `idx` (distinct where the condition reads
-        friends) count `by` more acts of `behaviour` than their windows hold."""
+        `shift = (behaviour, by)`: the citizens `idx` count `by` more acts of `behaviour`
+        than their windows hold."""
         cond, xp = self.compiled[where], self.xp
         moved = None if shift is None else Shift(*shift, idx)
         if idx is not None and not reads_friends([cond]):

@@ -272,7 +272,10 @@ class Deterrence(Strict):
 
     A citizen's rate of a penalised behaviour is multiplied by
     exp(-elasticity · P(seen where they live) · |points| / 10): elasticity 1 means a
-    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%)."""
+    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%). |points| is what
+    the rules would take for the citizen's next act: a rule whose condition would not
+    hold with that act counted (`count('game_purchase', 30) > 3` before the fourth
+    purchase), or whose cap is reached, takes nothing."""
 
     enabled: bool = False
     elasticity: dict[str, Annotated[float, Field(ge=0)]] = Field(

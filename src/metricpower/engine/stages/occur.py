@@ -23,10 +23,10 @@ class OccurAndObserve(Stage):
         self.windows_of = [[w for (name, _), w in engine.windows.items() if name == b.name]
                            for b in sc.behaviours]
 
-    def propensity(self, bi: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    def propensity(self, bi: int, day: int) -> Callable[[np.ndarray], np.ndarray] | None:
         """How much responses scale the rate of the citizens asked about (None: not at
         all); worked out only for the day's candidates, not for everyone."""
-        scales = [s for s in (r.scale(bi) for r in self.engine.responses) if s is not None]
+        scales = [s for s in (r.scale(bi, day) for r in self.engine.responses) if s is not None]
         if not scales:
             return None
         headroom = np.float32(self.observer.headroom[bi])
@@ -58,7 +58,7 @@ class OccurAndObserve(Stage):
                                 "chilled", "benign_chilled"), 0)
         for bi, b in enumerate(self.engine.scenario.behaviours):
             cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
-                                                                     self.propensity(bi))
+                                                                     self.propensity(bi, day))
             able = self.able(bi, day, cand)
             keep, would = keep & able, would & able
             chilled = would & ~keep
