@@ -132,3 +132,42 @@ def test_deterrence_weighs_only_what_the_act_would_cost():
     assert 0 < chilled(essay, "game_purchase") < chilled(always, "game_purchase") / 2
     # Deterrence from other rules is untouched by the game rule's condition.
     assert chilled(never, "jaywalking") > 500
+
+
+# ---------------------------------------------------------------- predictions (defect 3)
+
+
+def test_predictions_are_judged_on_what_the_model_predicts():
+    """The risk model is fitted to predict a fall to the bottom within its horizon, so its
+    flags are judged on that: for each day flags were made, the positives (tp + fn) are
+    exactly the citizens not at the bottom that day and at the bottom `horizon` days
+    later, and the judged (all four counts) exactly those not at the bottom that day —
+    recomputed here from the bottom table. The old engine judged any non-benign
+    penalised act (lawful purchases too), a base rate near 0.9 that precision could not
+    beat: here 9 in 10 of those judged would be positive, against the few hundredths who
+    fall. The bottom is grade B or worse, so that enough fall in 240 days."""
+    run = run_preset("essay", {"bottom_tier": "B"}, days=240)
+    horizon = run.scenario.responses.prediction.horizon
+    n = run.tables["citizens"].num_rows
+    days = run.scenario.run.days
+    moves = run.tables["bottom"]
+    step = np.zeros((n, days + 1), np.int64)  # +1 entering, -1 leaving, at the day's end
+    sign = np.where(np.array(moves["change"].cast("string").to_pylist()) == "entered", 1, -1)
+    np.add.at(step, (moves["citizen"].to_numpy(), moves["day"].to_numpy().astype(np.int64)),
+              sign)
+    at_bottom = np.cumsum(step, axis=1)[:, :days] > 0
+    pred = run.tables["predictions"].group_by("day").aggregate(
+        [(c, "sum") for c in ("tp", "fp", "fn", "tn")]).sort_by("day")
+    made = pred["day"].to_numpy()
+    assert len(made) >= 2
+    fell_total = judged_total = 0
+    for k, d in enumerate(made):
+        fell = ~at_bottom[:, d] & at_bottom[:, d + horizon]
+        judged = ~at_bottom[:, d]
+        row = {c: pred[f"{c}_sum"][k].as_py() for c in ("tp", "fp", "fn", "tn")}
+        assert row["tp"] + row["fn"] == fell.sum()
+        assert sum(row.values()) == judged.sum()
+        fell_total += fell.sum()
+        judged_total += judged.sum()
+    assert fell_total > 50  # some do fall, so the positives are tested
+    assert fell_total / judged_total < 0.2

@@ -383,9 +383,13 @@ TIES = Table("ties", "change to the network", "Every friendship dropped or forme
     )),
 ))
 
-PREDICTIONS = Table("predictions", "judgement day and group", "The risk model's flags "
-                    "judged against hidden truth once their horizon has passed.", (Fixed((
-                        _c("day", I64, "day", "day the flags were judged"),
+PREDICTIONS = Table("predictions", "prediction day and group", "The risk model's flags "
+                    "judged once their horizon has passed, on what the model predicts: of "
+                    "the citizens not at the bottom on the day of the flags, who is at the "
+                    "bottom `horizon` days later (fell). (tp + fn) / all is the base rate "
+                    "that precision is read against.", (Fixed((
+                        _c("day", I64, "day", "day the flags were made (judged `horizon` "
+                           "days later)"),
                         _c("group", STR, "name", "demographic group"),
                         _c("tp", I64, "citizens", "flagged and fell to the bottom"),
                         _c("fp", I64, "citizens", "flagged and did not"),
