@@ -268,8 +268,13 @@ DAILY = Table("daily", "day of the run", "What happened each day, counted over e
     )),
     Family("list", (
         _flow("entered", "citizens", "citizens put on the list"),
-        _flow("left", "citizens", "citizens taken off the list"),
+        _flow("left", "citizens", "citizens taken off the list (by its exit condition, "
+              "on expiry, or withdrawn)"),
     )),
+    Family("list", (
+        _flow("withdrawn", "citizens", "of those taken off, listings withdrawn because an "
+              "appeal reversed the penalty they rested on"),
+    ), when="appeals"),
     Fixed((_c("flagged", I64, "citizens", "citizens flagged by the risk model"),),
           when="prediction"),
     Family("consequence", (_flow("applied", "events", "times the consequence was applied"),)),

@@ -186,15 +186,30 @@ class Tier(Strict):
 
 class ScoreList(Strict):
     """A blacklist or redlist: entered when `enter` holds, left when `exit` holds after
-    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`)."""
+    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`), and
+    at the latest after `max_days` (the listing expires; `enter` may list again).
+
+    A listing is withdrawn, whatever its stay, when appeals have reversed the penalties
+    for every act since the listing that `enter` counts (`count(...)` of a behaviour)
+    and `enter` would not hold now without the last of them: the listing rested on
+    nothing. An exit by an act of the listed (paying off the debt) is a behaviour with
+    `when = "on_list('<list>')"` that `exit` counts."""
 
     name: str
     enter: str
     exit: str | None = None
     min_days: int = Field(0, ge=0)
+    max_days: int | None = Field(None, ge=1, description="days after which a listing expires")
     public: bool = False
     provenance: Provenance = "hypothetical"
     source: str = ""
+
+    @model_validator(mode="after")
+    def _stay(self):
+        if self.max_days is not None and self.max_days < self.min_days:
+            raise ValueError(f"max_days: a listing cannot expire ({self.max_days} days) "
+                             f"before its minimum stay ({self.min_days} days)")
+        return self
 
 
 class Service(Strict):
@@ -513,11 +528,14 @@ class Scenario(Strict):
                         compiled[where] = compile_condition(text, vocab, where)
         return compiled
 
-    def windows(self) -> set[tuple[str, int]]:
-        """The (behaviour, days) event counts the conditions read, so the engine keeps
-        exactly those. Found by running each condition once on a recording stand-in."""
+    def windows(self, only: str | None = None) -> set[tuple[str, int]]:
+        """The (behaviour, days) event counts the conditions read (those of the condition
+        at key path `only`, when given), so the engine keeps exactly those. Found by
+        running each condition once on a recording stand-in."""
         recorder = _WindowRecorder()
         for where, condition in self.conditions().items():
+            if only is not None and where != only:
+                continue
             recorder.where = where
             condition(recorder)
         return recorder.windows

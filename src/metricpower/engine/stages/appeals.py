@@ -1,6 +1,7 @@
 """Appeals: penalised citizens may appeal (the richer and the harder hit more often); a
 capacity-limited office decides the oldest ripe appeals, and an upheld appeal reverses
-its penalty with a new ledger entry."""
+its penalty with a new ledger entry (and tells the categorise stage, which withdraws a
+listing that rested on it)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Appeals(Stage):
 
     def step(self, day: int, today: Today) -> None:
         filed = sum(self._file(day, *penalty) for penalty in today.penalties)
-        self.engine.score.apply(day, today, *self._decide(day, today.row, filed))
+        self.engine.score.apply(day, today, *self._decide(day, today, filed))
 
     def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed) -> int:
         spec, state = self.spec, self.engine.state
@@ -36,7 +37,7 @@ class Appeals(Stage):
                          filed=np.full(k, day))
         return k
 
-    def _decide(self, day: int, row: dict, filed: int) -> tuple[list, list]:
+    def _decide(self, day: int, today: Today, filed: int) -> tuple[list, list]:
         spec, engine = self.spec, self.engine
         rng = engine.streams.rng("appeal_office", day)
         if spec.capacity_per_100k == "unlimited":
@@ -56,8 +57,10 @@ class Appeals(Stage):
                              case["benign"][upheld].astype(bool),
                              case["misattributed"][upheld].astype(bool),
                              reverses=case["entry"][upheld].astype(np.int64))
+        today.reversed.append((citizen, case["behaviour"][upheld].astype(np.int64),
+                               case["day"][upheld].astype(np.int64)))
         waited = day - case["day"][upheld]
-        row.update(appeals_filed=filed, appeals_decided=len(chance),
+        today.row.update(appeals_filed=filed, appeals_decided=len(chance),
                    appeals_upheld=int(upheld.sum()),
                    appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
                    appeals_upheld_benign=int(case["benign"][upheld].sum()),
