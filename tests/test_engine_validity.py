@@ -242,3 +242,31 @@ def test_a_behaviour_with_a_condition_happens_only_where_it_holds():
     assert abs(paid.sum() - expected) < 5 * np.sqrt(expected)
     # Every payment seen (90% of them) ends a listing that day.
     assert daily(run, "left_blacklist").sum() >= 0.8 * paid.sum()
+
+
+# ---------------------------------------------------------------- ties (defect 9)
+
+
+def test_rewiring_never_ties_friends_twice():
+    """Association replaces dropped ties with new ones; a new tie to someone who is already
+    a friend (or the same pair twice in a day) would count one friend twice in degrees,
+    friends' sums and assortativity. After a run with heavy rewiring every live tie is
+    distinct and each citizen's degree is their number of distinct friends. The old
+    engine made 167 such ties here, about 4% of the new ones."""
+    from conftest import scenario
+
+    from metricpower.engine import Engine
+    from metricpower.population import make_citizens, make_network
+
+    sc = scenario("essay", {"responses": {"association": {"drop": 0.3, "form": 1.0}},
+                            "network": {"community_size": 20},
+                            "lists": [{"name": "blacklist", "enter": "score < 990"}]})
+    citizens = make_citizens(sc)
+    engine = Engine(sc, citizens, make_network(sc, citizens))
+    engine.run()
+    ties, n = engine.network, engine.n
+    owner, friend, _ = ties.friends_of(np.arange(n), np.ones(n, bool))
+    assert ties.formed > 2000
+    pairs = owner * n + friend
+    assert len(np.unique(pairs)) == len(pairs)
+    np.testing.assert_array_equal(ties.friend_count(), np.bincount(owner, minlength=n))
