@@ -226,8 +226,8 @@ def test_a_listing_expires_after_max_days():
 def test_a_behaviour_with_a_condition_happens_only_where_it_holds():
     """Paying off the debt is done only by the listed (`when = "on_list('blacklist')"`),
     and paying is what ends the listing: payments match the rate times the days spent
-    listed (a Poisson count: within 5 SE), and a payment seen ends the listing. The old engine had no such key: everyone paid at the rate,
-    listed or not (about 80 times as many payments here)."""
+    listed (a Poisson count: within 5 SE), and a payment seen ends the listing. The old
+    engine had no such key: a payment behaviour was done by everyone at its rate."""
     run = run_preset("essay", responses_off() | {
         **COURT_LIST,
         "behaviours": [*COURT_LIST["behaviours"],
@@ -270,3 +270,24 @@ def test_rewiring_never_ties_friends_twice():
     pairs = owner * n + friend
     assert len(np.unique(pairs)) == len(pairs)
     np.testing.assert_array_equal(ties.friend_count(), np.bincount(owner, minlength=n))
+
+
+def test_a_reversed_act_leaves_the_event_windows():
+    """An upheld appeal takes its act out of the counts conditions read (a reversed dog
+    charge is not one of the four that cost the dog), once, and only while the window
+    still holds that day; the act's day then falls out of the window without being
+    taken off twice."""
+    from metricpower.engine.windows import EventWindow
+
+    window = EventWindow(5, 3)
+    for events in ([1, 1, 2], [1, 3], [2]):  # days 0, 1, 2
+        window.add(np.array(events, np.int64))
+    assert window.counts.tolist() == [0, 3, 2, 1, 0]
+    # On day 2: one of citizen 1's two acts of day 0, citizen 3's of day 1, and an act
+    # of day 5 days ago (out of the window: nothing to take back).
+    window.withdraw(np.array([1, 3, 4]), np.array([2, 1, 5]))
+    assert window.counts.tolist() == [0, 2, 2, 0, 0]
+    for day in range(3):
+        window.add(np.zeros(0, np.int64))
+        assert (window.counts >= 0).all()
+    assert window.counts.tolist() == [0, 0, 0, 0, 0]

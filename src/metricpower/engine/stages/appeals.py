@@ -1,7 +1,7 @@
 """Appeals: penalised citizens may appeal (the richer and the harder hit more often); a
 capacity-limited office decides the oldest ripe appeals, and an upheld appeal reverses
-its penalty with a new ledger entry (and tells the categorise stage, which withdraws a
-listing that rested on it)."""
+its penalty with a new ledger entry, takes the act out of the event windows, and tells
+the categorise stage, which withdraws a listing that rested on it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Appeals(Stage):
         super().__init__(engine)
         self.spec = engine.scenario.responses.appeals
         self.office = AppealOffice()
+        self.index = {b.name: i for i, b in enumerate(engine.scenario.behaviours)}
 
     def step(self, day: int, today: Today) -> None:
         filed = sum(self._file(day, *penalty) for penalty in today.penalties)
@@ -57,8 +58,14 @@ class Appeals(Stage):
                              case["benign"][upheld].astype(bool),
                              case["misattributed"][upheld].astype(bool),
                              reverses=case["entry"][upheld].astype(np.int64))
-        today.reversed.append((citizen, case["behaviour"][upheld].astype(np.int64),
-                               case["day"][upheld].astype(np.int64)))
+        behaviour = case["behaviour"][upheld].astype(np.int64)
+        when = case["day"][upheld].astype(np.int64)
+        # The reversed act no longer counts where conditions count acts (thresholds,
+        # list grounds, confiscation).
+        for (name, _), window in engine.windows.items():
+            mine = behaviour == self.index[name]
+            window.withdraw(citizen[mine], day - when[mine])
+        today.reversed.append((citizen, behaviour, when))
         waited = day - case["day"][upheld]
         today.row.update(appeals_filed=filed, appeals_decided=len(chance),
                    appeals_upheld=int(upheld.sum()),

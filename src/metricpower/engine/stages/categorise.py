@@ -60,7 +60,8 @@ class Categorise(Stage):
         """Members of list `li` whose listing rested on penalties reversed today: each
         reversal of a penalty for an act the entry condition counts, recorded since the
         listing, takes one act from what the listing rests on; with none left, and the
-        entry condition false without the reversed act, the listing is withdrawn."""
+        entry condition false now (the appeals stage took the act out of the windows),
+        the listing is withdrawn."""
         engine = self.engine
         spec = engine.scenario.lists[li]
         on, since = engine.state.on_list[spec.name], engine.state.list_since[spec.name]
@@ -73,7 +74,5 @@ class Categorise(Stage):
                 c = unique(hit)
                 c = c[grounds[c] <= 0]
                 if len(c):
-                    name = engine.scenario.behaviours[bi].name
-                    out.append(c[~engine.conditions.holds(f"lists[{li}].enter", day, c,
-                                                          shift=(name, -1))])
+                    out.append(c[~engine.conditions.holds(f"lists[{li}].enter", day, c)])
         return unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
