@@ -287,7 +287,7 @@ def test_a_reversed_act_leaves_the_event_windows():
     # of day 5 days ago (out of the window: nothing to take back).
     window.withdraw(np.array([1, 3, 4]), np.array([2, 1, 5]))
     assert window.counts.tolist() == [0, 2, 2, 0, 0]
-    for day in range(3):
+    for _ in range(3):  # days 3, 4, 5: days 0, 1, 2 fall out
         window.add(np.zeros(0, np.int64))
         assert (window.counts >= 0).all()
     assert window.counts.tolist() == [0, 0, 0, 0, 0]

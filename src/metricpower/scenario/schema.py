@@ -192,8 +192,8 @@ class ScoreList(Strict):
     A listing is withdrawn, whatever its stay, when appeals have reversed the penalties
     for every act since the listing that `enter` counts (`count(...)` of a behaviour)
     and `enter` does not hold now (a reversed act no longer counts anywhere): the
-    listing rested on nothing. An exit by an act of the listed (paying off the debt) is a behaviour with
-    `when = "on_list('<list>')"` that `exit` counts."""
+    listing rested on nothing. An exit by an act of the listed (paying off the debt)
+    is a behaviour with `when = "on_list('<list>')"` that `exit` counts."""
 
     name: str
     enter: str
