@@ -117,7 +117,9 @@ class Sensor(Strict):
     coverage: Coverage
     detection: Probability = 1.0
     false_match_rate: Rate = Field(
-        0.0, description="false matches per citizen-day at full coverage (cameras only)"
+        0.0, description="false matches per citizen-day at full coverage (cameras only), "
+        "shared among the public behaviours it sees by how many acts of each there are, "
+        "each charged only to citizens who could do it (`requires`, `when`)"
     )
     false_match_by_group: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="multiplier of false_match_rate by group"
