@@ -66,12 +66,12 @@ class Appeals(Stage):
             mine = behaviour == self.index[name]
             window.withdraw(citizen[mine], day - when[mine])
         today.reversed.append((citizen, behaviour, when))
-        waited = day - case["day"][upheld]
+        waited = day - when
         today.row.update(appeals_filed=filed, appeals_decided=len(chance),
-                   appeals_upheld=int(upheld.sum()),
-                   appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
-                   appeals_upheld_benign=int(case["benign"][upheld].sum()),
-                   redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
+                         appeals_upheld=int(upheld.sum()),
+                         appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
+                         appeals_upheld_benign=int(case["benign"][upheld].sum()),
+                         redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
         return [citizen], [back]
 
 
