@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metricpower.checkpoints import Checkpoints
 from metricpower.engine import Engine
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.population import make_citizens, make_network
@@ -90,13 +91,25 @@ class OutputError(Exception):
     """The run directory cannot be written."""
 
 
-def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> Run:
-    """Run a scenario in memory. `progress(day)` is called after each day."""
+def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
+             checkpoints: Checkpoints | None = None) -> Run:
+    """Run a scenario in memory. `progress(day)` is called after each day. With
+    `checkpoints`, the run goes on from their saved state, if any, and saves its own."""
     from metricpower.metrics import headline, summary
 
     citizens = make_citizens(scenario)
     engine = Engine(scenario, citizens, make_network(scenario, citizens))
-    engine.run(progress)
+    start = 0
+    if checkpoints is not None:
+        start = checkpoints.restore(engine)
+
+        def tick(day: int, inner=progress) -> None:
+            checkpoints.after(engine, day)
+            if inner is not None:
+                inner(day)
+
+        progress = tick
+    engine.run(progress, start)
     tables = _tables(engine)
     run = Run(scenario, tables, headline(scenario, tables))
     run.metrics["processes"] = summary(run)
