@@ -64,7 +64,10 @@ class Engine(Carrier):
         self.streams = Streams(scenario.run.seed)
         self.state = State.start(scenario, citizens)
         self.observer = Observer(scenario, citizens, self.streams)
-        self.windows = {key: EventWindow(n, key[1]) for key in scenario.windows()}
+        # Sorted: a set of strings iterates in an order that changes from process to
+        # process, and the risk model reads the windows as columns (a resumed run must
+        # see them as the run before did).
+        self.windows = {key: EventWindow(n, key[1]) for key in sorted(scenario.windows())}
         self.compiled = scenario.conditions()
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
