@@ -5,6 +5,7 @@ a damaged checkpoint is refused, never silently replaced by a fresh start."""
 from __future__ import annotations
 
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -172,3 +173,14 @@ def test_resume_accepts_the_in_progress_folder_and_refuses_what_is_not_one(tmp_p
     assert load_run(out).daily.num_rows == 12
     result = runner.invoke(app, ["resume", str(out)])
     assert result.exit_code == 2 and "no interrupted run" in result.output
+
+
+def test_a_checkpoint_of_another_scenario_is_refused(tmp_path):
+    out = _interrupted(tmp_path)
+    toml = partial_folder(out) / "scenario.toml"
+    text = toml.read_text()
+    assert re.search(r"^seed = \d+$", text, re.M)
+    toml.write_text(re.sub(r"^seed = \d+$", "seed = 99999", text, flags=re.M))
+    result = runner.invoke(app, ["resume", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "another scenario" in result.output and not out.exists()

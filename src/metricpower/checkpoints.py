@@ -31,8 +31,9 @@ from metricpower.scenario import Scenario, load_scenario, to_toml
 
 MAGIC = b"metricpower checkpoint 1\n"
 CHECKPOINT, SCENARIO, RUN = "checkpoint.pkl", "scenario.toml", "run.json"
-#: The most of a run's time that automatic checkpoints may take.
-BUDGET = 0.02
+#: The most of a run's time that automatic checkpoints may take; and the least time
+#: between two (a run shorter than that is quicker to run again than to checkpoint).
+BUDGET, LEAST_SECONDS = 0.02, 10.0
 
 
 class CheckpointError(Exception):
@@ -55,7 +56,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 class Checkpoints:
     """A run's in-progress folder. `every` days between checkpoints, or None: as often
-    as keeps their measured cost within `BUDGET` of the run's time."""
+    as keeps their measured cost within `BUDGET` of the run's time (the wait after each
+    is at least its cost / BUDGET, and `LEAST_SECONDS`)."""
 
     def __init__(self, folder: Path, scenario: Scenario, out: Path, report: bool,
                  every: int | None):
@@ -108,7 +110,11 @@ class Checkpoints:
 
     def _load(self) -> dict:
         path = self.folder / CHECKPOINT
-        header, payload = read(path)
+        try:
+            header, payload = read(path)
+        except OSError as err:
+            raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror})") \
+                from None
         problem = None
         if header.get("scenario") != self.scenario_hash:
             problem = f"it belongs to another scenario than {self.folder / SCENARIO}"
@@ -117,7 +123,11 @@ class Checkpoints:
                        f"{version('metricpower')}")
         if problem:
             raise CheckpointError(f"{path}: cannot resume: {problem}")
-        return pickle.loads(payload)
+        try:
+            return pickle.loads(payload)
+        except Exception as err:  # a checksummed payload that does not load: any error
+            raise CheckpointError(f"{path}: the checkpoint does not load ({err}); cannot "
+                                  f"resume") from None
 
     def restore(self, engine: Engine) -> int:
         """Put the saved state, if any, into a new engine; returns the day to go on from."""
@@ -138,7 +148,7 @@ class Checkpoints:
         if self.every is not None:
             due = (day + 1) % self.every == 0
         else:
-            due = time.perf_counter() - self._since >= self._cost / BUDGET
+            due = time.perf_counter() - self._since >= max(LEAST_SECONDS, self._cost / BUDGET)
         if due:
             self.save(engine, day)
 
