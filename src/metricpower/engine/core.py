@@ -14,6 +14,9 @@
 
 Every stage works on whole arrays; the only per-item loops are over the policy's
 behaviours, rules, lists and services, never over citizens.
+
+Between two days the engine's state is what the engine and each stage declare in
+`carries` (engine/carry.py): `checkpoint` collects it, `resume` puts it back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metricpower.engine.carry import Carrier
 from metricpower.engine.context import Conditions
 from metricpower.engine.observe import Observer
 from metricpower.engine.responses import RESPONSES
@@ -46,9 +50,13 @@ from metricpower.streams import Streams
 LEDGER_SAMPLE_MAX = 250_000
 
 
-class Engine:
+class Engine(Carrier):
     """Builds the run's shared state (citizens, state, streams, ledger, network,
     conditions) and the stages, then runs the loop day after day."""
+
+    #: The shared state that changes as days pass (the network, when it changes, is
+    #: carried by the association response).
+    carries = ("state", "windows", "ledger", "daily")
 
     def __init__(self, scenario: Scenario, citizens: Citizens, network: Network):
         self.scenario, self.citizens, self.network = scenario, citizens, network
@@ -56,7 +64,10 @@ class Engine:
         self.streams = Streams(scenario.run.seed)
         self.state = State.start(scenario, citizens)
         self.observer = Observer(scenario, citizens, self.streams)
-        self.windows = {key: EventWindow(n, key[1]) for key in scenario.windows()}
+        # Sorted: a set of strings iterates in an order that changes from process to
+        # process, and the risk model reads the windows as columns (a resumed run must
+        # see them as the run before did).
+        self.windows = {key: EventWindow(n, key[1]) for key in sorted(scenario.windows())}
         self.compiled = scenario.conditions()
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
@@ -102,11 +113,29 @@ class Engine:
         self.daily.append(today.row)
         return today.row
 
-    def run(self, progress: Callable[[int], None] | None = None) -> None:
-        for day in range(self.scenario.run.days):
+    def run(self, progress: Callable[[int], None] | None = None, start: int = 0) -> None:
+        """Run the days from `start` (0, or the day after a checkpoint) to the last."""
+        for day in range(start, self.scenario.run.days):
             self.step(day)
             if progress is not None:
                 progress(day)
+
+    def checkpoint(self, day: int) -> dict:
+        """The whole state at the end of `day`: the engine's and every stage's."""
+        return {"day": day, "engine": self.carried(),
+                "stages": {s.name: s.carried() for s in self.stages}}
+
+    def resume(self, saved: dict) -> int:
+        """Put a checkpoint's state in place of this (new) engine's; returns the day to
+        go on from."""
+        stages = {s.name: s for s in self.stages}
+        if set(saved["stages"]) != set(stages):
+            raise ValueError(f"the checkpoint holds the stages {sorted(saved['stages'])}, "
+                             f"this scenario runs {sorted(stages)}")
+        self.restore(saved["engine"])
+        for name, carried in saved["stages"].items():
+            stages[name].restore(carried)
+        return saved["day"] + 1
 
     def response(self, name: str):
         """The response `name` if the scenario switches it on, else None."""

@@ -12,6 +12,7 @@ from metricpower.engine.responses.base import Response, register
 @register
 class Labelling(Response):
     name = "labelling"
+    carries = ("refused",)
 
     @classmethod
     def wanted(cls, scenario):

@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from metricpower.engine.carry import Carrier
 from metricpower.engine.observe import Events
 
 if TYPE_CHECKING:
     from metricpower.engine.core import Engine
 
 
-class Stage(ABC):
+class Stage(Carrier, ABC):
     """One step of the day. Built once from the engine (which holds the run's shared
-    state); `step` runs once a day, in the loop's order, and keeps its own state."""
+    state); `step` runs once a day, in the loop's order, and keeps its own state, which
+    it declares in `carries` (for checkpoints)."""
 
     #: The stage's name, for the per-stage timer.
     name: ClassVar[str]

@@ -12,6 +12,7 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Categorise(Stage):
     name = "categorise"
+    carries = ("list_size",)
 
     def __init__(self, engine):
         super().__init__(engine)

@@ -13,6 +13,7 @@ from metricpower.engine.state import tiers_of
 
 class Score(Stage):
     name = "score"
+    carries = ("score_total", "tier_count")
 
     def __init__(self, engine):
         super().__init__(engine)
