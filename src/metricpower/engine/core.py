@@ -13,7 +13,9 @@
 8. record (`stages/record.py`): the day's row and raw snapshots.
 
 Every stage works on whole arrays; the only per-item loops are over the policy's
-behaviours, rules, lists and services, never over citizens.
+behaviours, rules, lists and services, never over citizens. The arrays are the
+backend's (engine/backend.py): stages call the array API standard through `Engine.xp`
+and the backend's primitives for what the standard lacks.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metricpower.engine.backend import Backend
+from metricpower.engine.backend import backend as default_backend
 from metricpower.engine.context import Conditions
 from metricpower.engine.observe import Observer
 from metricpower.engine.responses import RESPONSES
@@ -48,15 +52,23 @@ LEDGER_SAMPLE_MAX = 250_000
 
 class Engine:
     """Builds the run's shared state (citizens, state, streams, ledger, network,
-    conditions) and the stages, then runs the loop day after day."""
+    conditions) and the stages, then runs the loop day after day.
 
-    def __init__(self, scenario: Scenario, citizens: Citizens, network: Network):
-        self.scenario, self.citizens, self.network = scenario, citizens, network
+    The population arrives in NumPy; the citizens and the state are moved into the
+    backend's arrays here, and `host()` moves them back for the run's tables."""
+
+    def __init__(self, scenario: Scenario, citizens: Citizens, network: Network,
+                 backend: Backend | None = None):
+        self.backend = bk = backend or default_backend()
+        self.population = citizens
+        self.citizens = Citizens(**{k: bk.asarray(v) for k, v in citizens.columns().items()})
+        self.scenario, self.network = scenario, network
         self.n = n = len(citizens)
         self.streams = Streams(scenario.run.seed)
-        self.state = State.start(scenario, citizens)
-        self.observer = Observer(scenario, citizens, self.streams)
-        self.windows = {key: EventWindow(n, key[1]) for key in scenario.windows()}
+        self.state = State.start(scenario, citizens).converted(bk.asarray)
+        self.xp = bk.namespace(self.state.score)
+        self.observer = Observer(scenario, citizens, self.streams, bk)
+        self.windows = {key: EventWindow(n, key[1], bk) for key in scenario.windows()}
         self.compiled = scenario.conditions()
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
@@ -69,8 +81,8 @@ class Engine:
         # Responses first: a response may change what the others read (association
         # makes the network mutable).
         self.responses = [cls(self) for cls in RESPONSES.values() if cls.wanted(scenario)]
-        self.conditions = Conditions(self.compiled, citizens, self.network, self.state,
-                                     self.windows)
+        self.conditions = Conditions(self.compiled, self.citizens, self.network, self.state,
+                                     self.windows, bk)
         res = scenario.responses
         self.score, self.categorise = Score(self), Categorise(self)
         self.consequences = Consequences(self)
@@ -84,6 +96,7 @@ class Engine:
         self.stage_seconds = dict.fromkeys((s.name for s in self.stages), 0.0)
 
     def _ledger_sample(self) -> np.ndarray:
+        """Whose ledger records are kept (NumPy, as the ledger is)."""
         share = self.scenario.run.ledger_sample
         if share is None:
             share = min(1.0, LEDGER_SAMPLE_MAX / self.n)
@@ -108,6 +121,21 @@ class Engine:
             if progress is not None:
                 progress(day)
 
+    def host(self) -> None:
+        """Move the citizens and the state back to NumPy, for the run's tables (after the
+        last step; nothing to do on a NumPy backend)."""
+        self.citizens = self.population
+        self.state = self.state.converted(self.backend.to_numpy)
+
+    def log(self, day: int, citizen, rule, points, *evidence, **reverses):
+        """Record score changes in the ledger (kept in NumPy: it becomes a table); their
+        entry numbers come back in the backend's arrays."""
+        host = self.backend.to_numpy
+        entry = self.ledger.append(day, host(citizen), host(rule), host(points),
+                                   *map(host, evidence),
+                                   **{k: host(v) for k, v in reverses.items()})
+        return self.backend.asarray(entry)
+
     def response(self, name: str):
         """The response `name` if the scenario switches it on, else None."""
         return next((r for r in self.responses if r.name == name), None)
@@ -115,20 +143,21 @@ class Engine:
     # What the run's tables read (runs._tables).
     @property
     def applied(self) -> np.ndarray:
-        return self.consequences.applied
+        return self.backend.to_numpy(self.consequences.applied)
 
     @property
     def attempts(self) -> np.ndarray:
-        return self.consequences.attempts
+        return self.backend.to_numpy(self.consequences.attempts)
 
     @property
     def refused(self) -> np.ndarray:
         labelling = self.response("labelling")
-        return labelling.refused if labelling is not None else np.zeros_like(self.attempts)
+        return (self.backend.to_numpy(labelling.refused) if labelling is not None
+                else np.zeros_like(self.attempts))
 
     @property
     def snapshots(self) -> dict[int, np.ndarray]:
-        return self.record.snapshots
+        return {d: self.backend.to_numpy(t) for d, t in self.record.snapshots.items()}
 
     @property
     def predictions(self) -> list[dict]:

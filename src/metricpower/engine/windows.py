@@ -10,18 +10,18 @@ from collections import deque
 
 import numpy as np
 
-from metricpower.engine.backend import scatter_add
+from metricpower.engine.backend import Backend
 
 
 class EventWindow:
-    def __init__(self, n: int, days: int):
-        self.days = days
-        self.counts = np.zeros(n, dtype=np.int32)
-        self._ring: deque[np.ndarray] = deque()
+    def __init__(self, n: int, days: int, backend: Backend):
+        self.days, self.backend = days, backend
+        self.counts = backend.asarray(np.zeros(n, dtype=np.int32))
+        self._ring: deque = deque()
 
-    def add(self, citizens: np.ndarray) -> None:
+    def add(self, citizens) -> None:
         """Record one day's observed events (citizen indices, repeats allowed)."""
-        scatter_add(self.counts, citizens, 1)
+        self.backend.scatter_add(self.counts, citizens, 1)
         self._ring.append(citizens)
         if len(self._ring) > self.days:
-            scatter_add(self.counts, self._ring.popleft(), -1)
+            self.backend.scatter_add(self.counts, self._ring.popleft(), -1)

@@ -23,8 +23,8 @@ class Deterrence(Response):
                 self.factor.append(None)
                 continue
             e = spec.elasticity.get(b.name, spec.default)
-            self.factor.append(np.exp(-e * engine.observer.p_seen(bi) * penalty / 10.0)
-                               .astype(np.float32))
+            # In float32 throughout, as the chance of being seen is.
+            self.factor.append(engine.xp.exp(-e * engine.observer.p_seen(bi) * penalty / 10.0))
 
     def scale(self, bi):
         factor = self.factor[bi]

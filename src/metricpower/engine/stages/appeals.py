@@ -25,43 +25,49 @@ class Appeals(Stage):
 
     def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed) -> int:
         spec, state = self.spec, self.engine.state
-        p = (spec.probability * (np.abs(points) / 10.0) ** spec.points_elasticity
-             * state.income[citizen].astype(np.float64) ** spec.income_elasticity)
-        u = self.engine.streams.rng(f"appeal:{ri}", day).random(len(citizen))
+        xp, bk = self.engine.xp, self.engine.backend
+        p = (spec.probability * (xp.astype(xp.abs(points), xp.float64) / 10.0)
+             ** spec.points_elasticity
+             * xp.astype(state.income[citizen], xp.float64) ** spec.income_elasticity)
+        n = citizen.shape[0]
+        u = bk.asarray(self.engine.streams.rng(f"appeal:{ri}", day).random(n))
         go = u < p
-        k = int(go.sum())
-        self.office.file(entry=entry[go], day=np.full(k, day), citizen=citizen[go],
-                         rule=np.full(k, ri), points=points[go], behaviour=np.full(k, bi),
+        k = int(xp.sum(go))
+        self.office.file(entry=entry[go], day=xp.full(k, day), citizen=citizen[go],
+                         rule=xp.full(k, ri), points=points[go], behaviour=xp.full(k, bi),
                          sensor=sensor[go], benign=benign[go], misattributed=misattributed[go],
-                         filed=np.full(k, day))
+                         filed=xp.full(k, day))
         return k
 
     def _decide(self, day: int, row: dict, filed: int) -> tuple[list, list]:
         spec, engine = self.spec, self.engine
+        xp, bk = engine.xp, engine.backend
         rng = engine.streams.rng("appeal_office", day)
         if spec.capacity_per_100k == "unlimited":
             capacity = self.office.waiting
         else:
             mean = spec.capacity_per_100k * engine.n / 1e5
             capacity = int(mean) + int(rng.random() < mean - int(mean))
-        case = self.office.take(day, capacity, spec.decision_days)
-        chance = np.where(case["misattributed"], spec.success_misattributed,
-                          np.where(case["benign"], spec.success_benign, spec.success_true))
-        upheld = rng.random(len(chance)) < chance
-        citizen = case["citizen"][upheld].astype(np.int64)
-        back = -case["points"][upheld].astype(np.int32)
-        engine.ledger.append(day, citizen, case["rule"][upheld].astype(np.int16), back,
-                             case["behaviour"][upheld].astype(np.int16),
-                             case["sensor"][upheld].astype(np.int16),
-                             case["benign"][upheld].astype(bool),
-                             case["misattributed"][upheld].astype(bool),
-                             reverses=case["entry"][upheld].astype(np.int64))
+        case = self.office.take(xp, day, capacity, spec.decision_days)
+        benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
+                                                                       "misattributed"))
+        chance = xp.where(misattributed, spec.success_misattributed,
+                          xp.where(benign, xp.asarray(spec.success_benign),
+                                   spec.success_true))
+        upheld = bk.asarray(rng.random(chance.shape[0])) < chance
+        citizen = xp.astype(case["citizen"][upheld], xp.int64)
+        back = -xp.astype(case["points"][upheld], xp.int32)
+        engine.log(day, citizen, xp.astype(case["rule"][upheld], xp.int16), back,
+                   xp.astype(case["behaviour"][upheld], xp.int16),
+                   xp.astype(case["sensor"][upheld], xp.int16),
+                   benign[upheld], misattributed[upheld],
+                   reverses=xp.astype(case["entry"][upheld], xp.int64))
         waited = day - case["day"][upheld]
-        row.update(appeals_filed=filed, appeals_decided=len(chance),
-                   appeals_upheld=int(upheld.sum()),
-                   appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
-                   appeals_upheld_benign=int(case["benign"][upheld].sum()),
-                   redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
+        row.update(appeals_filed=filed, appeals_decided=chance.shape[0],
+                   appeals_upheld=int(xp.sum(upheld)),
+                   appeals_upheld_misattributed=int(xp.sum(misattributed[upheld])),
+                   appeals_upheld_benign=int(xp.sum(benign[upheld])),
+                   redress_days=int(xp.sum(waited)), appeals_waiting=self.office.waiting)
         return [citizen], [back]
 
 
@@ -77,11 +83,11 @@ class AppealOffice:
         self.waiting = 0
 
     def file(self, **columns: np.ndarray) -> None:
-        if len(columns["citizen"]):
+        if k := columns["citizen"].shape[0]:
             self._chunks.append(columns)
-            self.waiting += len(columns["citizen"])
+            self.waiting += k
 
-    def take(self, day: int, capacity: int, decision_days: int) -> dict[str, np.ndarray]:
+    def take(self, xp, day: int, capacity: int, decision_days: int) -> dict[str, np.ndarray]:
         """Up to `capacity` of the oldest appeals that are ripe for a decision. Appeals
         are filed in day order, so the ripe ones are at the head of the queue: a day
         costs the appeals decided, not the length of the queue."""
@@ -89,13 +95,14 @@ class AppealOffice:
         left = capacity
         while self._chunks and left > 0:
             head = self._chunks[0]
-            ripe = int(np.searchsorted(head["filed"], day - decision_days, side="right"))
+            ripe = int(xp.searchsorted(head["filed"], xp.asarray([day - decision_days]),
+                                       side="right")[0])
             k = min(ripe, left)
             if k == 0:
                 break
             taken.append({f: v[:k] for f, v in head.items()})
             left -= k
-            if k == len(head["citizen"]):
+            if k == head["citizen"].shape[0]:
                 self._chunks.popleft()
             else:
                 self._chunks[0] = {f: v[k:] for f, v in head.items()}
@@ -103,5 +110,5 @@ class AppealOffice:
                     break
         self.waiting -= capacity - left
         if not taken:
-            return {f: np.zeros(0) for f in self.FIELDS}
-        return {f: np.concatenate([t[f] for t in taken]) for f in self.FIELDS}
+            return {f: xp.zeros(0) for f in self.FIELDS}
+        return {f: xp.concat([t[f] for t in taken]) for f in self.FIELDS}

@@ -14,24 +14,26 @@ class Categorise(Stage):
     def __init__(self, engine):
         super().__init__(engine)
         #: Members of each list, kept as they enter and leave.
-        self.list_size = np.zeros(len(engine.scenario.lists), dtype=np.int64)
+        self.list_size = [0] * len(engine.scenario.lists)
 
     def step(self, day: int, today: Today) -> None:
         state, holds, row = self.engine.state, self.engine.conditions.holds, today.row
+        xp, bk = self.engine.xp, self.engine.backend
         for li, spec in enumerate(self.engine.scenario.lists):
             on, since = state.on_list[spec.name], state.list_since[spec.name]
             holds_enter = holds(f"lists[{li}].enter", day)
-            members = np.flatnonzero(on)
+            members = xp.nonzero(on)[0]
             served = members[day - since[members] >= spec.min_days]
             if spec.exit is not None:
                 leave = served[holds(f"lists[{li}].exit", day, served)]
             else:
                 leave = served[~holds_enter[served]]
-            enter = np.flatnonzero(holds_enter & ~on)
-            on[enter] = True
-            since[enter] = day
-            on[leave] = False
-            state.listed_before[spec.name][leave] += day - since[leave]
-            self.list_size[li] += len(enter) - len(leave)
-            row[f"entered_{spec.name}"] = len(enter)
-            row[f"left_{spec.name}"] = len(leave)
+            enter = xp.nonzero(holds_enter & ~on)[0]
+            bk.set_at(on, enter, True)
+            bk.set_at(since, enter, day)
+            bk.set_at(on, leave, False)
+            before = state.listed_before[spec.name]
+            bk.set_at(before, leave, before[leave] + (day - since[leave]))
+            self.list_size[li] += enter.shape[0] - leave.shape[0]
+            row[f"entered_{spec.name}"] = enter.shape[0]
+            row[f"left_{spec.name}"] = leave.shape[0]
