@@ -201,7 +201,7 @@ class Observer:
             sensor[seen] = si
         hit = sensor >= 0
         return Events(citizen[hit], sensor[hit], benign[hit],
-                      xp.zeros(int(xp.sum(hit)), dtype=xp.bool))
+                      xp.zeros(int(xp.count_nonzero(hit)), dtype=xp.bool))
 
     def false_matches(self, day: int) -> dict[int, Events]:
         """Cameras charging citizens who did nothing, by the behaviour they are charged with."""

@@ -17,7 +17,7 @@ class Appeals(Stage):
     def __init__(self, engine):
         super().__init__(engine)
         self.spec = engine.scenario.responses.appeals
-        self.office = AppealOffice()
+        self.office = AppealOffice(engine.xp)
 
     def step(self, day: int, today: Today) -> None:
         filed = sum(self._file(day, *penalty) for penalty in today.penalties)
@@ -32,7 +32,7 @@ class Appeals(Stage):
         n = citizen.shape[0]
         u = bk.asarray(self.engine.streams.rng(f"appeal:{ri}", day).random(n))
         go = u < p
-        k = int(xp.sum(go))
+        k = int(xp.count_nonzero(go))
         self.office.file(entry=entry[go], day=xp.full(k, day), citizen=citizen[go],
                          rule=xp.full(k, ri), points=points[go], behaviour=xp.full(k, bi),
                          sensor=sensor[go], benign=benign[go], misattributed=misattributed[go],
@@ -48,7 +48,7 @@ class Appeals(Stage):
         else:
             mean = spec.capacity_per_100k * engine.n / 1e5
             capacity = int(mean) + int(rng.random() < mean - int(mean))
-        case = self.office.take(xp, day, capacity, spec.decision_days)
+        case = self.office.take(day, capacity, spec.decision_days)
         benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
                                                                        "misattributed"))
         chance = xp.where(misattributed, spec.success_misattributed,
@@ -64,9 +64,9 @@ class Appeals(Stage):
                    reverses=xp.astype(case["entry"][upheld], xp.int64))
         waited = day - case["day"][upheld]
         row.update(appeals_filed=filed, appeals_decided=chance.shape[0],
-                   appeals_upheld=int(xp.sum(upheld)),
-                   appeals_upheld_misattributed=int(xp.sum(misattributed[upheld])),
-                   appeals_upheld_benign=int(xp.sum(benign[upheld])),
+                   appeals_upheld=int(xp.count_nonzero(upheld)),
+                   appeals_upheld_misattributed=int(xp.count_nonzero(misattributed[upheld])),
+                   appeals_upheld_benign=int(xp.count_nonzero(benign[upheld])),
                    redress_days=int(xp.sum(waited)), appeals_waiting=self.office.waiting)
         return [citizen], [back]
 
@@ -78,7 +78,8 @@ class AppealOffice:
     FIELDS = ("entry", "day", "citizen", "rule", "points", "behaviour", "sensor", "benign",
               "misattributed", "filed")
 
-    def __init__(self):
+    def __init__(self, xp=np):
+        self.xp = xp
         self._chunks: deque[dict[str, np.ndarray]] = deque()  # in filing order
         self.waiting = 0
 
@@ -87,10 +88,11 @@ class AppealOffice:
             self._chunks.append(columns)
             self.waiting += k
 
-    def take(self, xp, day: int, capacity: int, decision_days: int) -> dict[str, np.ndarray]:
+    def take(self, day: int, capacity: int, decision_days: int) -> dict[str, np.ndarray]:
         """Up to `capacity` of the oldest appeals that are ripe for a decision. Appeals
         are filed in day order, so the ripe ones are at the head of the queue: a day
         costs the appeals decided, not the length of the queue."""
+        xp = self.xp
         taken: list[dict[str, np.ndarray]] = []
         left = capacity
         while self._chunks and left > 0:

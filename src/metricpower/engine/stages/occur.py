@@ -53,16 +53,17 @@ class OccurAndObserve(Stage):
             chilled = would & ~keep
             acted, acted_benign = cand[keep], is_benign[keep]
             counts = {"occurrences": acted.shape[0],
-                      "benign_occurrences": int(xp.sum(acted_benign)),
-                      "chilled": int(xp.sum(chilled)),
-                      "benign_chilled": int(xp.sum(chilled & is_benign))}
+                      "benign_occurrences": int(xp.count_nonzero(acted_benign)),
+                      "chilled": int(xp.count_nonzero(chilled)),
+                      "benign_chilled": int(xp.count_nonzero(chilled & is_benign))}
             for key, value in counts.items():
                 row[f"{key}_{b.name}"] = value
                 totals[key] += value
             if self.penalised[bi]:
                 bk.scatter_add(state.true_offences, acted[~acted_benign], 1)
             today.acted[bi] = acted
-            ev = obs.observe(bi, acted, acted_benign, u_sensor[:, keep])
+            ev = obs.observe(bi, acted, acted_benign,
+                             xp.take(u_sensor, xp.nonzero(keep)[0], axis=1))
             totals["observed"] += ev.citizen.shape[0]
             bk.scatter_add(state.acts, acted, 1)
             bk.scatter_add(state.observed, ev.citizen, 1)

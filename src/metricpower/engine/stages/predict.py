@@ -43,7 +43,7 @@ class Predict(Stage):
                                                state.true_offences)
             if flagged is not None:
                 state.flagged = flagged
-        today.row["flagged"] = int(xp.sum(state.flagged))
+        today.row["flagged"] = int(xp.count_nonzero(state.flagged))
 
 
 class RiskModel:
@@ -84,7 +84,7 @@ class RiskModel:
         if xp.all(fell[fit_on]) or not xp.any(fell[fit_on]):
             return None
         mean, sd = xp.mean(x_old, axis=0), xp.std(x_old, axis=0) + 1e-9
-        coef = fit_logistic((x_old[fit_on, :] - mean) / sd, fell[fit_on])
+        coef = fit_logistic((x_old[fit_on] - mean) / sd, fell[fit_on])
         flagged = xp.zeros(n, dtype=xp.bool)
         for start in range(0, n, self.CHUNK):
             part = slice(start, min(start + self.CHUNK, n))
@@ -103,9 +103,9 @@ class RiskModel:
             for g in range(n_groups):
                 m = group == g
                 f, t = flagged[m], truth[m]
-                rows.append({"day": made, "group": g, "tp": int(xp.sum(f & t)),
-                             "fp": int(xp.sum(f & ~t)), "fn": int(xp.sum(~f & t)),
-                             "tn": int(xp.sum(~f & ~t))})
+                rows.append({"day": made, "group": g, "tp": int(xp.count_nonzero(f & t)),
+                             "fp": int(xp.count_nonzero(f & ~t)), "fn": int(xp.count_nonzero(~f & t)),
+                             "tn": int(xp.count_nonzero(~f & ~t))})
         return rows
 
 

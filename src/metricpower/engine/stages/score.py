@@ -52,8 +52,8 @@ class Score(Stage):
                 pts.append(points)
                 if rule.is_penalty:
                     counts["penalties"] += citizen.shape[0]
-                    counts["benign_penalties"] += int(xp.sum(benign))
-                    counts["misattributed_penalties"] += int(xp.sum(misattributed))
+                    counts["benign_penalties"] += int(xp.count_nonzero(benign))
+                    counts["misattributed_penalties"] += int(xp.count_nonzero(misattributed))
                     today.penalties.append((entry, citizen, ri, points, bi, sensor, benign,
                                             misattributed))
                 else:
