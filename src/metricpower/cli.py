@@ -39,9 +39,9 @@ def fail(message: str) -> None:
 
 
 def resolve_scenario(scenario: Path | None, preset: str | None, citizens: int | None,
-                     days: int | None, seed: int | None) -> Scenario:
-    run = {k: v for k, v in (("citizens", citizens), ("days", days), ("seed", seed))
-           if v is not None}
+                     days: int | None, seed: int | None, backend: str | None = None) -> Scenario:
+    run = {k: v for k, v in (("citizens", citizens), ("days", days), ("seed", seed),
+                             ("backend", backend)) if v is not None}
     overrides = {"run": run} if run else None
     if scenario is not None and preset is not None:
         fail("give a scenario file or --preset, not both")
@@ -96,10 +96,12 @@ def run(
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    backend: Annotated[str | None, typer.Option(
+        help="cpu, or gpu (CuPy on a CUDA device: the gpu extra)")] = None,
 ) -> None:
     """Run a scenario (default: the essay preset) and write a run directory."""
     try:
-        sc = resolve_scenario(scenario, preset, citizens, days, seed)
+        sc = resolve_scenario(scenario, preset, citizens, days, seed, backend)
         target = out_dir or Path("runs") / sc.name
         _check_writable(target)
         result = run_with_progress(sc)

@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metricpower.engine import Engine
+from metricpower.engine.backend import backend_named
+from metricpower.engine.gpu import GpuUnavailable
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.population import make_citizens, make_network
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
@@ -94,8 +96,13 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) 
     """Run a scenario in memory. `progress(day)` is called after each day."""
     from metricpower.metrics import headline, summary
 
+    # The backend first: a machine that cannot run it is told before any work is done.
+    try:
+        backend = backend_named(scenario.run.backend)
+    except GpuUnavailable as e:
+        raise ScenarioError(f"scenario {scenario.name}", str(e), key="run.backend") from None
     citizens = make_citizens(scenario)
-    engine = Engine(scenario, citizens, make_network(scenario, citizens))
+    engine = Engine(scenario, citizens, make_network(scenario, citizens), backend)
     engine.run(progress)
     engine.host()
     tables = _tables(engine)

@@ -261,3 +261,13 @@ _NUMPY, _NUMBA = NumpyBackend(), (NumbaBackend() if numba is not None else None)
 def backend() -> Backend:
     """The CPU backend: Numba when installed, unless METRICPOWER_KERNELS=numpy."""
     return _NUMBA if use_numba() else _NUMPY
+
+
+def backend_named(name: str) -> Backend:
+    """The backend a scenario's `[run] backend` names: `cpu` or `gpu` (CuPy; raises
+    engine.gpu.GpuUnavailable, naming the extra, where CuPy or a device is missing)."""
+    if name == "gpu":
+        from metricpower.engine.gpu import CupyBackend
+
+        return CupyBackend()
+    return backend()
