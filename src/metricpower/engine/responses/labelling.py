@@ -34,4 +34,5 @@ class Labelling(Response):
         today.sanctioned.append(who[refused])
         self.refused[si, :] += bk.bincount(self.engine.citizens.group[who[refused]],
                                            self.n_groups)
-        today.row[f"refused_{self.engine.scenario.services[si].name}"] = int(xp.count_nonzero(refused))
+        name = self.engine.scenario.services[si].name
+        today.row[f"refused_{name}"] = int(xp.count_nonzero(refused))

@@ -3,8 +3,6 @@ and leave after its minimum stay, when its exit condition holds."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from metricpower.engine.stages.base import Stage, Today
 
 

@@ -16,7 +16,7 @@ class Consequences(Stage):
 
     def __init__(self, engine):
         super().__init__(engine)
-        sc, citizens = engine.scenario, engine.citizens
+        sc = engine.scenario
         self.effects = [EFFECTS[c.effect](engine, ci, c) for ci, c in enumerate(sc.consequences)]
         self.on_citizen = [e for e in self.effects if not e.on_service]
         self.kinds = list(dict.fromkeys(type(e) for e in self.on_citizen))

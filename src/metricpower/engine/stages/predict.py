@@ -103,9 +103,10 @@ class RiskModel:
             for g in range(n_groups):
                 m = group == g
                 f, t = flagged[m], truth[m]
-                rows.append({"day": made, "group": g, "tp": int(xp.count_nonzero(f & t)),
-                             "fp": int(xp.count_nonzero(f & ~t)), "fn": int(xp.count_nonzero(~f & t)),
-                             "tn": int(xp.count_nonzero(~f & ~t))})
+                count = xp.count_nonzero
+                rows.append({"day": made, "group": g, "tp": int(count(f & t)),
+                             "fp": int(count(f & ~t)), "fn": int(count(~f & t)),
+                             "tn": int(count(~f & ~t))})
         return rows
 
 
