@@ -106,6 +106,15 @@ def cumsum_within(sorted_keys: np.ndarray, size: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the interface
+def namespace(*arrays):
+    """The array API namespace of these arrays, through array-api-compat: NumPy itself
+    for NumPy arrays (NumPy 2 follows the standard: no wrapper to slow the CPU's day), the
+    compat wrapper for a library that needs one (CuPy), the library for one that follows
+    the standard itself (array-api-strict)."""
+    own = all(isinstance(a, np.ndarray) for a in arrays)
+    return array_namespace(*arrays, use_compat=False if own else None)
+
+
 class Backend(ABC):
     """What the stages need beyond the array API standard, on the backend's arrays."""
 
@@ -114,7 +123,7 @@ class Backend(ABC):
 
     def namespace(self, array):
         """The array API namespace of the backend's arrays."""
-        return array_namespace(array, use_compat=False)
+        return namespace(array)
 
     def asarray(self, values: np.ndarray):
         """A NumPy array (a population column, a random draw) as the backend's array."""

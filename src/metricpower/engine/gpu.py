@@ -14,7 +14,6 @@ device once a day per behaviour and service.
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import array_namespace
 
 from metricpower.engine.backend import Backend, bands_numpy
 
@@ -72,10 +71,6 @@ class CupyBackend(Backend):
         self._reduce = self.cupy.RawKernel(_REDUCE, "friend_reduce")
         #: The network's arrays on the device, by network; refreshed after it changes.
         self._csr: dict[int, tuple] = {}
-
-    def namespace(self, array):
-        # CuPy is not the standard itself: array-api-compat's wrapper is.
-        return array_namespace(array)
 
     def asarray(self, values):
         return self.cupy.asarray(values) if isinstance(values, np.ndarray) else values

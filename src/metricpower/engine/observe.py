@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import array_namespace
 
-from metricpower.engine.backend import Backend
+from metricpower.engine.backend import Backend, namespace
 from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
 from metricpower.streams import Streams
@@ -227,6 +226,6 @@ class Observer:
 def concat(events: list[Events]) -> Events:
     if len(events) == 1:
         return events[0]
-    xp = array_namespace(events[0].citizen, use_compat=False)
+    xp = namespace(events[0].citizen)
     return Events(*(xp.concat([getattr(e, f) for e in events])
                     for f in ("citizen", "sensor", "benign", "misattributed")))

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from array_api_compat import array_namespace
 
+from metricpower.engine.backend import namespace
 from metricpower.population import Citizens
 from metricpower.scenario.schema import Scenario
 
@@ -76,7 +76,7 @@ class State:
 
     def relabel(self, now, day: int, backend) -> None:
         """Who is publicly labelled from today; spells are counted when they end."""
-        xp = array_namespace(now, use_compat=False)
+        xp = namespace(now)
         start = xp.nonzero(now & ~self.labelled)[0]
         end = xp.nonzero(self.labelled & ~now)[0]
         backend.set_at(self.labelled_before, end,
@@ -86,19 +86,19 @@ class State:
 
     def days_labelled(self, days: int) -> np.ndarray:
         """Days each citizen was publicly labelled in a run of `days` days."""
-        xp = array_namespace(self.labelled, use_compat=False)
+        xp = namespace(self.labelled)
         return self.labelled_before + xp.where(self.labelled, days - self.labelled_since, 0)
 
     def days_listed(self, name: str, days: int) -> np.ndarray:
         """Days each citizen spent on list `name` in a run of `days` days."""
         on = self.on_list[name]
-        xp = array_namespace(on, use_compat=False)
+        xp = namespace(on)
         return self.listed_before[name] + xp.where(on, days - self.list_since[name], 0)
 
 
 def tiers_of(scenario: Scenario, score: np.ndarray) -> np.ndarray:
     """Tier index of each score (0 = best): the number of tier floors above it."""
-    xp = array_namespace(score, use_compat=False)
+    xp = namespace(score)
     floors = xp.asarray(np.array(scenario.tier_floors[::-1], dtype=np.int64))  # ascending
     above = floors.shape[0] - xp.searchsorted(floors, score, side="right")
     return xp.astype(above, xp.int8)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from array_api_compat import array_namespace
 
-from metricpower.engine.backend import Backend
+from metricpower.engine.backend import Backend, namespace
 from metricpower.engine.backend import backend as default_backend
 from metricpower.engine.stages.base import Stage, Today
 
@@ -111,14 +110,14 @@ class RiskModel:
 
 
 def _design(x):
-    xp = array_namespace(x, use_compat=False)
+    xp = namespace(x)
     return xp.concat([xp.ones((x.shape[0], 1)), xp.astype(x, xp.float64)], axis=1)
 
 
 def fit_logistic(x, y, l2: float = 1.0, steps: int = 25):
     """L2-penalised logistic regression by Newton's method (intercept unpenalised), the
     same objective as scikit-learn's LogisticRegression(C=1/l2)."""
-    xp = array_namespace(x, use_compat=False)
+    xp = namespace(x)
     a = _design(x)
     y = xp.astype(y, xp.float64)
     k = a.shape[1]
@@ -136,5 +135,5 @@ def fit_logistic(x, y, l2: float = 1.0, steps: int = 25):
 
 
 def predict_logistic(coef, x):
-    xp = array_namespace(x, use_compat=False)
+    xp = namespace(x)
     return 1.0 / (1.0 + xp.exp(-(_design(x) @ coef)))
