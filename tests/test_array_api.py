@@ -41,9 +41,31 @@ def engine():
     return _run(NumpyBackend())
 
 
+def _refuse(self, *args, **kwargs):
+    raise TypeError("a NumPy function was called on an array-api-strict array")
+
+
 @pytest.fixture(scope="module")
 def strict_engine():
-    return _run(ArrayApiStrictBackend())
+    # array-api-strict arrays still convert silently to NumPy (`__array__`), so a NumPy
+    # call on one would go unnoticed; here it raises. The backend converts by DLPack.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(xps.asarray(0)), "__array__", _refuse)
+        return _run(ArrayApiStrictBackend())
+
+
+def test_a_numpy_call_on_a_strict_array_is_refused():
+    """The strict run fails on any NumPy call on its arrays (shown here), while the
+    backend's own conversions, by DLPack, still work."""
+    backend = ArrayApiStrictBackend()
+    labelled = backend.asarray(np.array([True, False, True]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(labelled), "__array__", _refuse)
+        with pytest.raises(TypeError):
+            np.flatnonzero(labelled)
+        with pytest.raises(TypeError):
+            np.sum(labelled)
+        assert backend.to_numpy(labelled).tolist() == [True, False, True]
 
 
 def test_the_day_on_array_api_strict_gives_the_same_tables(engine, strict_engine):
