@@ -30,7 +30,7 @@ from metricpower.engine import Engine
 from metricpower.engine.backend import backend_named
 from metricpower.engine.gpu import GpuUnavailable
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
-from metricpower.population import make_citizens, make_network
+from metricpower.population import Population, build_population
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
 
 #: The tables of a run directory, as the results schema declares them.
@@ -92,8 +92,11 @@ class OutputError(Exception):
     """The run directory cannot be written."""
 
 
-def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> Run:
-    """Run a scenario in memory. `progress(day)` is called after each day."""
+def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
+             population: Population | None = None) -> Run:
+    """Run a scenario in memory. `progress(day)` is called after each day. `population`
+    (from `build_population`) runs it on a population built before, shared by runs of
+    other seeds or policies; it must have been built for this scenario's population."""
     from metricpower.metrics import headline, summary
 
     # The backend first: a machine that cannot run it is told before any work is done.
@@ -101,8 +104,16 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) 
         backend = backend_named(scenario.run.backend)
     except GpuUnavailable as e:
         raise ScenarioError(f"scenario {scenario.name}", str(e), key="run.backend") from None
-    citizens = make_citizens(scenario)
-    engine = Engine(scenario, citizens, make_network(scenario, citizens), backend)
+    if population is None:
+        population = build_population(scenario)
+        network = population.network
+    elif not population.fits(scenario):
+        raise ValueError(f"scenario {scenario.name!r}: the population given was built from "
+                         "other population or network settings, number of citizens or "
+                         "population seed")
+    else:
+        network = population.network_copy()
+    engine = Engine(scenario, population.citizens, network, backend)
     engine.run(progress)
     engine.host()
     tables = _tables(engine)

@@ -171,7 +171,7 @@ class Ties(Network):
 def make_network(scenario: Scenario, citizens: Citizens) -> Network:
     n = len(citizens)
     spec = scenario.network
-    rng = Streams(scenario.run.seed).rng("network")
+    rng = Streams(scenario.run.effective_population_seed).rng("network")
     stubs = rng.poisson(spec.mean_degree / 2.0, size=n)
     a = np.repeat(np.arange(n, dtype=np.int32), stubs)
     # Narrow draws: these arrays are the size of the network.

@@ -125,7 +125,7 @@ def _overview(run, s: dict) -> str:
         ("sanctions applied", num(j.get("sanctions_total", 0))),
         ("citizens sanctioned at least once", num(j["citizens_sanctioned"])),
         ("of them wrongfully", pct(j["wrongful_share"])),
-        ("life decisions that consulted the score", pct(a.get("gated_share"))),
+        ("life decisions whose outcome the score changed", pct(a.get("changed_share"), 2)),
         ("score vs true conduct: ROC AUC", num(a["auc"], 3)),
     ]
     text = [_headline_sentence(s)]
@@ -151,15 +151,16 @@ def _headline_sentence(s: dict) -> str:
 
 def _limits(m, s) -> str:
     lim = s["limits"]
-    how = ("is expected to fall" if lim["occurrences_source"] == "expected" else "fell")
+    acts = ("of the acts citizens are expected to have done"
+            if lim["occurrences_source"] == "expected" else "of everything citizens did")
     text = [
         f"The policy scores {lim['regulated']} of the {lim['behaviours']} behaviours in the "
         f"catalogue: it penalises {lim['penalised']} and rewards {lim['rewarded']}. "
         f"{lim['lawful_penalised']} of the penalised behaviours break no law — only this "
         "policy makes them offences.",
-        f"{pct(lim['occurrence_share_under_rule'])} of everything citizens did {how} under a "
-        f"rule, and {pct(lim['occurrence_share_lawful_penalised'])} were lawful acts that "
-        "the policy penalises.",
+        f"The rules scored {pct(lim['acts_scored_share'], 2)} {acts} "
+        f"(seen or not), and penalised {pct(lim['lawful_acts_penalised_share'], 2)} of "
+        "their lawful acts.",
     ]
     if lim.get("lawful_share_of_penalised_events") is not None:
         text.append(f"Of the acts actually penalised, "
@@ -226,6 +227,9 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
             f"{esc(k)} {num(v)} (peak {num(c['list_sizes_peak'][k])}, "
             f"{pct(c['ever_listed_share'].get(k), 2)} of citizens ever listed)"
             for k, v in lists.items()) + ".")
+        text.append("Over the run: " + "; ".join(
+            f"{num(c['list_entries'].get(k))} entered {esc(k)} and "
+            f"{num(c['list_exits'].get(k))} left it" for k in lists) + ".")
     sc = run.scenario
     parts = [
         figure("fig-tier-shares", F.tier_shares(m["tier_shares_over_time"], tiers),
@@ -260,7 +264,9 @@ def _judgements(m, s, groups) -> str:
                 f"({num(j['wrongful_mostly_tainted'])}).")
     if "predictions" in j and "all" in j["predictions"]:
         p = j["predictions"]["all"]
-        text.append(f"The risk model's precision was {pct(p['precision'])}, and it flagged "
+        text.append(f"The risk model's precision was {pct(p['precision'])}, against a base "
+                    f"rate of {pct(p.get('base_rate'))} (what flags drawn at random would "
+                    "score), and it flagged "
                     f"{pct(p['false_positive_rate'], 2)} of those who did not fall to the "
                     "bottom.")
     pe = m.get("prediction_errors")
@@ -350,10 +356,10 @@ def _intensification(m, s, tiers) -> str:
 def _authority(m, s, citizens, seed) -> str:
     a = s["authority"]
     text = []
-    if a.get("gated_share") is not None:
-        text.append(f"{pct(a['gated_share'])} of {num(a['decisions'])} life decisions — "
-                    "trips, jobs, school places, loans, utilities — consulted the score, and "
-                    f"it changed the outcome of {pct(a['changed_share'], 2)}.")
+    if a.get("changed_share") is not None:
+        text.append(f"Of {num(a['decisions'])} life decisions — trips, jobs, school places, "
+                    f"loans, utilities — the score changed the outcome of "
+                    f"{pct(a['changed_share'], 2)} ({num(a['changed'])}).")
     if a.get("auc") is not None:
         text.append(f"Yet the score knows little: its rank correlation with hidden true "
                     f"conduct is {num(a['spearman'], 3)}, and its ROC AUC for telling the "
@@ -376,35 +382,46 @@ def _authority(m, s, citizens, seed) -> str:
 
 def _disparate(m, s) -> str:
     d = s["disparate_impact"]
-    flagged = d["flagged"]
+    flagged, chance = d["flagged"], d["below_four_fifths_not_significant"]
+    adverse = {r["rate"]: r["adverse"] for r in m["disparate_impact"].iter_rows(named=True)}
+
+    def told(f: dict) -> str:
+        return (f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)}, "
+                f"{1 - d['level']:.0%} interval {num(f['ci_low'], 2)}–{num(f['ci_high'], 2)}"
+                f"{'; ' + _times(f) if adverse.get(f['rate'], True) and _times(f) else ''})")
+
     if flagged:
-        di_rows = m["disparate_impact"]
-        adverse = {r["rate"]: r["adverse"] for r in di_rows.iter_rows(named=True)}
         bad = [f for f in flagged if adverse.get(f["rate"], True)]
         good = [f for f in flagged if not adverse.get(f["rate"], True)]
-        text = [f"{len(flagged)} group or region rates fail the four-fifths rule on enough "
-                "events to matter."]
+        text = [f"{len(flagged)} group or region rates differ from the reference group's "
+                f"by more than chance explains (significant at {d['level']:g} after Holm's "
+                f"correction over every pair of groups; {d['rates_checked']} rates checked)."]
         if bad:
-            text.append("Sanctions and penalties: " + "; ".join(
-                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)}: "
-                f"{_times(f)})" for f in bad[:5]) + ".")
+            text.append("Sanctions and penalties: " + "; ".join(told(f) for f in bad[:5]) + ".")
         if good:
-            text.append("Rewards: " + "; ".join(
-                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)})"
-                for f in good[:5]) + ".")
+            text.append("Rewards: " + "; ".join(told(f) for f in good[:5]) + ".")
     else:
-        text = [f"No rate fails the four-fifths rule on enough events "
-                f"({d['rates_checked']} rates checked)."]
+        text = [f"No rate differs between groups by more than chance explains "
+                f"({d['rates_checked']} rates checked at {d['level']:g}, Holm-corrected)."]
+    if chance:
+        text.append(f"{len(chance)} more fall below four fifths but are not significant — "
+                    "too few events to tell from chance: " + "; ".join(
+                        told(f) for f in chance[:5]) + ".")
     di = m["disparate_impact"]
     parts = [
         figure("fig-impact-group", F.impact_ratios(di, "group"),
                "Impact ratio of every rate for every group (dashed: four fifths; circled: "
-               "flagged — below 0.8 on enough events not to be chance in small numbers)."),
+               "flagged — significant after Holm's correction)."),
         figure("fig-impact-region", F.impact_ratios(di, "region"),
                "Impact ratio of every citizen-level rate for every region."),
         table(di.filter(pl.col("flagged")).select(
             "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
-            "impact_ratio"), "Table: flagged rates", open_=True),
+            "impact_ratio", "ci_low", "ci_high", "p_adjusted", "below_four_fifths"),
+            "Table: significant disparities", open_=True),
+        table(di.filter(pl.col("below_four_fifths") & ~pl.col("flagged")).select(
+            "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
+            "impact_ratio", "ci_low", "ci_high", "p_adjusted"),
+            "Table: below four fifths, not significant"),
         table(di, "Table: every rate by group and region"),
     ]
     return section("disparate_impact", "Disparate impact", GLOSS["disparate_impact"], text,

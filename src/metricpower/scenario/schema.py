@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Rate = Annotated[float, Field(ge=0.0)]
-Provenance = Literal["documented", "reported", "hypothetical"]
+#: What the sources say of a mechanic, strongest evidence first (docs/model.md):
+#: documented — a real pilot or the court list does this, with this value where one is
+#: given; partly — a narrower real measure exists (the sources say "partly"), or the
+#: mechanic is real but its value here is the preset's own; reported — only reported
+#: second-hand or said by someone, never found as a rule; hypothetical — the model's or
+#: the essay's own, no source.
+Provenance = Literal["documented", "partly", "reported", "hypothetical"]
+PROVENANCE: tuple[str, ...] = Provenance.__args__
 
 #: Citizen traits a behaviour's or a service's rate may depend on (log-linear drivers).
 TRAITS = ("conduct", "gamer", "prosociality", "urban", "pet_owner", "has_child", "income")
@@ -256,7 +263,13 @@ class Consequence(Strict):
 class RunSettings(Strict):
     citizens: int = Field(100_000, ge=1, le=2_000_000_000)
     days: int = Field(365, ge=1, le=36_500)
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, description="seeds the day's random streams")
+    population_seed: int | None = Field(
+        None, ge=0,
+        description="seeds the citizens and their network; default: `seed`. Runs that share "
+        "it (and the population and network settings) share one population, so several "
+        "seeds or policies can be run on it",
+    )
     ledger_sample: Probability | None = Field(
         None,
         description="share of citizens whose ledger entries are kept; "
@@ -265,6 +278,11 @@ class RunSettings(Strict):
     backend: Literal["cpu", "gpu"] = Field(
         "cpu", description="where the day's stages run: cpu (NumPy, compiled by Numba when "
         "installed) or gpu (CuPy on a CUDA device: the `gpu` extra)")
+
+    @property
+    def effective_population_seed(self) -> int:
+        """The seed the population and network are built from."""
+        return self.seed if self.population_seed is None else self.population_seed
 
 
 class Deterrence(Strict):
@@ -279,6 +297,8 @@ class Deterrence(Strict):
         default_factory=dict, description="per behaviour; others get `default`"
     )
     default: float = Field(1.0, ge=0)
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Association(Strict):
@@ -293,6 +313,8 @@ class Association(Strict):
         description="tiers whose members are avoided (only while the policy has a rule on friends)",
     )
     public_lists: bool = Field(True, description="members of public lists are avoided")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Economy(Strict):
@@ -306,6 +328,8 @@ class Economy(Strict):
                               description="behaviours that cost income (charity: paid repair)")
     cost: Probability = Field(0.005, description="share of income each costly act takes")
     recovery: Probability = Field(0.002, description="daily pull back toward one's own baseline")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Labelling(Strict):
@@ -313,6 +337,8 @@ class Labelling(Strict):
 
     refusal: Probability = Field(0.0, description="chance another party refuses a labelled citizen")
     services: list[str] = Field(default_factory=list)
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Prediction(Strict):
@@ -324,6 +350,8 @@ class Prediction(Strict):
     every: int = Field(30, ge=1)
     horizon: int = Field(90, ge=1)
     threshold: Probability = 0.5
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Appeals(Strict):
@@ -341,6 +369,8 @@ class Appeals(Strict):
     success_misattributed: Probability = 0.8
     success_benign: Probability = 0.4
     success_true: Probability = 0.05
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Responses(Strict):
