@@ -8,7 +8,8 @@
   left to the GPU run of benchmarks/gpu.py.
 - The agreement check of benchmarks/gpu.py passes CPU against CPU on independent seeds
   and fails when one rule's points change by 30% (late repayment, -10 to -13: less than
-  the third the issue asks to detect).
+  the third the issue asks to detect): p about 8e-7 against the Bonferroni threshold
+  of 2e-4 over 50 tests, while CPU against CPU gives a worst p of about 0.003.
 """
 
 from __future__ import annotations
@@ -113,14 +114,12 @@ def side_a():
     return [bench.run_once(bench.essay(12_000, 90, s), "cpu") for s in range(1, 7)]
 
 
-@pytest.mark.slow
 def test_agreement_check_passes_on_independent_cpu_runs(side_a):
     side_b = [bench.run_once(bench.essay(12_000, 90, s), "cpu") for s in range(7, 13)]
     result = bench.agreement(side_a, side_b)
     assert result["tests"] > 40 and result["agree"], result["worst"]
 
 
-@pytest.mark.slow
 def test_agreement_check_sees_a_rule_whose_points_change_by_under_a_third(side_a):
     side_b = [bench.run_once(bench.essay(12_000, 90, s, plant="late_repayment"), "cpu")
               for s in range(7, 13)]
