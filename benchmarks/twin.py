@@ -210,6 +210,9 @@ class Twin:
         for r in sc.rules:
             if r.when:
                 self.cond[("rule", r.name)] = Condition(r.when)
+        for b in sc.behaviours:
+            if b.when:  # nobody outside the condition can do the behaviour
+                self.cond[("behaviour", b.name)] = Condition(b.when)
         for s in sc.lists:
             self.cond[("enter", s.name)] = Condition(s.enter)
             if s.exit:
@@ -298,6 +301,8 @@ class Twin:
             rate = self.base[b.name].copy()
             if b.requires == "pet_owner":
                 rate[~self.pet_owner] = 0.0
+            if b.when:
+                rate[~self.holds(("behaviour", b.name))] = 0.0
             factor = np.ones(n)
             if res.deterrence.enabled:
                 factor *= self._deterrence(b)

@@ -19,10 +19,11 @@ from metricpower.scenario import load_preset
 
 GOLDEN = Path(__file__).parent / "golden"
 
-#: Persistence at the bottom (entered, checked 180 days on, stayed) in the golden runs,
-#: measured from the `bottom` table. Rewritten with the golden files when the essay
-#: preset's blacklist became the court list (issue 9).
-BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (26, 2, 2)}
+#: Persistence at the bottom in the golden runs (entered, checked 180 days on, stayed),
+#: measured from the `bottom` table. Re-pinned with the tables after issue 9 (the preset's
+#: court-list blacklist and the engine's threshold, deterrence and list fixes change who
+#: falls to the bottom; before them the variant's was 31, 3, 3).
+BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (34, 4, 4)}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_RUNS))

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from golden_tables import fingerprint
-from test_array_api import SMALL
+from test_array_api import SMALL, VALIDITY
 from typer.testing import CliRunner
 
 from metricpower.cli import app
@@ -75,11 +75,12 @@ def _stand_in():
     return cupy, cupyx
 
 
-def test_cupy_backend_logic_gives_the_numpy_tables(monkeypatch):
+@pytest.mark.parametrize("overrides", [SMALL, VALIDITY], ids=["essay", "validity"])
+def test_cupy_backend_logic_gives_the_numpy_tables(monkeypatch, overrides):
     monkeypatch.setattr(gpu, "load_cupy", _stand_in)
     tables = []
     for backend in (NumpyBackend(), gpu.CupyBackend()):
-        sc = load_preset("essay", SMALL)
+        sc = load_preset("essay", overrides)
         citizens = make_citizens(sc)
         engine = Engine(sc, citizens, make_network(sc, citizens), backend)
         engine.run()

@@ -15,9 +15,9 @@ of equal size. Power: planting in the engine's input (1) a third off one rule's 
 (2) half again on one group's false-match factor, (3) a blacklist that cannot be left,
 each fails the comparison on the outcome it touches (4 engine seeds suffice for these).
 
-The twin follows issue 9's reading where today's engine does not (deterrence from the
-penalty an act would really get; false matches only for acts one could do), so those
-outcomes are expected to differ until the engine is fixed: ENGINE_DEFECTS_PENDING.
+The twin follows issue 9's reading (deterrence from the penalty an act would really get;
+false matches only for acts one could do); before the engine was fixed, the comparison
+failed on exactly those outcomes (impossible charges at z = -64, game purchases at +45).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import twin as T  # noqa: E402
 K, CITIZENS, DAYS, Z = 6, 2_000, 120, 6.0
 #: Engine seeds for a planted discrepancy: each is far beyond sampling error, and the
 #: engine's spread is no wider than the twin's.
-K_PLANTED = 4
+K_PLANTED = 6
 GROUPS = ("majority_men", "majority_women", "minority_men", "minority_women")
 SHOWABLE = {
     "run": {"citizens": CITIZENS, "days": DAYS},
@@ -53,11 +53,6 @@ SHOWABLE = {
 #: rule conditions, so game and frivolous purchases are chilled where no rule would
 #: penalise them (defect 4); false matches ignore `requires`, charging people with dogs
 #: they do not own and so fewer jaywalkings (defect 5). Empty this when engine/ is fixed.
-ENGINE_DEFECTS_PENDING = {
-    "acts.game_purchase", "acts.frivolous_purchase", "points.too_many_games",
-    "points.frivolous_spending", "impossible_charges", "points.dog_off_leash",
-    "points.jaywalking",
-}
 
 
 def scenario(overrides: dict | None = None, seed: int = 1):
@@ -96,13 +91,10 @@ def test_twin_shares_no_model_code():
     assert ours == {"metricpower.scenario.schema"}, ours
 
 
-def test_engine_agrees_with_the_twin_but_for_its_known_defects(twin_outcomes, engine_as_is):
+def test_engine_agrees_with_the_twin(twin_outcomes, engine_as_is):
     rows, failed = T.compare(twin_outcomes, engine_as_is, CITIZENS, Z)
     assert len(rows) > 70
-    unexplained = set(failed) - ENGINE_DEFECTS_PENDING
-    assert not unexplained, table(rows)
-    # The comparison sees the engine's known defects: defect 5 at least is unmissable.
-    assert "impossible_charges" in failed, table(rows)
+    assert not failed, table(rows)
 
 
 @pytest.mark.parametrize(("planted", "outcome"), [
@@ -115,4 +107,3 @@ def test_engine_agrees_with_the_twin_but_for_its_known_defects(twin_outcomes, en
 def test_planted_discrepancies_fail_the_comparison(twin_outcomes, planted, outcome):
     rows, failed = T.compare(twin_outcomes, engine_outcomes(planted, K_PLANTED), CITIZENS, Z)
     assert outcome in failed, table(rows)
-    assert outcome not in ENGINE_DEFECTS_PENDING

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from metricpower.report.labels import on_list
 from metricpower.runs import OutputError, Run, load_run, simulate
 from metricpower.scenario import (
     Scenario,
@@ -94,15 +95,16 @@ def summary_table(run: Run) -> Table:
     table.add_column("value", justify="right")
     table.add_row("mean score (start → end)", f"{m['initial_score']} → {m['mean_score']:.1f}")
     for tier, share in m["tier_shares"].items():
-        table.add_row(f"tier {tier}", f"{share:.1%}")
+        table.add_row(f"citizens in tier {tier}", f"{share:.1%}")
     for name, size in m["list_sizes"].items():
-        table.add_row(f"on {name}", f"{size:,}")
+        table.add_row(f"citizens {on_list(name)}", f"{size:,}")
     p = m["penalties"]
     table.add_row("penalties", f"{p['total']:,}")
     table.add_row("  with a benign hidden context", f"{p['benign_context']:,} "
                                                    f"({p['benign_context_share']:.1%})")
-    table.add_row("  misattributed (false matches)", f"{p['misattributed']:,} "
-                                                    f"({p['misattributed_per_100k']:.1f} / 100k)")
+    table.add_row("  misattributed (false matches)", f"{p['misattributed']:,}")
+    table.add_row("  misattributed per 100,000 citizens",
+                  f"{p['misattributed_per_100k']:,.1f}")
     table.add_row("sanctions applied", f"{m['sanctions_total']:,}")
     table.add_row("rewards granted", f"{m['rewards_total']:,}")
     return table
@@ -438,3 +440,33 @@ def report_cmd(
     except (ScenarioError, OutputError) as e:
         fail(str(e))
     out.print(f"report: [bold]{path}[/]")
+
+
+@app.command("serve")
+def serve_cmd(
+    runs_dir: Annotated[Path, typer.Argument(help="the runs folder to serve")] = Path("runs"),
+    host: Annotated[str, typer.Option(
+        help="address to listen on; anything but 127.0.0.1 lets other machines in")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """A local web app over a runs folder: browse runs, interactive charts, compare two
+    runs, explain a citizen, start new runs from a preset."""
+    from metricpower.web import MissingExtra, require
+
+    try:
+        require()
+    except MissingExtra as e:
+        fail(str(e))
+    if runs_dir.exists() and not runs_dir.is_dir():
+        fail(f"{runs_dir}: not a folder")
+    from metricpower.web.app import serve
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold red]WARNING: serving on {escape(host)}: other machines that can "
+                  "reach this address can read every run in the folder and start runs "
+                  "here. There is no login.[/]", highlight=False, soft_wrap=True)
+    out.print(f"metricpower dashboard for [bold]{escape(str(runs_dir))}[/] at "
+              f"[bold]http://{escape(host)}:{port}/[/]  (Ctrl-C stops it)", highlight=False,
+              soft_wrap=True)
+    serve(runs_dir, host=host, port=port)

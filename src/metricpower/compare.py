@@ -40,6 +40,11 @@ def null_of(scenario):
                 description=f"No policy: {scenario.name}'s population, behaviours, sensors "
                             "and services with no rules, lists or consequences.")
     data["responses"] = {"economy": data["responses"]["economy"]}
+    # With no lists nobody is listed: what only the listed do (paying off a court debt)
+    # does not happen.
+    for b in data["behaviours"]:
+        if b.get("when") and "on_list(" in b["when"]:
+            b["when"] = "False"
     return Scenario.model_validate(data)
 
 

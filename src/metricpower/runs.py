@@ -59,6 +59,13 @@ class Run:
     def pandas(self, name: str):
         return self.tables[name].to_pandas()
 
+    def plot(self, figure: str, tables: dict | None = None):
+        """One of the report's figures, e.g. ``run.plot("tier-shares")`` (an SVG that a
+        notebook shows; `metricpower.report.FIGURES` lists them)."""
+        from metricpower.report import plot
+
+        return plot(self, figure, tables)
+
     def write(self, out: str | Path, report: bool = True) -> Path:
         """Write the run directory all at once: into a temporary folder beside `out`,
         then renamed into place, so a failure leaves nothing half-written."""

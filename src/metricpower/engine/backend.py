@@ -185,9 +185,14 @@ class Backend(ABC):
 
     def on_network(self, method, *args):
         """Call a method of the network (CSR gathers and changes, NumPy kernels) on the
-        backend's arrays: arguments and results convert at the seam."""
+        backend's arrays: arguments and results (None, an array or a tuple of arrays)
+        convert at the seam."""
         out = method(*(self.to_numpy(a) for a in args))
-        return None if out is None else tuple(self.asarray(o) for o in out)
+        if out is None:
+            return None
+        if isinstance(out, tuple):
+            return tuple(self.asarray(o) for o in out)
+        return self.asarray(out)
 
 
 class NumpyBackend(Backend):

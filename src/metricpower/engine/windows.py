@@ -25,3 +25,21 @@ class EventWindow:
         self._ring.append(citizens)
         if len(self._ring) > self.days:
             self.backend.scatter_add(self.counts, self._ring.popleft(), -1)
+
+    def withdraw(self, citizens, days_ago) -> None:
+        """Take back one event of each citizen recorded `days_ago` days before today (0:
+        today), where the window still holds it: an appeal reversed its penalty."""
+        bk = self.backend
+        xp = bk.namespace(self.counts)
+        for ago in bk.to_numpy(bk.unique(days_ago)).tolist():
+            if ago >= len(self._ring):
+                continue
+            day = len(self._ring) - 1 - ago
+            events, back = self._ring[day], xp.sort(citizens[days_ago == ago])
+            # Drop the first k events of a citizen taken back k times (k: how often the
+            # citizen is among those taken back).
+            owed = (xp.searchsorted(back, events, side="right")
+                    - xp.searchsorted(back, events, side="left"))
+            gone = bk.rank_within(events) < owed
+            bk.scatter_add(self.counts, events[gone], -1)
+            self._ring[day] = events[~gone]

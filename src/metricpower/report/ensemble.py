@@ -11,8 +11,31 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from metricpower.ensembles.results import EFFECTS
-from metricpower.report.figures import LAYOUT, PALETTE, _style, png
 from metricpower.report.html import esc, figure, num, page, section, table
+from metricpower.report.labels import PALETTE
+
+# Interval plots stay in Matplotlib (the run report's figures are SVG written directly,
+# see svg.py); drawn at twice the screen's density so that their labels read sharply.
+LAYOUT = "constrained"
+
+
+def png(fig: Figure) -> str:
+    """The figure as a base64 PNG data URI (names drawn as written, not as TeX)."""
+    import base64
+    import io
+
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=192)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _style(ax) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", alpha=0.3)
 
 INTERVAL = ("95% Student-t interval over seeds (mean ± t · sd/√n); effects are paired "
             "differences from the baseline arm on the same seeds and populations.")

@@ -92,6 +92,9 @@ class Behaviour(Strict):
         description="log-linear rate multipliers by trait, normalised so the mean rate is `rate`",
     )
     requires: Literal["pet_owner", "has_child"] | None = None
+    when: str | None = Field(
+        None, description="a condition: the behaviour happens (at `rate`) only where it "
+        "holds that day, e.g. \"on_list('blacklist')\" for paying off a listed debt")
     benign_share: Probability = Field(
         0.0, description="share of occurrences with a benign reason no sensor can see"
     )
@@ -121,7 +124,9 @@ class Sensor(Strict):
     coverage: Coverage
     detection: Probability = 1.0
     false_match_rate: Rate = Field(
-        0.0, description="false matches per citizen-day at full coverage (cameras only)"
+        0.0, description="false matches per citizen-day at full coverage (cameras only), "
+        "shared among the public behaviours it sees by how many acts of each there are, "
+        "each charged only to citizens who could do it (`requires`, `when`)"
     )
     false_match_by_group: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="multiplier of false_match_rate by group"
@@ -190,15 +195,30 @@ class Tier(Strict):
 
 class ScoreList(Strict):
     """A blacklist or redlist: entered when `enter` holds, left when `exit` holds after
-    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`)."""
+    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`), and
+    at the latest after `max_days` (the listing expires; `enter` may list again).
+
+    A listing is withdrawn, whatever its stay, when appeals have reversed the penalties
+    for every act since the listing that `enter` counts (`count(...)` of a behaviour)
+    and `enter` does not hold now (a reversed act no longer counts anywhere): the
+    listing rested on nothing. An exit by an act of the listed (paying off the debt)
+    is a behaviour with `when = "on_list('<list>')"` that `exit` counts."""
 
     name: str
     enter: str
     exit: str | None = None
     min_days: int = Field(0, ge=0)
+    max_days: int | None = Field(None, ge=1, description="days after which a listing expires")
     public: bool = False
     provenance: Provenance = "hypothetical"
     source: str = ""
+
+    @model_validator(mode="after")
+    def _stay(self):
+        if self.max_days is not None and self.max_days < self.min_days:
+            raise ValueError(f"max_days: a listing cannot expire ({self.max_days} days) "
+                             f"before its minimum stay ({self.min_days} days)")
+        return self
 
 
 class Service(Strict):
@@ -290,7 +310,10 @@ class Deterrence(Strict):
 
     A citizen's rate of a penalised behaviour is multiplied by
     exp(-elasticity · P(seen where they live) · |points| / 10): elasticity 1 means a
-    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%)."""
+    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%). |points| is what
+    the rules would take for the citizen's next act: a rule whose condition would not
+    hold with that act counted (`count('game_purchase', 30) > 3` before the fourth
+    purchase), or whose cap is reached, takes nothing."""
 
     enabled: bool = False
     elasticity: dict[str, Annotated[float, Field(ge=0)]] = Field(
@@ -529,7 +552,8 @@ class Scenario(Strict):
 
         vocab = self.vocabulary()
         compiled = {}
-        for field, key_names in (("rules", ("when",)), ("lists", ("enter", "exit")),
+        for field, key_names in (("behaviours", ("when",)), ("rules", ("when",)),
+                                 ("lists", ("enter", "exit")),
                                  ("consequences", ("when",))):
             for i, item in enumerate(getattr(self, field)):
                 for key in key_names:
@@ -539,11 +563,14 @@ class Scenario(Strict):
                         compiled[where] = compile_condition(text, vocab, where)
         return compiled
 
-    def windows(self) -> set[tuple[str, int]]:
-        """The (behaviour, days) event counts the conditions read, so the engine keeps
-        exactly those. Found by running each condition once on a recording stand-in."""
+    def windows(self, only: str | None = None) -> set[tuple[str, int]]:
+        """The (behaviour, days) event counts the conditions read (those of the condition
+        at key path `only`, when given), so the engine keeps exactly those. Found by
+        running each condition once on a recording stand-in."""
         recorder = _WindowRecorder()
         for where, condition in self.conditions().items():
+            if only is not None and where != only:
+                continue
             recorder.where = where
             condition(recorder)
         return recorder.windows

@@ -68,7 +68,8 @@ class Association(Response):
         why = xp.concat([reason[formed][ok], reason[formed]])
         keep = a != b
         a, b, why = a[keep], b[keep], why[keep]
-        bk.on_network(self.ties.form, a, b)
+        made = bk.on_network(self.ties.form, a, b)
+        a, b, why = a[made], b[made], why[made]
         self.tie_changes.append((day, host(a), host(b), True, host(why)))
         today.row.update(ties_dropped=dropper.shape[0], ties_formed=a.shape[0])
 

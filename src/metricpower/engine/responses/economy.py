@@ -23,7 +23,7 @@ class Economy(Response):
         self.costly = sorted(index[b] for b in self.spec.costly)
         self.pull = engine.citizens.income * float(np.float32(self.spec.recovery))
 
-    def scale(self, bi):
+    def scale(self, bi, day):
         coef = self.coef[bi]
         if not coef:
             return None

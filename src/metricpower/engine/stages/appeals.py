@@ -1,6 +1,7 @@
 """Appeals: penalised citizens may appeal (the richer and the harder hit more often); a
 capacity-limited office decides the oldest ripe appeals, and an upheld appeal reverses
-its penalty with a new ledger entry."""
+its penalty with a new ledger entry, takes the act out of the event windows, and tells
+the categorise stage, which withdraws a listing that rested on it."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ class Appeals(Stage):
         super().__init__(engine)
         self.spec = engine.scenario.responses.appeals
         self.office = AppealOffice(engine.xp)
+        self.index = {b.name: i for i, b in enumerate(engine.scenario.behaviours)}
 
     def step(self, day: int, today: Today) -> None:
         filed = sum(self._file(day, *penalty) for penalty in today.penalties)
-        self.engine.score.apply(day, today, *self._decide(day, today.row, filed))
+        self.engine.score.apply(day, today, *self._decide(day, today, filed))
 
     def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed) -> int:
         spec, state = self.spec, self.engine.state
@@ -39,7 +41,7 @@ class Appeals(Stage):
                          filed=xp.full(k, day))
         return k
 
-    def _decide(self, day: int, row: dict, filed: int) -> tuple[list, list]:
+    def _decide(self, day: int, today: Today, filed: int) -> tuple[list, list]:
         spec, engine = self.spec, self.engine
         xp, bk = engine.xp, engine.backend
         rng = engine.streams.rng("appeal_office", day)
@@ -62,12 +64,21 @@ class Appeals(Stage):
                    xp.astype(case["sensor"][upheld], xp.int16),
                    benign[upheld], misattributed[upheld],
                    reverses=xp.astype(case["entry"][upheld], xp.int64))
-        waited = day - case["day"][upheld]
-        row.update(appeals_filed=filed, appeals_decided=chance.shape[0],
-                   appeals_upheld=int(xp.count_nonzero(upheld)),
-                   appeals_upheld_misattributed=int(xp.count_nonzero(misattributed[upheld])),
-                   appeals_upheld_benign=int(xp.count_nonzero(benign[upheld])),
-                   redress_days=int(xp.sum(waited)), appeals_waiting=self.office.waiting)
+        behaviour = xp.astype(case["behaviour"][upheld], xp.int64)
+        when = xp.astype(case["day"][upheld], xp.int64)
+        # The reversed act no longer counts where conditions count acts (thresholds,
+        # list grounds, confiscation).
+        for (name, _), window in engine.windows.items():
+            mine = behaviour == self.index[name]
+            window.withdraw(citizen[mine], day - when[mine])
+        today.reversed.append((citizen, behaviour, when))
+        waited = day - when
+        today.row.update(
+            appeals_filed=filed, appeals_decided=chance.shape[0],
+            appeals_upheld=int(xp.count_nonzero(upheld)),
+            appeals_upheld_misattributed=int(xp.count_nonzero(misattributed[upheld])),
+            appeals_upheld_benign=int(xp.count_nonzero(benign[upheld])),
+            redress_days=int(xp.sum(waited)), appeals_waiting=self.office.waiting)
         return [citizen], [back]
 
 

@@ -38,7 +38,7 @@ class Score(Stage):
                 rule = rules[ri]
                 hit = xp.ones(ev.citizen.shape, dtype=xp.bool)
                 if rule.when is not None and ev.citizen.shape[0]:
-                    hit = engine.conditions.holds(f"rules[{ri}].when", day, ev.citizen)
+                    hit = self._holds_per_act(ri, bi, day, ev.citizen)
                 citizen = ev.citizen[hit]
                 points = self._scheduled(ri, citizen) if rule.schedule else rule.points
                 points = self._capped(ri, citizen, points)
@@ -95,6 +95,26 @@ class Score(Stage):
         self.tier_count -= bk.bincount(state.tier[moved], tiers)
         bk.set_at(state.tier, moved, tiers_of(scenario, state.score[moved]))
         self.tier_count += bk.bincount(state.tier[moved], tiers)
+
+    def _holds_per_act(self, ri: int, bi: int, day: int, citizen: np.ndarray) -> np.ndarray:
+        """An event rule's condition for each of the day's events, in the order they
+        came: the event windows already hold all of today's events, so the k-th of m
+        events of one citizen counts the m - 1 - k after it as not yet done (a threshold
+        falls on the act that crosses it, not on the ones before)."""
+        engine = self.engine
+        xp, bk = engine.xp, engine.backend
+        ordered = xp.sort(citizen)
+        per_citizen = (xp.searchsorted(ordered, citizen, side="right")
+                       - xp.searchsorted(ordered, citizen, side="left"))
+        later = per_citizen - 1 - bk.rank_within(citizen)
+        behaviour = engine.scenario.behaviours[bi].name
+        hit = xp.empty(citizen.shape, dtype=xp.bool)
+        for k in bk.to_numpy(bk.unique(later)).tolist():
+            # One round per number of later acts: its citizens are distinct.
+            rows = xp.nonzero(later == k)[0]
+            bk.set_at(hit, rows, engine.conditions.holds(
+                f"rules[{ri}].when", day, citizen[rows], shift=(behaviour, -k) if k else None))
+        return hit
 
     def _scheduled(self, ri: int, citizen: np.ndarray) -> np.ndarray:
         """Points for acts paid by the hour on a diminishing schedule: the whole points
