@@ -5,7 +5,8 @@ same machine, runs alternating so that load from elsewhere falls on both alike.
 
 OLD_SRC and NEW_SRC are `src` folders (e.g. of `git worktree add /tmp/old <commit>`).
 Each timing is `Engine.run()` alone, in a fresh process; the result (medians and their
-ratio) is written to benchmarks/results/side_by_side.json with the machine's name.
+ratio) is written to benchmarks/results/side_by_side.json (or --out) with the machine's
+name.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--citizens", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "side_by_side.json"),
+                    help="where the result goes")
     args = ap.parse_args()
     times = {"old": [], "new": []}
     scores = {}
@@ -65,7 +68,7 @@ def main() -> None:
            "old": args.old, "new": args.new, "seconds": times, "median": median,
            "ratio_new_over_old": median["new"] / median["old"],
            "same_mean_score": scores["old"] == scores["new"]}
-    path = Path(__file__).parent / "results" / "side_by_side.json"
+    path = Path(args.out)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps({k: out[k] for k in ("median", "ratio_new_over_old", "same_mean_score")}))
 

@@ -17,7 +17,7 @@ import pytest
 from golden_tables import fingerprint
 from typer.testing import CliRunner
 
-from metricpower.checkpoints import CHECKPOINT, Checkpoints, partial_folder, read
+from metricpower.checkpoints import CHECKPOINT, Checkpoints, dumps, partial_folder, read
 from metricpower.cli import app
 from metricpower.engine import Engine
 from metricpower.engine.responses import RESPONSES
@@ -89,7 +89,7 @@ def _checkpointed(scenario, day: int) -> bytes:
     engine = _engine(scenario)
     for d in range(day + 1):
         engine.step(d)
-    return pickle.dumps(engine.checkpoint(day))
+    return dumps(engine.checkpoint(day))
 
 
 def _resumed(scenario, blob: bytes, drop: tuple[type, str] | None = None) -> dict:

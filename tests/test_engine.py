@@ -428,8 +428,9 @@ def test_a_new_effect_is_one_registered_class(monkeypatch):
         name = "fine"
 
         def strike(self, day, today):
-            hit = np.flatnonzero(self.holds(day))
-            self.engine.state.income[hit] *= np.float32(0.95)
+            xp, income = self.engine.xp, self.engine.state.income
+            hit = xp.nonzero(self.holds(day))[0]
+            self.engine.backend.set_at(income, hit, income[hit] * 0.95)
             return hit
 
     sc = scenario("essay", merge(responses_off(), STICKY_LIST))  # enough listings to fine

@@ -19,10 +19,13 @@ others.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import io
 import json
 import os
 import pickle
 import time
+import types
 import zlib
 from importlib.metadata import version
 from pathlib import Path
@@ -156,7 +159,7 @@ class Checkpoints:
 
     def save(self, engine: Engine, day: int) -> None:
         t0 = time.perf_counter()
-        payload = pickle.dumps(engine.checkpoint(day), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = dumps(engine.checkpoint(day))
         header = {"day": day, "scenario": self.scenario_hash,
                   "version": version("metricpower"), "size": len(payload),
                   "crc32": zlib.crc32(payload)}
@@ -194,3 +197,20 @@ def read(path: Path) -> tuple[dict, memoryview]:
         raise CheckpointError(f"{path}: the checkpoint is corrupt (checksum mismatch); "
                               f"cannot resume")
     return header, payload
+
+
+def dumps(state: dict) -> bytes:
+    """The engine's state (`Engine.checkpoint`) as bytes."""
+    buffer = io.BytesIO()
+    _StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+    return buffer.getvalue()
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles the engine's state; an array namespace the state holds (the backend's
+    module: NumPy, array-api-strict, CuPy) is saved by name and imported again on load."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, types.ModuleType):
+            return importlib.import_module, (obj.__name__,)
+        return NotImplemented

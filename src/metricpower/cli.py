@@ -41,9 +41,9 @@ def fail(message: str) -> None:
 
 
 def resolve_scenario(scenario: Path | None, preset: str | None, citizens: int | None,
-                     days: int | None, seed: int | None) -> Scenario:
-    run = {k: v for k, v in (("citizens", citizens), ("days", days), ("seed", seed))
-           if v is not None}
+                     days: int | None, seed: int | None, backend: str | None = None) -> Scenario:
+    run = {k: v for k, v in (("citizens", citizens), ("days", days), ("seed", seed),
+                             ("backend", backend)) if v is not None}
     overrides = {"run": run} if run else None
     if scenario is not None and preset is not None:
         fail("give a scenario file or --preset, not both")
@@ -128,11 +128,14 @@ def run(
     checkpoint_every: Annotated[int | None, typer.Option(
         min=0, help="days between checkpoints (0: none; default: as often as keeps their "
                     "cost within 2% of the run's time)")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="cpu, or gpu (CuPy on a CUDA device: the gpu extra)")] = None,
 ) -> None:
     """Run a scenario (default: the essay preset) and write a run directory. A run
     killed on the way can be finished with `metricpower resume`."""
     try:
-        sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed), only_level)
+        sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed, backend),
+                      only_level)
         target = out_dir or Path("runs") / sc.name
         _check_writable(target)
         checkpoints = (None if checkpoint_every == 0 else

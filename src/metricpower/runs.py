@@ -28,6 +28,8 @@ import pyarrow.parquet as pq
 
 from metricpower.checkpoints import Checkpoints
 from metricpower.engine import Engine
+from metricpower.engine.backend import backend_named
+from metricpower.engine.gpu import GpuUnavailable
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.population import Population, build_population
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
@@ -107,6 +109,11 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
     `checkpoints`, the run goes on from their saved state, if any, and saves its own."""
     from metricpower.metrics import headline, summary
 
+    # The backend first: a machine that cannot run it is told before any work is done.
+    try:
+        backend = backend_named(scenario.run.backend)
+    except GpuUnavailable as e:
+        raise ScenarioError(f"scenario {scenario.name}", str(e), key="run.backend") from None
     if population is None:
         population = build_population(scenario)
         network = population.network
@@ -116,7 +123,7 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
                          "population seed")
     else:
         network = population.network_copy()
-    engine = Engine(scenario, population.citizens, network)
+    engine = Engine(scenario, population.citizens, network, backend)
     start = 0
     if checkpoints is not None:
         start = checkpoints.restore(engine)
@@ -128,6 +135,7 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
 
         progress = tick
     engine.run(progress, start)
+    engine.host()
     tables = _tables(engine)
     run = Run(scenario, tables, headline(scenario, tables))
     run.metrics["processes"] = summary(run)

@@ -2,7 +2,7 @@
 
 Conditions run under the array namespace of the arrays they read (NumPy in the engine;
 any array-API library through `array-api-compat`): the compiled closures call only
-`ctx.xp`, and the network's reductions, which are NumPy kernels, convert at the seam.
+`ctx.xp`, and reductions over friends are the backend's (engine/backend.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import array_namespace
 
+from metricpower.engine.backend import Backend
 from metricpower.engine.state import State
 from metricpower.engine.windows import EventWindow
 from metricpower.population import Citizens, Network
@@ -26,10 +26,11 @@ class Context:
 
     def __init__(self, citizens: Citizens, network: Network, state: State,
                  windows: dict[tuple[str, int], EventWindow], day: int,
-                 idx: np.ndarray | None = None, xp=np, shift: Shift | None = None):
+                 idx: np.ndarray | None = None, xp=np, backend: Backend | None = None,
+                 shift: Shift | None = None):
         self.citizens, self.network, self.state = citizens, network, state
         self.windows, self.day, self.idx, self.xp = windows, day, idx, xp
-        self.shift = shift
+        self.backend, self.shift = backend, shift
 
     def _take(self, values: np.ndarray) -> np.ndarray:
         return values if self.idx is None else values[self.idx]
@@ -53,29 +54,14 @@ class Context:
                 return self._take(counts)
             if self.idx is not None:
                 return counts[self.idx] + shift.by
-            counts = counts.copy()
-            counts[shift.rows] += shift.by
-            return counts
+            moved = self.xp.asarray(counts, copy=True)
+            self.backend.set_at(moved, shift.rows, counts[shift.rows] + shift.by)
+            return moved
         if name == "on_list":
             return self._take(self.state.on_list[args[0]])
         xp = self.xp
         values = xp.broadcast_to(xp.asarray(args[0]), self.state.score.shape)
-        return xp.asarray(self._friends(name, _numpy(values)))
-
-    def _friends(self, name: str, values: np.ndarray) -> np.ndarray:
-        net = self.network
-        if name == "friends_sum":
-            return net.friend_sum(values)
-        if name == "friends_mean":
-            # A citizen with no friends has nobody to be judged by: NaN compares false.
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return net.friend_sum(values) / net.friend_count()
-        return net.friend_min(values)
-
-
-def _numpy(values) -> np.ndarray:
-    """An array of another namespace as NumPy (without a copy where it can)."""
-    return values if isinstance(values, np.ndarray) else np.from_dlpack(values)
+        return self.backend.friends(self.network, name, values)
 
 
 @dataclass(frozen=True)
@@ -93,18 +79,16 @@ class Conditions:
     """The policy's compiled conditions, evaluated on the run's current state."""
 
     def __init__(self, compiled: dict, citizens: Citizens, network: Network, state: State,
-                 windows: dict[tuple[str, int], EventWindow]):
+                 windows: dict[tuple[str, int], EventWindow], backend: Backend):
         self.compiled, self.citizens, self.network = compiled, citizens, network
-        self.state, self.windows = state, windows
+        self.state, self.windows, self.backend = state, windows, backend
         self.n = state.score.shape[0]
-        # NumPy itself for NumPy arrays (NumPy 2 follows the standard): no wrappers to
-        # slow the engine's day.
-        self.xp = array_namespace(state.score, use_compat=False)
+        self.xp = backend.namespace(state.score)
 
     def context(self, day: int, idx: np.ndarray | None = None,
                 shift: Shift | None = None) -> Context:
         return Context(self.citizens, self.network, self.state, self.windows, day, idx,
-                       self.xp, shift)
+                       self.xp, self.backend, shift)
 
     def holds(self, where: str, day: int, idx: np.ndarray | None = None,
               shift: tuple[str, int] | None = None) -> np.ndarray:

@@ -13,7 +13,9 @@
 8. record (`stages/record.py`): the day's row and raw snapshots.
 
 Every stage works on whole arrays; the only per-item loops are over the policy's
-behaviours, rules, lists and services, never over citizens.
+behaviours, rules, lists and services, never over citizens. The arrays are the
+backend's (engine/backend.py): stages call the array API standard through `Engine.xp`
+and the backend's primitives for what the standard lacks.
 
 Between two days the engine's state is what the engine and each stage declare in
 `carries` (engine/carry.py): `checkpoint` collects it, `resume` puts it back.
@@ -26,6 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metricpower.engine.backend import Backend
+from metricpower.engine.backend import backend as default_backend
 from metricpower.engine.carry import Carrier
 from metricpower.engine.context import Conditions
 from metricpower.engine.observe import Observer
@@ -52,22 +56,30 @@ LEDGER_SAMPLE_MAX = 250_000
 
 class Engine(Carrier):
     """Builds the run's shared state (citizens, state, streams, ledger, network,
-    conditions) and the stages, then runs the loop day after day."""
+    conditions) and the stages, then runs the loop day after day.
+
+    The population arrives in NumPy; the citizens and the state are moved into the
+    backend's arrays here, and `host()` moves them back for the run's tables."""
 
     #: The shared state that changes as days pass (the network, when it changes, is
     #: carried by the association response).
     carries = ("state", "windows", "ledger", "daily")
 
-    def __init__(self, scenario: Scenario, citizens: Citizens, network: Network):
-        self.scenario, self.citizens, self.network = scenario, citizens, network
+    def __init__(self, scenario: Scenario, citizens: Citizens, network: Network,
+                 backend: Backend | None = None):
+        self.backend = bk = backend or default_backend()
+        self.population = citizens
+        self.citizens = Citizens(**{k: bk.asarray(v) for k, v in citizens.columns().items()})
+        self.scenario, self.network = scenario, network
         self.n = n = len(citizens)
         self.streams = Streams(scenario.run.seed)
-        self.state = State.start(scenario, citizens)
-        self.observer = Observer(scenario, citizens, self.streams)
+        self.state = State.start(scenario, citizens).converted(bk.asarray)
+        self.xp = bk.namespace(self.state.score)
+        self.observer = Observer(scenario, citizens, self.streams, bk)
         # Sorted: a set of strings iterates in an order that changes from process to
         # process, and the risk model reads the windows as columns (a resumed run must
         # see them as the run before did).
-        self.windows = {key: EventWindow(n, key[1]) for key in sorted(scenario.windows())}
+        self.windows = {key: EventWindow(n, key[1], bk) for key in sorted(scenario.windows())}
         self.compiled = scenario.conditions()
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
@@ -80,8 +92,8 @@ class Engine(Carrier):
         # Responses first: a response may change what the others read (association
         # makes the network mutable).
         self.responses = [cls(self) for cls in RESPONSES.values() if cls.wanted(scenario)]
-        self.conditions = Conditions(self.compiled, citizens, self.network, self.state,
-                                     self.windows)
+        self.conditions = Conditions(self.compiled, self.citizens, self.network, self.state,
+                                     self.windows, bk)
         res = scenario.responses
         self.score, self.categorise = Score(self), Categorise(self)
         self.consequences = Consequences(self)
@@ -95,6 +107,7 @@ class Engine(Carrier):
         self.stage_seconds = dict.fromkeys((s.name for s in self.stages), 0.0)
 
     def _ledger_sample(self) -> np.ndarray:
+        """Whose ledger records are kept (NumPy, as the ledger is)."""
         share = self.scenario.run.ledger_sample
         if share is None:
             share = min(1.0, LEDGER_SAMPLE_MAX / self.n)
@@ -137,6 +150,21 @@ class Engine(Carrier):
             stages[name].restore(carried)
         return saved["day"] + 1
 
+    def host(self) -> None:
+        """Move the citizens and the state back to NumPy, for the run's tables (after the
+        last step; nothing to do on a NumPy backend)."""
+        self.citizens = self.population
+        self.state = self.state.converted(self.backend.to_numpy)
+
+    def log(self, day: int, citizen, rule, points, *evidence, **reverses):
+        """Record score changes in the ledger (kept in NumPy: it becomes a table); their
+        entry numbers come back in the backend's arrays."""
+        host = self.backend.to_numpy
+        entry = self.ledger.append(day, host(citizen), host(rule), host(points),
+                                   *map(host, evidence),
+                                   **{k: host(v) for k, v in reverses.items()})
+        return self.backend.asarray(entry)
+
     def response(self, name: str):
         """The response `name` if the scenario switches it on, else None."""
         return next((r for r in self.responses if r.name == name), None)
@@ -144,20 +172,21 @@ class Engine(Carrier):
     # What the run's tables read (runs._tables).
     @property
     def applied(self) -> np.ndarray:
-        return self.consequences.applied
+        return self.backend.to_numpy(self.consequences.applied)
 
     @property
     def attempts(self) -> np.ndarray:
-        return self.consequences.attempts
+        return self.backend.to_numpy(self.consequences.attempts)
 
     @property
     def refused(self) -> np.ndarray:
         labelling = self.response("labelling")
-        return labelling.refused if labelling is not None else np.zeros_like(self.attempts)
+        return (self.backend.to_numpy(labelling.refused) if labelling is not None
+                else np.zeros_like(self.attempts))
 
     @property
     def snapshots(self) -> dict[int, np.ndarray]:
-        return self.record.snapshots
+        return {d: self.backend.to_numpy(t) for d, t in self.record.snapshots.items()}
 
     @property
     def predictions(self) -> list[dict]:

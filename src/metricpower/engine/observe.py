@@ -7,6 +7,9 @@ u_k < rate_i / bound. This costs as much as the day's events, not the population
 it gives common random numbers for free: the candidates and every draw about them
 depend only on the seed, the behaviour and the day, so a policy that makes citizen i
 less likely to act (deterrence) keeps a subset of the same occurrences.
+
+The samplers are built and draw in NumPy (the named streams); the draws move into the
+backend's arrays, where the rest of the day's work on them is done.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metricpower.engine import backend
+from metricpower.engine.backend import Backend, namespace
 from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
 from metricpower.streams import Streams
@@ -60,7 +63,8 @@ class Sampler:
     #: Bands, half an octave each (rates below the last band's floor share the last).
     BANDS = 48
 
-    def __init__(self, rate: np.ndarray, headroom: float = 1.0):
+    def __init__(self, rate: np.ndarray, backend: Backend, headroom: float = 1.0):
+        self.backend = backend
         self.rate = rate.astype(np.float32)
         top = float(rate.max(initial=0.0))
         self.members, self.bound, self.flat = [], [], []
@@ -85,7 +89,8 @@ class Sampler:
 
     def draw(self, rng: np.random.Generator, extra: int):
         """One day's candidates: citizens, the base chance each is real (rate / bound),
-        and `1 + extra` uniforms each (the first decides acceptance)."""
+        and `1 + extra` uniforms each (the first decides acceptance), as the backend's
+        arrays."""
         cand, chance = [], []
         n = len(self.rate)
         for members, bound, flat in zip(self.members, self.bound, self.flat, strict=True):
@@ -100,7 +105,8 @@ class Sampler:
         cand = np.concatenate(cand) if cand else np.zeros(0, np.int32)
         chance = np.concatenate(chance) if chance else np.zeros(0, np.float32)
         u = rng.random((1 + extra, len(cand)), dtype=np.float32)
-        return cand.astype(np.int64), chance, u
+        to = self.backend.asarray
+        return to(cand.astype(np.int64)), to(chance), to(u)
 
 
 def false_match_rates(scenario: Scenario, citizens: Citizens):
@@ -146,23 +152,25 @@ class Events:
 class Observer:
     """Draws a day's occurrences and observations for every behaviour."""
 
-    def __init__(self, scenario: Scenario, citizens: Citizens, streams: Streams):
-        self.citizens, self.streams = citizens, streams
+    def __init__(self, scenario: Scenario, citizens: Citizens, streams: Streams,
+                 backend: Backend):
+        self.citizens, self.streams, self.backend = citizens, streams, backend
         self.n = len(citizens)
         self.behaviours = scenario.behaviours
         sensor_index = {s.name: i for i, s in enumerate(scenario.sensors)}
         self.headroom = [HEADROOM if "income" in b.drivers else 1.0 for b in self.behaviours]
-        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), h)
+        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), backend, h)
                         for b, h in zip(self.behaviours, self.headroom, strict=True)]
-        self.sensor_ids = [np.array([sensor_index[s] for s in b.sensors], dtype=np.int16)
-                           for b in self.behaviours]
+        self.sensor_ids = [[sensor_index[s] for s in b.sensors] for b in self.behaviours]
         # Chance that sensor s sees an act, where each citizen lives.
         urban = citizens.urban
-        self.seen = [np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
-                     * np.float32(s.detection) for s in scenario.sensors]
+        self.seen = [backend.asarray(
+            np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
+            * np.float32(s.detection)) for s in scenario.sensors]
         self.false_match = [(si, bi, f"falsematch:{scenario.sensors[si].name}:"
-                             f"{self.behaviours[bi].name}", Sampler(rate))
+                             f"{self.behaviours[bi].name}", Sampler(rate, backend))
                             for si, bi, rate in false_match_rates(scenario, citizens)]
+        self.xp = backend.namespace(backend.asarray(np.zeros(0)))
 
     def occurrences(self, day: int, bi: int,
                     propensity: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -176,16 +184,18 @@ class Observer:
         b = self.behaviours[bi]
         rng = self.streams.rng(f"occur:{b.name}", day)
         cand, p, u = self.sampler[bi].draw(rng, 0)
-        possible = u[0] < p * np.float32(self.headroom[bi])
-        cand, p, u0 = cand[possible], p[possible], u[0][possible]
-        extra = rng.random((1 + len(self.sensor_ids[bi]), len(cand)), dtype=np.float32)
+        # The headroom is a power of two: a float32 product, exactly as in float32.
+        possible = u[0, :] < p * self.headroom[bi]
+        cand, p, u0 = cand[possible], p[possible], u[0, :][possible]
+        extra = self.backend.asarray(
+            rng.random((1 + len(self.sensor_ids[bi]), cand.shape[0]), dtype=np.float32))
         would = u0 < p
         keep = would if propensity is None else u0 < p * propensity(cand)
-        return cand, keep, would, extra[0] < b.benign_share, extra[1:]
+        return cand, keep, would, extra[0, :] < b.benign_share, extra[1:, :]
 
     def p_seen(self, bi: int) -> np.ndarray:
         """Chance, per citizen, that at least one of the behaviour's sensors sees an act."""
-        unseen = np.ones(self.n, dtype=np.float32)
+        unseen = self.xp.ones(self.n, dtype=self.xp.float32)
         for si in self.sensor_ids[bi]:
             unseen *= 1 - self.seen[si]
         return 1 - unseen
@@ -193,29 +203,34 @@ class Observer:
     def observe(self, bi: int, citizen: np.ndarray, benign: np.ndarray,
                 u_sensor: np.ndarray) -> Events:
         """Which occurrences a sensor sees; the first sensor that sees one is its evidence."""
-        sensor = np.full(len(citizen), -1, dtype=np.int16)
+        xp = self.xp
+        sensor = xp.full(citizen.shape, -1, dtype=xp.int16)
         for k, si in enumerate(self.sensor_ids[bi]):
-            seen = (sensor < 0) & (u_sensor[k] < self.seen[si][citizen])
+            seen = (sensor < 0) & (u_sensor[k, :] < self.seen[si][citizen])
             sensor[seen] = si
         hit = sensor >= 0
-        return Events(citizen[hit], sensor[hit], benign[hit], np.zeros(int(hit.sum()), bool))
+        return Events(citizen[hit], sensor[hit], benign[hit],
+                      xp.zeros(int(xp.count_nonzero(hit)), dtype=xp.bool))
 
     def false_matches(self, day: int) -> dict[int, Events]:
         """Cameras charging citizens who did nothing, by the behaviour they are charged
         with (among those who could have done it when the run began: the occur stage
         drops those who no longer can)."""
+        xp = self.xp
         out: dict[int, list[Events]] = {}
         for si, bi, stream, sampler in self.false_match:
             cand, p, u = sampler.draw(self.streams.rng(stream, day), 0)
-            hit = cand[u[0] < p]
+            hit = cand[u[0, :] < p]
+            k = hit.shape[0]
             out.setdefault(bi, []).append(Events(
-                hit, np.full(len(hit), si, np.int16), np.zeros(len(hit), bool),
-                np.ones(len(hit), bool)))
+                hit, xp.full(k, si, dtype=xp.int16), xp.zeros(k, dtype=xp.bool),
+                xp.ones(k, dtype=xp.bool)))
         return {bi: concat(ev) for bi, ev in out.items()}
 
 
 def concat(events: list[Events]) -> Events:
     if len(events) == 1:
         return events[0]
-    return Events(*(np.concatenate([getattr(e, f) for e in events])
+    xp = namespace(events[0].citizen)
+    return Events(*(xp.concat([getattr(e, f) for e in events])
                     for f in ("citizen", "sensor", "benign", "misattributed")))

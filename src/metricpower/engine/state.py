@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from metricpower.engine.backend import namespace
 from metricpower.population import Citizens
 from metricpower.scenario.schema import Scenario
 
@@ -66,26 +68,41 @@ class State:
                         for r in scenario.rules if r.schedule},
         )
 
-    def relabel(self, now: np.ndarray, day: int) -> None:
+    def converted(self, convert: Callable) -> State:
+        """The same state with every array passed through `convert` (into or out of a
+        backend's arrays)."""
+        def each(value):
+            if isinstance(value, dict):
+                return {k: convert(v) for k, v in value.items()}
+            return convert(value)
+
+        return State(**{f.name: each(getattr(self, f.name)) for f in fields(self)})
+
+    def relabel(self, now, day: int, backend) -> None:
         """Who is publicly labelled from today; spells are counted when they end."""
-        start = np.flatnonzero(now & ~self.labelled)
-        end = np.flatnonzero(self.labelled & ~now)
-        self.labelled_before[end] += day - self.labelled_since[end]
-        self.labelled_since[start] = day
+        xp = namespace(now)
+        start = xp.nonzero(now & ~self.labelled)[0]
+        end = xp.nonzero(self.labelled & ~now)[0]
+        backend.set_at(self.labelled_before, end,
+                       self.labelled_before[end] + (day - self.labelled_since[end]))
+        backend.set_at(self.labelled_since, start, day)
         self.labelled = now
 
     def days_labelled(self, days: int) -> np.ndarray:
         """Days each citizen was publicly labelled in a run of `days` days."""
-        return self.labelled_before + np.where(self.labelled, days - self.labelled_since, 0)
+        xp = namespace(self.labelled)
+        return self.labelled_before + xp.where(self.labelled, days - self.labelled_since, 0)
 
     def days_listed(self, name: str, days: int) -> np.ndarray:
         """Days each citizen spent on list `name` in a run of `days` days."""
         on = self.on_list[name]
-        return self.listed_before[name] + np.where(on, days - self.list_since[name], 0)
+        xp = namespace(on)
+        return self.listed_before[name] + xp.where(on, days - self.list_since[name], 0)
 
 
 def tiers_of(scenario: Scenario, score: np.ndarray) -> np.ndarray:
     """Tier index of each score (0 = best): the number of tier floors above it."""
-    floors = np.array(scenario.tier_floors[::-1], dtype=np.int64)  # ascending
-    above = len(floors) - np.searchsorted(floors, score, side="right")
-    return above.astype(np.int8)
+    xp = namespace(score)
+    floors = xp.asarray(np.array(scenario.tier_floors[::-1], dtype=np.int64))  # ascending
+    above = floors.shape[0] - xp.searchsorted(floors, score, side="right")
+    return xp.astype(above, xp.int8)

@@ -10,34 +10,36 @@ from collections import deque
 
 import numpy as np
 
-from metricpower.engine.backend import rank_within, scatter_add
+from metricpower.engine.backend import Backend
 
 
 class EventWindow:
-    def __init__(self, n: int, days: int):
-        self.days = days
-        self.counts = np.zeros(n, dtype=np.int32)
-        self._ring: deque[np.ndarray] = deque()
+    def __init__(self, n: int, days: int, backend: Backend):
+        self.days, self.backend = days, backend
+        self.counts = backend.asarray(np.zeros(n, dtype=np.int32))
+        self._ring: deque = deque()
 
-    def add(self, citizens: np.ndarray) -> None:
+    def add(self, citizens) -> None:
         """Record one day's observed events (citizen indices, repeats allowed)."""
-        scatter_add(self.counts, citizens, 1)
+        self.backend.scatter_add(self.counts, citizens, 1)
         self._ring.append(citizens)
         if len(self._ring) > self.days:
-            scatter_add(self.counts, self._ring.popleft(), -1)
+            self.backend.scatter_add(self.counts, self._ring.popleft(), -1)
 
-    def withdraw(self, citizens: np.ndarray, days_ago: np.ndarray) -> None:
+    def withdraw(self, citizens, days_ago) -> None:
         """Take back one event of each citizen recorded `days_ago` days before today (0:
         today), where the window still holds it: an appeal reversed its penalty."""
-        for ago in np.unique(days_ago):
+        bk = self.backend
+        xp = bk.namespace(self.counts)
+        for ago in bk.to_numpy(bk.unique(days_ago)).tolist():
             if ago >= len(self._ring):
                 continue
-            day = len(self._ring) - 1 - int(ago)
-            events, back = self._ring[day], citizens[days_ago == ago]
-            # Drop the first k events of a citizen taken back k times.
-            who, times = np.unique(back, return_counts=True)
-            at = np.minimum(np.searchsorted(who, events), len(who) - 1)
-            owed = np.where(who[at] == events, times[at], 0)
-            gone = rank_within(events) < owed
-            scatter_add(self.counts, events[gone], -1)
+            day = len(self._ring) - 1 - ago
+            events, back = self._ring[day], xp.sort(citizens[days_ago == ago])
+            # Drop the first k events of a citizen taken back k times (k: how often the
+            # citizen is among those taken back).
+            owed = (xp.searchsorted(back, events, side="right")
+                    - xp.searchsorted(back, events, side="left"))
+            gone = bk.rank_within(events) < owed
+            bk.scatter_add(self.counts, events[gone], -1)
             self._ring[day] = events[~gone]

@@ -295,6 +295,9 @@ class RunSettings(Strict):
         description="share of citizens whose ledger entries are kept; "
         "default: everyone up to 250,000 citizens, then a seeded sample of 250,000",
     )
+    backend: Literal["cpu", "gpu"] = Field(
+        "cpu", description="where the day's stages run: cpu (NumPy, compiled by Numba when "
+        "installed) or gpu (CuPy on a CUDA device: the `gpu` extra)")
 
     @property
     def effective_population_seed(self) -> int:

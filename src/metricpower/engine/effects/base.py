@@ -51,7 +51,8 @@ class Effect:
 
     def strike(self, day: int, today: Today) -> np.ndarray:
         """Citizen effects: act on the citizens it holds for; return whom it struck."""
-        return np.flatnonzero(self.holds(day))
+        xp = self.engine.xp
+        return xp.nonzero(self.holds(day))[0]
 
     @classmethod
     def settle(cls, effects: list[Effect], day: int) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from metricpower.engine.effects.base import Effect, register
 
 
@@ -12,8 +10,8 @@ class ConfiscatePet(Effect):
     name = "confiscate_pet"
 
     def strike(self, day, today):
-        state = self.engine.state
+        state, xp = self.engine.state, self.engine.xp
         hit = self.holds(day) & state.pet_owner
         state.pet_owner[hit] = False
         state.pets_confiscated |= hit
-        return np.flatnonzero(hit)
+        return xp.nonzero(hit)[0]

@@ -3,8 +3,6 @@ counts as a sanction once, when it starts."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from metricpower.engine.effects.base import Effect, register
 
 
@@ -14,12 +12,13 @@ class Publish(Effect):
 
     def strike(self, day, today):
         self.now = self.holds(day)
-        return np.flatnonzero(self.now & ~self.engine.state.labelled)
+        return self.engine.xp.nonzero(self.now & ~self.engine.state.labelled)[0]
 
     @classmethod
     def settle(cls, effects, day):
-        state = effects[0].engine.state
-        labelled = np.zeros(len(state.labelled), bool)
+        engine = effects[0].engine
+        xp = engine.xp
+        labelled = xp.zeros(engine.state.labelled.shape, dtype=xp.bool)
         for effect in effects:
             labelled |= effect.now
-        state.relabel(labelled, day)
+        engine.state.relabel(labelled, day, engine.backend)

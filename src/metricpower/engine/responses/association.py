@@ -23,50 +23,57 @@ class Association(Response):
         self.spec = sc.responses.association
         self.ties = engine.network = Ties(engine.network)
         tiers = [t.name for t in sc.tiers]
-        self.avoid_tier = np.zeros(len(tiers), bool)
+        avoid_tier = np.zeros(len(tiers), bool)
         if reads_friends(engine.compiled.values()):
             for name in self.spec.avoid_tiers:
-                self.avoid_tier[tiers.index(name)] = True
-        self.region_bounds = engine.citizens.region_bounds()
+                avoid_tier[tiers.index(name)] = True
+        self.avoid_tier = engine.backend.asarray(avoid_tier)
+        self.region_bounds = engine.backend.asarray(engine.population.region_bounds())
         #: (day, citizen, friend, formed, public) per batch of changes.
         self.tie_changes: list[tuple[int, np.ndarray, np.ndarray, bool, np.ndarray]] = []
 
     def step(self, day, today):
         spec, state, sc = self.spec, self.engine.state, self.engine.scenario
-        public = np.zeros(self.engine.n, bool)
+        xp, bk = self.engine.xp, self.engine.backend
+        public = xp.zeros(self.engine.n, dtype=xp.bool)
         if spec.public_lists:
             for s in sc.lists:
                 if s.public:
                     public |= state.on_list[s.name]
         avoided = public | self.avoid_tier[state.tier]
-        target = np.flatnonzero(avoided)
+        target = xp.nonzero(avoided)[0]
         rng = self.engine.streams.rng("association", day)
-        dropped, dropper, where = self.ties.friends_of(target, avoided)
-        go = (rng.random(len(where)) < spec.drop) & ~avoided[dropper]
+
+        def uniform(k: int):
+            return bk.asarray(rng.random(k))
+
+        dropped, dropper, where = bk.on_network(self.ties.friends_of, target, avoided)
+        go = (uniform(where.shape[0]) < spec.drop) & ~avoided[dropper]
         dropper, dropped, where = dropper[go], dropped[go], where[go]
-        self.ties.drop(dropped, dropper, where)
+        bk.on_network(self.ties.drop, dropped, dropper, where)
         reason = public[dropped]  # True: a public list; False: the association rule
-        self.tie_changes.append((day, dropper, dropped, False, reason))
+        host = bk.to_numpy
+        self.tie_changes.append((day, host(dropper), host(dropped), False, host(reason)))
         # Each side may replace the tie: the dropper among the well-regarded of their
         # region, the dropped among the other avoided — the network sorts itself.
-        formed = rng.random(len(dropper)) < spec.form
+        formed = uniform(dropper.shape[0]) < spec.form
         a = dropper[formed]
         bounds = self.region_bounds
-        region = self.engine.citizens.region[a]
-        b = bounds[region] + (rng.random(len(a)) * (bounds[region + 1] - bounds[region])
-                              ).astype(np.int64)
+        region = xp.astype(self.engine.citizens.region[a], xp.int64)
+        size = xp.astype(bounds[region + 1] - bounds[region], xp.float64)
+        b = bounds[region] + xp.astype(uniform(a.shape[0]) * size, xp.int64)
         ok = ~avoided[b] & (a != b)
         outcast = dropped[formed]
-        other = target[(rng.random(len(outcast)) * len(target)).astype(np.int64)]
-        a = np.concatenate([a[ok], outcast])
-        b = np.concatenate([b[ok], other])
-        why = np.concatenate([reason[formed][ok], reason[formed]])
+        other = target[xp.astype(uniform(outcast.shape[0]) * target.shape[0], xp.int64)]
+        a = xp.concat([a[ok], outcast])
+        b = xp.concat([b[ok], other])
+        why = xp.concat([reason[formed][ok], reason[formed]])
         keep = a != b
         a, b, why = a[keep], b[keep], why[keep]
-        made = self.ties.form(a, b)
+        made = bk.on_network(self.ties.form, a, b)
         a, b, why = a[made], b[made], why[made]
-        self.tie_changes.append((day, a, b, True, why))
-        today.row.update(ties_dropped=len(dropper), ties_formed=len(a))
+        self.tie_changes.append((day, host(a), host(b), True, host(why)))
+        today.row.update(ties_dropped=dropper.shape[0], ties_formed=a.shape[0])
 
     def tie_log(self) -> dict[str, np.ndarray]:
         """Every change to the network as columns: day, citizen, friend, formed (else

@@ -28,23 +28,24 @@ class Deterrence(Response):
         # always apply; `checked`: the rules with a condition or a cap, worked out per act;
         # `factor`: the whole factor per citizen where no rule needs checking.
         self.watched: list[np.ndarray | None] = []
-        self.fixed: list[np.float32] = []
+        self.fixed: list[float] = []
         self.checked: list[list[int]] = []
         self.factor: list[np.ndarray | None] = []
+        xp = engine.xp
         for bi, b in enumerate(sc.behaviours):
             rules = [ri for ri, r in enumerate(sc.rules)
                      if r.kind == "event" and r.behaviour == b.name and r.is_penalty]
             checked = [ri for ri in rules if sc.rules[ri].when is not None or sc.rules[ri].cap]
-            fixed = np.float32(sum(-sc.rules[ri].points for ri in rules if ri not in checked))
+            fixed = float(sum(-sc.rules[ri].points for ri in rules if ri not in checked))
             watched = None
             if rules:
                 e = spec.elasticity.get(b.name, spec.default)
-                watched = (np.float32(-e / 10.0) * engine.observer.p_seen(bi)
-                           ).astype(np.float32)
+                # In float32 throughout, as the chance of being seen is.
+                watched = (-e / 10.0) * engine.observer.p_seen(bi)
             self.watched.append(watched)
             self.fixed.append(fixed)
             self.checked.append(checked)
-            self.factor.append(np.exp(watched * fixed) if rules and not checked else None)
+            self.factor.append(xp.exp(watched * fixed) if rules and not checked else None)
 
     def scale(self, bi, day):
         watched, checked = self.watched[bi], self.checked[bi]
@@ -56,18 +57,19 @@ class Deterrence(Response):
         behaviour = engine.scenario.behaviours[bi].name
 
         def factor(who: np.ndarray) -> np.ndarray:
-            at_stake = np.full(len(who), fixed, np.float32)
+            xp, k = engine.xp, who.shape[0]
+            at_stake = xp.full(k, fixed, dtype=xp.float32)
             for ri in checked:
                 rule = engine.scenario.rules[ri]
-                points = np.full(len(who), -rule.points, np.float32)
+                points = xp.full(k, float(-rule.points), dtype=xp.float32)
                 if rule.when is not None:
                     holds = engine.conditions.holds(f"rules[{ri}].when", day, who,
                                                     shift=(behaviour, 1))
-                    points *= holds
+                    points = points * xp.astype(holds, xp.float32)
                 if rule.cap:
                     room = rule.cap - engine.state.rule_total[rule.name][who]
-                    points = np.minimum(points, np.maximum(room, 0))
-                at_stake += points
-            return np.exp(watched[who] * at_stake)
+                    points = xp.minimum(points, xp.astype(xp.maximum(room, 0), xp.float32))
+                at_stake = at_stake + points
+            return xp.exp(watched[who] * at_stake)
 
         return factor

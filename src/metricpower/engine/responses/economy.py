@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricpower.engine.backend import scatter_multiply
 from metricpower.engine.responses.base import Response, register
 
 
@@ -18,10 +17,11 @@ class Economy(Response):
         super().__init__(engine)
         sc = engine.scenario
         self.spec = sc.responses.economy
-        self.coef = [np.float32(b.drivers.get("income", 0.0)) for b in sc.behaviours]
+        # The coefficients as float32 values (the income arrays are float32).
+        self.coef = [float(np.float32(b.drivers.get("income", 0.0))) for b in sc.behaviours]
         index = {b.name: i for i, b in enumerate(sc.behaviours)}
         self.costly = sorted(index[b] for b in self.spec.costly)
-        self.pull = np.float32(self.spec.recovery) * engine.citizens.income
+        self.pull = engine.citizens.income * float(np.float32(self.spec.recovery))
 
     def scale(self, bi, day):
         coef = self.coef[bi]
@@ -32,16 +32,17 @@ class Economy(Response):
 
     def step(self, day, today):
         spec, income = self.spec, self.engine.state.income
+        xp, bk = self.engine.xp, self.engine.backend
         if today.sanctioned:
-            scatter_multiply(income, np.concatenate(today.sanctioned),
-                             np.float32(1 - spec.sanction_loss))
+            bk.scatter_multiply(income, xp.concat(today.sanctioned),
+                                np.float32(1 - spec.sanction_loss))
         if today.rewarded:
-            scatter_multiply(income, np.concatenate(today.rewarded),
-                             np.float32(1 + spec.reward_gain))
+            bk.scatter_multiply(income, xp.concat(today.rewarded),
+                                np.float32(1 + spec.reward_gain))
         if self.costly:
-            scatter_multiply(income, np.concatenate([today.acted[bi] for bi in self.costly]),
-                             np.float32(1 - spec.cost))
+            bk.scatter_multiply(income, xp.concat([today.acted[bi] for bi in self.costly]),
+                                np.float32(1 - spec.cost))
         # income += recovery · (baseline − income), in place: no temporary the size of
         # the population.
-        income *= np.float32(1 - spec.recovery)
+        income *= float(np.float32(1 - spec.recovery))
         income += self.pull

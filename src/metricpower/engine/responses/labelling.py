@@ -3,9 +3,6 @@ citizen away from the services they check."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from metricpower.engine.backend import scatter_add
 from metricpower.engine.responses.base import Response, register
 
 
@@ -26,15 +23,17 @@ class Labelling(Response):
                         if s.name in sc.responses.labelling.services}
         self.n_groups = len(sc.population.groups)
         #: Refusals by service and group.
-        self.refused = np.zeros((len(sc.services), self.n_groups), dtype=np.int64)
+        xp = engine.xp
+        self.refused = xp.zeros((len(sc.services), self.n_groups), dtype=xp.int64)
 
     def attempted(self, si, who, served, u, today):
         if si not in self.checked:
             return
-        state = self.engine.state
+        state, xp, bk = self.engine.state, self.engine.xp, self.engine.backend
         refused = served & state.labelled[who] & (u < self.refusal)
-        scatter_add(state.sanctions, who[refused], 1)
+        bk.scatter_add(state.sanctions, who[refused], 1)
         today.sanctioned.append(who[refused])
-        self.refused[si] += np.bincount(self.engine.citizens.group[who[refused]],
-                                        minlength=self.n_groups)
-        today.row[f"refused_{self.engine.scenario.services[si].name}"] = int(refused.sum())
+        self.refused[si, :] += bk.bincount(self.engine.citizens.group[who[refused]],
+                                           self.n_groups)
+        name = self.engine.scenario.services[si].name
+        today.row[f"refused_{name}"] = int(xp.count_nonzero(refused))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricpower.engine.backend import scatter_add, unique
 from metricpower.engine.stages.base import Stage, Today
 
 
@@ -18,7 +17,7 @@ class Categorise(Stage):
         super().__init__(engine)
         sc = engine.scenario
         #: Members of each list, kept as they enter and leave.
-        self.list_size = np.zeros(len(sc.lists), dtype=np.int64)
+        self.list_size = [0] * len(sc.lists)
         index = {b.name: i for i, b in enumerate(sc.behaviours)}
         #: Per list, the behaviours its entry condition counts (their acts are grounds).
         self.grounds = [sorted({index[b] for b, _ in sc.windows(f"lists[{li}].enter")})
@@ -26,13 +25,14 @@ class Categorise(Stage):
 
     def step(self, day: int, today: Today) -> None:
         state, holds, row = self.engine.state, self.engine.conditions.holds, today.row
+        xp, bk = self.engine.xp, self.engine.backend
         appeals = self.engine.scenario.responses.appeals.enabled
         for li, spec in enumerate(self.engine.scenario.lists):
             on, since = state.on_list[spec.name], state.list_since[spec.name]
             grounds = state.list_grounds[spec.name]
             withdrawn = self._withdrawn(li, day, today)
             holds_enter = holds(f"lists[{li}].enter", day)
-            members = np.flatnonzero(on)
+            members = xp.nonzero(on)[0]
             stay = day - since[members]
             served = members[stay >= spec.min_days]
             if spec.exit is not None:
@@ -40,22 +40,24 @@ class Categorise(Stage):
             else:
                 leave = served[~holds_enter[served]]
             if spec.max_days is not None:
-                leave = np.union1d(leave, members[stay >= spec.max_days])
-            leave = np.union1d(leave, withdrawn)
-            enter = np.flatnonzero(holds_enter & ~on)
-            on[enter] = True
-            since[enter] = day
-            grounds[enter] = 0
-            on[leave] = False
+                leave = bk.unique(xp.concat([leave, members[stay >= spec.max_days]]))
+            leave = bk.unique(xp.concat([leave, withdrawn]))
+            enter = xp.nonzero(holds_enter & ~on)[0]
+            bk.set_at(on, enter, True)
+            bk.set_at(since, enter, day)
+            bk.set_at(grounds, enter, 0)
+            bk.set_at(on, leave, False)
             for bi in self.grounds[li]:
-                acts = today.events[bi].citizen if bi in today.events else np.zeros(0, np.int64)
-                scatter_add(grounds, acts[on[acts]], 1)
-            state.listed_before[spec.name][leave] += day - since[leave]
-            self.list_size[li] += len(enter) - len(leave)
-            row[f"entered_{spec.name}"] = len(enter)
-            row[f"left_{spec.name}"] = len(leave)
+                acts = (today.events[bi].citizen if bi in today.events
+                        else xp.zeros(0, dtype=xp.int64))
+                bk.scatter_add(grounds, acts[on[acts]], 1)
+            before = state.listed_before[spec.name]
+            bk.set_at(before, leave, before[leave] + (day - since[leave]))
+            self.list_size[li] += enter.shape[0] - leave.shape[0]
+            row[f"entered_{spec.name}"] = enter.shape[0]
+            row[f"left_{spec.name}"] = leave.shape[0]
             if appeals:
-                row[f"withdrawn_{spec.name}"] = len(withdrawn)
+                row[f"withdrawn_{spec.name}"] = withdrawn.shape[0]
 
     def _withdrawn(self, li: int, day: int, today: Today) -> np.ndarray:
         """Members of list `li` whose listing rested on penalties reversed today: each
@@ -64,6 +66,7 @@ class Categorise(Stage):
         entry condition false now (the appeals stage took the act out of the windows),
         the listing is withdrawn."""
         engine = self.engine
+        xp, bk = engine.xp, engine.backend
         spec = engine.scenario.lists[li]
         on, since = engine.state.on_list[spec.name], engine.state.list_since[spec.name]
         grounds = engine.state.list_grounds[spec.name]
@@ -71,9 +74,9 @@ class Categorise(Stage):
         for citizen, behaviour, when in today.reversed:
             for bi in self.grounds[li]:
                 hit = citizen[(behaviour == bi) & on[citizen] & (when >= since[citizen])]
-                scatter_add(grounds, hit, -1)
-                c = unique(hit)
+                bk.scatter_add(grounds, hit, -1)
+                c = bk.unique(hit)
                 c = c[grounds[c] <= 0]
-                if len(c):
+                if c.shape[0]:
                     out.append(c[~engine.conditions.holds(f"lists[{li}].enter", day, c)])
-        return unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+        return bk.unique(xp.concat(out)) if out else xp.zeros(0, dtype=xp.int64)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metricpower.engine.backend import scatter_add
 from metricpower.engine.observe import Events, concat
 from metricpower.engine.stages.base import Stage, Today
 
@@ -29,13 +28,13 @@ class OccurAndObserve(Stage):
         scales = [s for s in (r.scale(bi, day) for r in self.engine.responses) if s is not None]
         if not scales:
             return None
-        headroom = np.float32(self.observer.headroom[bi])
+        headroom, xp = self.observer.headroom[bi], self.engine.xp
 
         def scale(who: np.ndarray) -> np.ndarray:
-            factor = np.float32(1.0)
-            for s in scales:
+            factor = scales[0](who)
+            for s in scales[1:]:
                 factor = factor * s(who)
-            return np.minimum(factor, headroom)
+            return xp.minimum(factor, headroom)
 
         return scale
 
@@ -44,15 +43,17 @@ class OccurAndObserve(Stage):
         a confiscated pet is walked by nobody, and a behaviour with a `when` happens only
         where it holds (paying off a listed debt needs a listing)."""
         b = self.engine.scenario.behaviours[bi]
-        able = np.ones(len(who), bool)
+        xp, k = self.engine.xp, who.shape[0]
+        able = xp.ones(k, dtype=xp.bool)
         if b.requires == "pet_owner":
-            able &= self.engine.state.pet_owner[who]
-        if b.when is not None and len(who):
-            able &= self.engine.conditions.holds(f"behaviours[{bi}].when", day, who)
+            able = able & self.engine.state.pet_owner[who]
+        if b.when is not None and k:
+            able = able & self.engine.conditions.holds(f"behaviours[{bi}].when", day, who)
         return able
 
     def step(self, day: int, today: Today) -> None:
         obs, state, row = self.observer, self.engine.state, today.row
+        xp, bk = self.engine.xp, self.engine.backend
         false = obs.false_matches(day)
         totals = dict.fromkeys(("occurrences", "benign_occurrences", "observed",
                                 "chilled", "benign_chilled"), 0)
@@ -63,20 +64,21 @@ class OccurAndObserve(Stage):
             keep, would = keep & able, would & able
             chilled = would & ~keep
             acted, acted_benign = cand[keep], is_benign[keep]
-            counts = {"occurrences": len(acted),
-                      "benign_occurrences": int(acted_benign.sum()),
-                      "chilled": int(chilled.sum()),
-                      "benign_chilled": int((chilled & is_benign).sum())}
+            counts = {"occurrences": acted.shape[0],
+                      "benign_occurrences": int(xp.count_nonzero(acted_benign)),
+                      "chilled": int(xp.count_nonzero(chilled)),
+                      "benign_chilled": int(xp.count_nonzero(chilled & is_benign))}
             for key, value in counts.items():
                 row[f"{key}_{b.name}"] = value
                 totals[key] += value
             if self.penalised[bi]:
-                scatter_add(state.true_offences, acted[~acted_benign], 1)
+                bk.scatter_add(state.true_offences, acted[~acted_benign], 1)
             today.acted[bi] = acted
-            ev = obs.observe(bi, acted, acted_benign, u_sensor[:, keep])
-            totals["observed"] += len(ev.citizen)
-            scatter_add(state.acts, acted, 1)
-            scatter_add(state.observed, ev.citizen, 1)
+            ev = obs.observe(bi, acted, acted_benign,
+                             xp.take(u_sensor, xp.nonzero(keep)[0], axis=1))
+            totals["observed"] += ev.citizen.shape[0]
+            bk.scatter_add(state.acts, acted, 1)
+            bk.scatter_add(state.observed, ev.citizen, 1)
             if bi in false:
                 wrong = false[bi]
                 able = self.able(bi, day, wrong.citizen)
@@ -86,4 +88,4 @@ class OccurAndObserve(Stage):
             today.events[bi] = ev
             for window in self.windows_of[bi]:
                 window.add(ev.citizen)
-        row.update(totals, false_matches=sum(len(e.citizen) for e in false.values()))
+        row.update(totals, false_matches=sum(e.citizen.shape[0] for e in false.values()))

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metricpower.engine.backend import Backend, namespace
+from metricpower.engine.backend import backend as default_backend
 from metricpower.engine.stages.base import Stage, Today
 
 
@@ -18,29 +20,30 @@ class Predict(Stage):
     def __init__(self, engine):
         super().__init__(engine)
         spec = engine.scenario.responses.prediction
-        self.risk = RiskModel(spec.horizon, spec.threshold, engine.streams.rng("prediction"))
+        self.risk = RiskModel(spec.horizon, spec.threshold, engine.streams.rng("prediction"),
+                              engine.xp, engine.backend)
         #: Confusion counts by group, one row per prediction day and group.
         self.predictions: list[dict] = []
 
     def step(self, day: int, today: Today) -> None:
         engine = self.engine
-        state, spec = engine.state, engine.scenario.responses.prediction
+        state, spec, xp = engine.state, engine.scenario.responses.prediction, engine.xp
         at_bottom = state.tier >= engine.scenario.bottom
         self.predictions += self.risk.judge(day, at_bottom, engine.citizens.group,
                                             len(engine.scenario.population.groups))
         if (day + 1) % spec.every == 0:
             def features(rows):
                 """What the system has seen of these citizens."""
-                cols = [state.score[rows], np.minimum(day - state.last_penalty[rows], 365),
+                cols = [state.score[rows], xp.minimum(day - state.last_penalty[rows], 365),
                         state.sanctions[rows]]
                 cols += [w.counts[rows] for w in engine.windows.values()]
                 cols += [on[rows] for on in state.on_list.values()]
-                return np.column_stack(cols).astype(np.float32)
+                return xp.stack([xp.astype(c, xp.float32) for c in cols], axis=1)
 
             flagged = self.risk.refit_and_flag(day, features, at_bottom)
             if flagged is not None:
                 state.flagged = flagged
-        today.row["flagged"] = int(state.flagged.sum())
+        today.row["flagged"] = int(xp.count_nonzero(state.flagged))
 
 
 class RiskModel:
@@ -56,8 +59,10 @@ class RiskModel:
     #: Citizens scored per pass when predicting (bounds the temporary memory).
     CHUNK = 1 << 20
 
-    def __init__(self, horizon: int, threshold: float, rng: np.random.Generator):
+    def __init__(self, horizon: int, threshold: float, rng: np.random.Generator, xp=np,
+                 backend: Backend | None = None):
         self.horizon, self.threshold, self.rng = horizon, threshold, rng
+        self.xp, self.backend = xp, backend or default_backend()
         self._snapshots: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []
 
@@ -67,8 +72,10 @@ class RiskModel:
         `horizon` days ago (label: reached the bottom since); flag today's citizens.
         `features(rows)` gives the feature matrix of those citizens. None until there is
         history to fit on."""
-        n = len(at_bottom)
-        sample = np.sort(self.rng.choice(n, min(n, self.FIT_SAMPLE), replace=False))
+        xp = self.xp
+        n = at_bottom.shape[0]
+        sample = self.backend.asarray(
+            np.sort(self.rng.choice(n, min(n, self.FIT_SAMPLE), replace=False)))
         self._snapshots[day] = (sample, features(sample), at_bottom[sample])
         old = day - self.horizon
         if old not in self._snapshots:
@@ -76,22 +83,22 @@ class RiskModel:
         rows, x_old, bottom_then = self._snapshots.pop(old)
         fell = at_bottom[rows] & ~bottom_then
         fit_on = ~bottom_then
-        if fell[fit_on].all() or not fell[fit_on].any():
+        if xp.all(fell[fit_on]) or not xp.any(fell[fit_on]):
             return None
-        mean, sd = x_old.mean(axis=0), x_old.std(axis=0) + 1e-9
+        mean, sd = xp.mean(x_old, axis=0), xp.std(x_old, axis=0) + 1e-9
         coef = fit_logistic((x_old[fit_on] - mean) / sd, fell[fit_on])
-        flagged = np.zeros(n, dtype=bool)
+        flagged = xp.zeros(n, dtype=xp.bool)
         for start in range(0, n, self.CHUNK):
             part = slice(start, min(start + self.CHUNK, n))
             risk = predict_logistic(coef, (features(part) - mean) / sd)
             flagged[part] = (risk >= self.threshold) & ~at_bottom[part]
-        self._pending.append((day, flagged, at_bottom.copy()))
+        self._pending.append((day, flagged, xp.asarray(at_bottom, copy=True)))
         return flagged
 
     def judge(self, day: int, at_bottom: np.ndarray, group: np.ndarray, n_groups: int):
         """Confusion counts by group for the flags made `horizon` days ago, over the
         citizens not at the bottom then: positive is being at the bottom now."""
-        rows = []
+        xp, rows = self.xp, []
         while self._pending and self._pending[0][0] + self.horizon <= day:
             made, flagged, bottom_then = self._pending.pop(0)
             judged = ~bottom_then
@@ -99,34 +106,38 @@ class RiskModel:
             for g in range(n_groups):
                 m = (group == g) & judged
                 f, t = flagged[m], fell[m]
-                rows.append({"day": made, "group": g, "tp": int((f & t).sum()),
-                             "fp": int((f & ~t).sum()), "fn": int((~f & t).sum()),
-                             "tn": int((~f & ~t).sum())})
+                count = xp.count_nonzero
+                rows.append({"day": made, "group": g, "tp": int(count(f & t)),
+                             "fp": int(count(f & ~t)), "fn": int(count(~f & t)),
+                             "tn": int(count(~f & ~t))})
         return rows
 
 
-def _design(x: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.ones(len(x)), x.astype(np.float64)])
+def _design(x):
+    xp = namespace(x)
+    return xp.concat([xp.ones((x.shape[0], 1)), xp.astype(x, xp.float64)], axis=1)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 25) -> np.ndarray:
+def fit_logistic(x, y, l2: float = 1.0, steps: int = 25):
     """L2-penalised logistic regression by Newton's method (intercept unpenalised), the
     same objective as scikit-learn's LogisticRegression(C=1/l2)."""
+    xp = namespace(x)
     a = _design(x)
-    y = y.astype(np.float64)
-    w = np.zeros(a.shape[1])
-    penalty = np.full(a.shape[1], l2)
-    penalty[0] = 0.0
+    y = xp.astype(y, xp.float64)
+    k = a.shape[1]
+    w = xp.zeros(k)
+    penalty = xp.concat([xp.zeros(1), xp.full(k - 1, l2)])
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(a @ w)))
+        p = 1.0 / (1.0 + xp.exp(-(a @ w)))
         grad = a.T @ (p - y) + penalty * w
-        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(penalty)
-        step = np.linalg.solve(hess + 1e-9 * np.eye(len(w)), grad)
+        hess = (a * (p * (1 - p))[:, None]).T @ a + xp.eye(k) * penalty
+        step = xp.linalg.solve(hess + 1e-9 * xp.eye(k), grad)
         w -= step
-        if np.abs(step).max() < 1e-8:
+        if float(xp.max(xp.abs(step))) < 1e-8:
             break
     return w
 
 
-def predict_logistic(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(_design(x) @ coef)))
+def predict_logistic(coef, x):
+    xp = namespace(x)
+    return 1.0 / (1.0 + xp.exp(-(_design(x) @ coef)))

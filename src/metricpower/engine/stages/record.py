@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricpower.engine.backend import unique
 from metricpower.engine.stages.base import Stage, Today
 
 #: Every citizen's tier is kept every this many days (and on the last), for mobility.
@@ -28,30 +27,32 @@ class Record(Stage):
         #: Moves into and out of the bottom tiers: (day, entered, left) per day.
         self.bottom_moves: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._at_bottom = state.tier >= sc.bottom
-        self.mean_income = float(engine.citizens.income.mean(dtype=np.float64))
+        self.mean_income = float(engine.population.income.mean(dtype=np.float64))
 
     def step(self, day: int, today: Today) -> None:
         engine, row = self.engine, today.row
-        state, sc = engine.state, engine.scenario
+        state, sc, xp, bk = engine.state, engine.scenario, engine.xp, engine.backend
         last = day == sc.run.days - 1
         row["mean_score"] = engine.score.score_total / engine.n
-        row["mean_income"] = (float(state.income.mean(dtype=np.float64))
+        row["mean_income"] = (float(xp.sum(state.income, dtype=xp.float64)) / engine.n
                               if sc.responses.economy.enabled else self.mean_income)
-        for t, c in zip(sc.tiers, engine.score.tier_count, strict=True):
-            row[f"tier_{t.name}"] = int(c)
+        for i, t in enumerate(sc.tiers):
+            row[f"tier_{t.name}"] = int(engine.score.tier_count[i])
         for spec, size in zip(sc.lists, engine.categorise.list_size, strict=True):
             row[f"list_{spec.name}"] = int(size)
         if day % SNAPSHOT_EVERY == 0 or last:
-            self.snapshots[day] = state.tier.copy()
-        row["assortativity"] = (engine.network.assortativity(state.score)
+            self.snapshots[day] = xp.asarray(state.tier, copy=True)
+        row["assortativity"] = (bk.assortativity(engine.network, state.score)
                                 if day % ASSORTATIVITY_EVERY == 0 or last else None)
         # Only citizens whose score moved today can have entered or left the bottom.
-        moved = unique(np.concatenate(today.moved)) if today.moved else np.zeros(0, np.int64)
+        moved = (bk.unique(xp.concat(today.moved)) if today.moved
+                 else xp.zeros(0, dtype=xp.int64))
         now = state.tier[moved] >= sc.bottom
         was = self._at_bottom[moved]
-        if (now != was).any():
-            self.bottom_moves.append((day, moved[now & ~was], moved[was & ~now]))
-        self._at_bottom[moved] = now
+        if xp.any(now != was):
+            host = bk.to_numpy
+            self.bottom_moves.append((day, host(moved[now & ~was]), host(moved[was & ~now])))
+        bk.set_at(self._at_bottom, moved, now)
 
     def bottom_log(self) -> dict[str, np.ndarray]:
         """Every move into or out of the bottom tiers: day, citizen, entered (else left)."""

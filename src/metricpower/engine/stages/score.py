@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from metricpower.engine.backend import cumsum_within, rank_within, scatter_add, unique
 from metricpower.engine.stages.base import Stage, Today
 from metricpower.engine.state import tiers_of
 
@@ -24,12 +23,13 @@ class Score(Stage):
             if r.kind == "event":
                 self.event_rules[index[r.behaviour]].append(i)
         # Running totals, kept as scores change, so a day costs what happened in it.
-        self.score_total = int(engine.state.score.sum(dtype=np.int64))
-        self.tier_count = np.bincount(engine.state.tier, minlength=len(sc.tiers))
+        xp = engine.xp
+        self.score_total = int(xp.sum(engine.state.score, dtype=xp.int64))
+        self.tier_count = engine.backend.bincount(engine.state.tier, len(sc.tiers))
 
     def step(self, day: int, today: Today) -> None:
         engine = self.engine
-        rules, state, ledger = engine.scenario.rules, engine.state, engine.ledger
+        rules, state, xp = engine.scenario.rules, engine.state, engine.xp
         initial = engine.scenario.population.initial_score
         who, pts = [], []
         counts = dict.fromkeys(("penalties", "benign_penalties", "misattributed_penalties",
@@ -37,8 +37,8 @@ class Score(Stage):
         for bi, ev in today.events.items():
             for ri in self.event_rules[bi]:
                 rule = rules[ri]
-                hit = np.ones(len(ev.citizen), bool)
-                if rule.when is not None and len(ev.citizen):
+                hit = xp.ones(ev.citizen.shape, dtype=xp.bool)
+                if rule.when is not None and ev.citizen.shape[0]:
                     hit = self._holds_per_act(ri, bi, day, ev.citizen)
                 citizen = ev.citizen[hit]
                 points = self._scheduled(ri, citizen) if rule.schedule else rule.points
@@ -47,35 +47,35 @@ class Score(Stage):
                 citizen, points = citizen[got], points[got]
                 sensor = ev.sensor[hit][got]
                 benign, misattributed = ev.benign[hit][got], ev.misattributed[hit][got]
-                entry = ledger.append(day, citizen, ri, points, bi, sensor, benign,
-                                      misattributed)
+                entry = engine.log(day, citizen, ri, points, bi, sensor, benign,
+                                   misattributed)
                 who.append(citizen)
                 pts.append(points)
                 if rule.is_penalty:
-                    counts["penalties"] += len(citizen)
-                    counts["benign_penalties"] += int(benign.sum())
-                    counts["misattributed_penalties"] += int(misattributed.sum())
+                    counts["penalties"] += citizen.shape[0]
+                    counts["benign_penalties"] += int(xp.count_nonzero(benign))
+                    counts["misattributed_penalties"] += int(xp.count_nonzero(misattributed))
                     today.penalties.append((entry, citizen, ri, points, bi, sensor, benign,
                                             misattributed))
                 else:
-                    counts["reward_events"] += len(citizen)
+                    counts["reward_events"] += citizen.shape[0]
         self.apply(day, today, who, pts)
         for ri, rule in enumerate(rules):
             if rule.kind == "event" or (day + 1) % rule.every:
                 continue
             if rule.kind == "periodic":
-                citizen = np.flatnonzero(engine.conditions.holds(f"rules[{ri}].when", day))
-                points = np.full(len(citizen), rule.points, np.int32)
+                citizen = xp.nonzero(engine.conditions.holds(f"rules[{ri}].when", day))[0]
+                points = xp.full(citizen.shape, rule.points, dtype=xp.int32)
             else:  # restoration: up to the initial score after a clean spell
                 clean = (day - state.last_penalty >= rule.clean_days)
-                citizen = np.flatnonzero(clean & (state.score < initial))
-                points = np.minimum(rule.points, initial - state.score[citizen])
+                citizen = xp.nonzero(clean & (state.score < initial))[0]
+                points = xp.minimum(rule.points, initial - state.score[citizen])
             points = self._capped(ri, citizen, points)
             got = points != 0
-            citizen, points = citizen[got], points[got].astype(np.int32)
-            ledger.append(day, citizen, ri, points)
+            citizen, points = citizen[got], xp.astype(points[got], xp.int32)
+            engine.log(day, citizen, ri, points)
             self.apply(day, today, [citizen], [points])
-            counts["penalties" if rule.is_penalty else "reward_events"] += len(citizen)
+            counts["penalties" if rule.is_penalty else "reward_events"] += citizen.shape[0]
         today.row.update(counts)
 
     def apply(self, day: int, today: Today, who: list[np.ndarray],
@@ -83,18 +83,19 @@ class Score(Stage):
         """Add points to scores; a penalty restarts the clean clock; tiers follow."""
         if not who:
             return
-        citizen = np.concatenate(who)
-        points = np.concatenate(pts).astype(np.int32)
+        xp, bk = self.engine.xp, self.engine.backend
+        citizen = xp.concat(who)
+        points = xp.astype(xp.concat(pts), xp.int32)
         state, scenario = self.engine.state, self.engine.scenario
-        scatter_add(state.score, citizen, points)
-        self.score_total += int(points.sum(dtype=np.int64))
-        state.last_penalty[citizen[points < 0]] = day
-        moved = unique(citizen)
+        bk.scatter_add(state.score, citizen, points)
+        self.score_total += int(xp.sum(points, dtype=xp.int64))
+        bk.set_at(state.last_penalty, citizen[points < 0], day)
+        moved = bk.unique(citizen)
         today.moved.append(moved)
         tiers = len(scenario.tiers)
-        self.tier_count -= np.bincount(state.tier[moved], minlength=tiers)
-        state.tier[moved] = tiers_of(scenario, state.score[moved])
-        self.tier_count += np.bincount(state.tier[moved], minlength=tiers)
+        self.tier_count -= bk.bincount(state.tier[moved], tiers)
+        bk.set_at(state.tier, moved, tiers_of(scenario, state.score[moved]))
+        self.tier_count += bk.bincount(state.tier[moved], tiers)
 
     def _holds_per_act(self, ri: int, bi: int, day: int, citizen: np.ndarray) -> np.ndarray:
         """An event rule's condition for each of the day's events, in the order they
@@ -102,50 +103,57 @@ class Score(Stage):
         events of one citizen counts the m - 1 - k after it as not yet done (a threshold
         falls on the act that crosses it, not on the ones before)."""
         engine = self.engine
-        _, inverse, per_citizen = np.unique(citizen, return_inverse=True, return_counts=True)
-        later = per_citizen[inverse] - 1 - rank_within(citizen)
+        xp, bk = engine.xp, engine.backend
+        ordered = xp.sort(citizen)
+        per_citizen = (xp.searchsorted(ordered, citizen, side="right")
+                       - xp.searchsorted(ordered, citizen, side="left"))
+        later = per_citizen - 1 - bk.rank_within(citizen)
         behaviour = engine.scenario.behaviours[bi].name
-        hit = np.empty(len(citizen), bool)
-        for k in np.unique(later):
+        hit = xp.empty(citizen.shape, dtype=xp.bool)
+        for k in bk.to_numpy(bk.unique(later)).tolist():
             # One round per number of later acts: its citizens are distinct.
-            rows = np.flatnonzero(later == k)
-            hit[rows] = engine.conditions.holds(f"rules[{ri}].when", day, citizen[rows],
-                                                shift=(behaviour, -int(k)) if k else None)
+            rows = xp.nonzero(later == k)[0]
+            bk.set_at(hit, rows, engine.conditions.holds(
+                f"rules[{ri}].when", day, citizen[rows], shift=(behaviour, -k) if k else None))
         return hit
 
     def _scheduled(self, ri: int, citizen: np.ndarray) -> np.ndarray:
         """Points for acts paid by the hour on a diminishing schedule: the whole points
         earned by the hours after the act, minus those earned before it."""
+        xp, bk = self.engine.xp, self.engine.backend
         rule = self.engine.scenario.rules[ri]
         hours = self.engine.state.rule_hours[rule.name]
-        uppers = np.array([0.0] + [u for u, _ in rule.schedule])
-        per_hour = np.array([p for _, p in rule.schedule])
-        earned = np.concatenate([[0.0], np.cumsum(np.diff(uppers) * per_hour)])
+        top = np.array([0.0] + [u for u, _ in rule.schedule])
+        rate = np.array([p for _, p in rule.schedule])
+        earned = bk.asarray(np.concatenate([[0.0], np.cumsum(np.diff(top) * rate)]))
+        uppers, per_hour = bk.asarray(top), bk.asarray(rate)
 
         def points_at(h):
-            band = np.clip(np.searchsorted(uppers, h, side="right") - 1, 0, len(per_hour) - 1)
-            inside = np.minimum(h, uppers[-1]) - uppers[band]
-            return np.floor(earned[band] + inside * per_hour[band] + 1e-9)
+            band = xp.clip(xp.searchsorted(uppers, h, side="right") - 1, 0, len(rate) - 1)
+            inside = xp.minimum(h, float(top[-1])) - uppers[band]
+            return xp.floor(earned[band] + inside * per_hour[band] + 1e-9)
 
-        k = rank_within(citizen)  # the k-th act today of the same citizen
-        before = hours[citizen] + k * rule.hours
+        k = bk.rank_within(citizen)  # the k-th act today of the same citizen
+        before = hours[citizen] + xp.astype(k, xp.float64) * rule.hours
         points = points_at(before + rule.hours) - points_at(before)
-        scatter_add(hours, citizen, np.float32(rule.hours))
-        return np.minimum(points, rule.points).astype(np.int32)
+        bk.scatter_add(hours, citizen, rule.hours)
+        return xp.astype(xp.minimum(points, rule.points), xp.int32)
 
     def _capped(self, ri: int, citizen: np.ndarray, points) -> np.ndarray:
         """Points after the rule's cap on |points| per citizen; the k-th event of a citizen
         on one day gets what the earlier ones left."""
-        points = np.broadcast_to(np.asarray(points, dtype=np.int32), citizen.shape).copy()
+        xp, bk = self.engine.xp, self.engine.backend
+        points = xp.asarray(xp.broadcast_to(xp.asarray(points, dtype=xp.int32), citizen.shape),
+                            copy=True)
         rule = self.engine.scenario.rules[ri]
-        if rule.cap is None or not len(citizen):
+        if rule.cap is None or not citizen.shape[0]:
             return points
         total = self.engine.state.rule_total[rule.name]
-        order = np.argsort(citizen, kind="stable")
-        size = np.abs(points[order]).astype(np.int64)
-        before = cumsum_within(citizen[order], size)
-        granted = np.minimum(size, np.maximum(rule.cap - total[citizen[order]] - before, 0))
-        out = np.empty_like(points)
-        out[order] = (np.sign(points[order]) * granted).astype(np.int32)
-        scatter_add(total, citizen, np.abs(out))
+        order = xp.argsort(citizen, stable=True)
+        size = xp.astype(xp.abs(points[order]), xp.int64)
+        before = bk.cumsum_within(citizen[order], size)
+        granted = xp.minimum(size, xp.maximum(rule.cap - total[citizen[order]] - before, 0))
+        out = xp.empty_like(points)
+        bk.set_at(out, order, xp.astype(xp.sign(points[order]) * granted, xp.int32))
+        bk.scatter_add(total, citizen, xp.abs(out))
         return out
