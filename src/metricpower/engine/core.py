@@ -100,6 +100,8 @@ class Engine:
         self.costly = {self.behaviour_index[b] for b in res.economy.costly}
         self._income_pull = (np.float32(res.economy.recovery) * citizens.income
                              if res.economy.enabled else None)
+        # Dated changes: the scenario in force from each day a change takes effect.
+        self._schedule = {day: s for day, s in scenario.segments() if s is not scenario}
 
     @property
     def network(self) -> Network:
@@ -137,8 +139,33 @@ class Engine:
         value = np.broadcast_to(np.asarray(cond(self.context(day)), bool), (self.n,))
         return value if idx is None else value[idx]
 
+    # ------------------------------------------------------------------ schedule hook
+    #: What the engine works out from the scenario's parameters alone. A dated change
+    #: (scenario.segments) replaces exactly these; citizens' state, the ledger, the
+    #: network, the appeal queue, the risk model and every total run on.
+    FROM_PARAMETERS = ("scenario", "observer", "conditions", "penalised", "demand",
+                       "deterrence", "income_coef", "avoid_tier", "labelled_refusal",
+                       "costly", "_income_pull")
+
+    def retarget(self, scenario: Scenario) -> None:
+        """Take up the parameters in force from today. The same entries by name, new
+        values (scenario.Change); windows a new condition counts start counting today."""
+        fresh = Engine(scenario, self.citizens, self.network)
+        for name in self.FROM_PARAMETERS:
+            setattr(self, name, getattr(fresh, name))
+        self.scenario = scenario
+        for key, window in fresh.windows.items():
+            self.windows.setdefault(key, window)
+        self.windows_of = [[w for (name, _), w in self.windows.items() if name == b.name]
+                           for b in scenario.behaviours]
+        for store in ("rule_total", "rule_hours"):  # a cap or an hours schedule set today
+            for name, start in getattr(fresh.state, store).items():
+                getattr(self.state, store).setdefault(name, start)
+
     # ------------------------------------------------------------------ the day
     def step(self, day: int) -> dict:
+        if day in self._schedule:
+            self.retarget(self._schedule[day])
         row = {"day": day}
         clock = time.perf_counter
         t0 = clock()

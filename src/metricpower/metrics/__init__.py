@@ -59,6 +59,7 @@ from metricpower.metrics.limits import (
     policy_table,
 )
 from metricpower.metrics.measure import PROCESSES, bottom_tiers, measure, summary
+from metricpower.metrics.scaling import ERRORS, scale_count, scaled
 from metricpower.metrics.visibility import (
     benign_penalty_share,
     detection_rate,
@@ -67,6 +68,7 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
+    "ERRORS", "scale_count", "scaled",
     "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity_over_time",
     "average_ranks", "behaviours_regulated",
     "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",

@@ -94,6 +94,8 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
     parts.append(_intensification(m, s, tiers))
     parts.append(_authority(m, s, citizens, sc.run.seed))
     parts.append(_disparate(m, s))
+    if "scaled" in run.metrics:
+        parts.append(_scaled(run.metrics["scaled"]))
     nav = "<nav><ol>" + "".join(
         f"<li><a href=\"#{sid}\">{esc(PROCESSES[sid][0])}</a></li>"
         for sid in SECTIONS[1:]) + "</ol></nav>"
@@ -109,6 +111,26 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
 
 
 # ---------------------------------------------------------------- sections
+def _scaled(sc: dict) -> str:
+    """Counts scaled to the population the run stands for, each with its sampling error."""
+    rows = []
+    for part, label in (("list_sizes", "on list at the end"), ("tier_counts", "in tier at the end"),
+                        ("consequences_applied", "consequence applied"),
+                        ("service_attempts", "service attempts")):
+        for name, v in sc[part].items():
+            rows.append({"count": f"{label}: {name}", "in the run": v["count"],
+                         "scaled": round(v["scaled"]), "± se": round(v["se"]),
+                         "sampling error": v["error"]})
+    text = [f"This run of {num(sc['citizens'])} citizens stands for a population of "
+            f"{num(sc['represents'])}: every number in this section is <b>scaled</b> "
+            f"(× {sc['factor']:,.0f}); no other number in this report is. The error is one "
+            "standard error of sampling: binomial for citizens in a state, Poisson for "
+            "events. It leaves out every error of the model itself."]
+    return section("scaled", "Scaled to the population",
+                   "The run's counts as national figures, with their sampling error.",
+                   text, [table(pl.DataFrame(rows), "scaled counts", open_=True)])
+
+
 def _times(f: dict) -> str:
     v, r = f.get("value"), f.get("reference")
     if v is None or r is None:
