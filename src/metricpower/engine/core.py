@@ -143,9 +143,9 @@ class Engine:
     #: What the engine works out from the scenario's parameters alone. A dated change
     #: (scenario.segments) replaces exactly these; citizens' state, the ledger, the
     #: network, the appeal queue, the risk model and every total run on.
-    FROM_PARAMETERS = ("scenario", "observer", "conditions", "penalised", "demand",
-                       "deterrence", "income_coef", "avoid_tier", "labelled_refusal",
-                       "costly", "_income_pull")
+    FROM_PARAMETERS = ("scenario", "observer", "conditions", "event_rules", "penalised",
+                       "demand", "deterrence", "income_coef", "avoid_tier",
+                       "labelled_refusal", "costly", "_income_pull")
 
     def retarget(self, scenario: Scenario) -> None:
         """Take up the parameters in force from today. The same entries by name, new
