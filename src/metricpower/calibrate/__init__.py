@@ -470,7 +470,7 @@ def save(cal: Calibration, folder: Path | None = None) -> list[Path]:
     text = "".join(lines)
     tomllib.loads(text)  # still TOML
     _write_atomic(path, text)
-    held = [r for r in cal.table() if not r["fitted"]]
+    held = [r for r in cal.table() if r["date"] > cal.spec.fit_until.isoformat()]
     holdout = folder / f"{cal.spec.preset}.holdout.csv"
     _write_atomic(holdout, _csv([{k: r[k] for k in ("date", "quantity", "observed",
                                                     "simulated", "low", "high", "error",
