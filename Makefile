@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
+	$(BIN)/python benchmarks/ensemble.py $(filter --quick,$(ARGS))
 
 clean:
 	rm -rf $(VENV) runs

@@ -15,6 +15,10 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
+from metricpower.engine.stages.appeals import Appeals
+from metricpower.engine.stages.categorise import Categorise
+from metricpower.engine.stages.consequences import Consequences
+from metricpower.engine.stages.predict import Predict
 from metricpower.metrics import scale_count
 from metricpower.runs import simulate
 from metricpower.scenario import ScenarioError, load_scenario
@@ -153,10 +157,98 @@ def test_changes_need_a_start_date(tmp_path):
     assert info.value.key == "changes" and "run.start" in info.value.message
 
 
-def test_changes_may_not_switch_stateful_responses(tmp_path):
+@pytest.mark.parametrize(("setting", "key"), [
+    ("appeals = { enabled = true }", "appeals.enabled"),
+    ("prediction = { horizon = 30 }", "prediction.horizon"),
+    ("labelling = { services = ['flights'] }", "labelling.services"),
+])
+def test_changes_may_not_move_what_the_run_keeps(tmp_path, setting, key):
     err = error(tmp_path, "\n[[changes]]\nname = \"c\"\ndate = 2020-02-01\n"
-                          "responses = { appeals = { enabled = true } }\n")
-    assert err.key == "changes[0].responses.appeals.enabled"
+                          f"responses = {{ {setting} }}\n")
+    assert err.key == f"changes[0].responses.{key}", err
+
+
+# ---------------------------------------------------------------- the engine hook
+#: The essay's system with every stage and response on (appeals, risk model, association,
+#: economy, labelling, deterrence), small, its risk model refit often enough and its
+#: bottom wide enough that it flags within the run; {changes} on day 45.
+ESSAY = """\
+preset = "essay"
+bottom_tier = "B"
+
+[run]
+citizens = 3000
+days = 100
+start = 2020-01-01
+seed = 3
+
+[responses.prediction]
+every = 10
+horizon = 20
+threshold = 0.02
+{changes}"""
+
+
+def essay(tmp_path, changes: str = "", name: str = "e.toml"):
+    path = tmp_path / name
+    path.write_text(ESSAY.format(changes=changes))
+    return load_scenario(path)
+
+
+#: A change that names an entry and sets nothing: the engine rebuilds every stage on
+#: its day all the same.
+NOTHING = """
+[[changes]]
+name = "nothing"
+date = 2020-02-15
+rules = [{ name = "jaywalking" }]
+"""
+
+
+def test_a_change_of_nothing_leaves_every_table_as_it_was(tmp_path):
+    """Rebuilding the stages at a change keeps everything the run has done: every table
+    is the same as without the change, to the last cell."""
+    sc = essay(tmp_path, NOTHING, "b.toml")
+    assert [d for d, _ in sc.segments()] == [0, 45]
+    plain, rebuilt = simulate(essay(tmp_path)), simulate(sc)
+    assert plain.daily["list_blacklist"][-1].as_py() > 0
+    assert int(pc.sum(plain.daily["appeals_upheld"]).as_py()) > 0
+    for name, table in plain.tables.items():
+        assert rebuilt.tables[name].equals(table), name
+
+
+@pytest.mark.parametrize(("stage", "column"), [
+    (Categorise, "list_blacklist"),
+    (Appeals, "appeals_waiting"),
+    (Consequences, None),
+    (Predict, "flagged"),
+])
+def test_a_stage_that_forgets_what_it_keeps_is_caught(tmp_path, monkeypatch, stage, column):
+    """Power of the test above: a stage that kept nothing over the change (its list sizes,
+    appeal queue, totals or risk model started again) changes the tables."""
+    monkeypatch.setattr(stage, "KEEPS", ())
+    plain, rebuilt = simulate(essay(tmp_path)), simulate(essay(tmp_path, NOTHING, "b.toml"))
+    if column is None:  # the totals by consequence and group
+        assert not rebuilt.tables["consequences"].equals(plain.tables["consequences"])
+    else:
+        assert rebuilt.daily[column].to_pylist() != plain.daily[column].to_pylist()
+
+
+def test_a_condition_set_by_a_change_counts_what_was_seen_before_it(tmp_path):
+    """A list entered on a count of the last 20 days, set on day 45: its first day lists
+    everyone seen in the 20 days before (the sensors' record), not only those seen that
+    day, so it takes in several times the next day's entries."""
+    change = """
+[[changes]]
+name = "jaywalkers_listed"
+date = 2020-02-15
+lists = [{ name = "redlist", enter = "count('jaywalking', 20) > 0" }]
+"""
+    daily = simulate(essay(tmp_path, change)).polars("daily")
+    entered = daily["entered_redlist"]
+    seen = daily["observed"]
+    assert entered[45] > 5 * max(entered[46], 1), entered[40:50].to_list()
+    assert seen[45] > 0
 
 
 # ---------------------------------------------------------------- scaling

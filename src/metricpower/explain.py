@@ -6,6 +6,7 @@ import pyarrow.compute as pc
 from rich.console import Group
 from rich.table import Table
 
+from metricpower.ledger.schema import CITIZENS
 from metricpower.runs import Run
 
 
@@ -33,8 +34,13 @@ def history(run: Run, citizen: int) -> Group:
     head.add_row("citizen", f"{citizen}  ({row['group']}, {row['region']}, "
                             f"{'urban' if row['urban'] else 'rural'})")
     head.add_row("score", f"{sc.population.initial_score} → {row['score']}  (tier {row['tier']})")
-    lists = [s.name for s in sc.lists if row[f"on_{s.name}"]]
+    lists = [s.name for s in sc.lists if row[CITIZENS["on", s.name]]]
     head.add_row("lists now", ", ".join(lists) or "none")
+    # A list left shows as days listed without being on it now.
+    left = [f"{s.name} ({row[f'days_on_{s.name}']} days listed)" for s in sc.lists
+            if row[f"days_on_{s.name}"] > 0 and not row[f"on_{s.name}"]]
+    if left:
+        head.add_row("lists left", ", ".join(left))
     head.add_row("sanctions / rewards", f"{row['sanctions']} / {row['rewards']}")
     head.add_row("income index", f"{row['income']:.2f} → {row['income_final']:.2f}")
     if row["flagged"]:

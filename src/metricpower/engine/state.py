@@ -19,6 +19,9 @@ class State:
     labelled: np.ndarray            # bool: publicly labelled now
     on_list: dict[str, np.ndarray]  # list name -> bool
     list_since: dict[str, np.ndarray]   # list name -> int32 day of entry
+    #: list name -> int32: observed acts the list's entry condition counts, since entry
+    #: (what the listing rests on; an appeal that reverses the last one withdraws it)
+    list_grounds: dict[str, np.ndarray] = field(default_factory=dict)
     rule_total: dict[str, np.ndarray] = field(default_factory=dict)  # capped rule -> |points|
     sanctions: np.ndarray = None    # int32 sanctions suffered (denials, throttles, …)
     rewards: np.ndarray = None      # int32 rewards received
@@ -38,7 +41,7 @@ class State:
         n = len(citizens)
         score = np.full(n, scenario.population.initial_score, dtype=np.int32)
         lists = [s.name for s in scenario.lists]
-        return cls(
+        state = cls(
             score=score,
             tier=tiers_of(scenario, score),
             last_penalty=np.full(n, -1, dtype=np.int32),
@@ -46,7 +49,7 @@ class State:
             labelled=np.zeros(n, dtype=bool),
             on_list={name: np.zeros(n, dtype=bool) for name in lists},
             list_since={name: np.zeros(n, dtype=np.int32) for name in lists},
-            rule_total={r.name: np.zeros(n, dtype=np.int32) for r in scenario.rules if r.cap},
+            list_grounds={name: np.zeros(n, dtype=np.int32) for name in lists},
             sanctions=np.zeros(n, dtype=np.int32),
             rewards=np.zeros(n, dtype=np.int32),
             pets_confiscated=np.zeros(n, dtype=bool),
@@ -58,9 +61,20 @@ class State:
             true_offences=np.zeros(n, dtype=np.int32),
             acts=np.zeros(n, dtype=np.int32),
             observed=np.zeros(n, dtype=np.int32),
-            rule_hours={r.name: np.zeros(n, dtype=np.float32)
-                        for r in scenario.rules if r.schedule},
         )
+        state.add_rule_totals(scenario)
+        return state
+
+    def add_rule_totals(self, scenario: Scenario) -> None:
+        """Per-citizen totals for the rules with a cap (points taken) or an hours schedule
+        (hours done) that have none yet: all of them at the start, those given one by a
+        dated change on its day (counted from then)."""
+        n = len(self.score)
+        for r in scenario.rules:
+            if r.cap:
+                self.rule_total.setdefault(r.name, np.zeros(n, dtype=np.int32))
+            if r.schedule:
+                self.rule_hours.setdefault(r.name, np.zeros(n, dtype=np.float32))
 
     def relabel(self, now: np.ndarray, day: int) -> None:
         """Who is publicly labelled from today; spells are counted when they end."""

@@ -12,6 +12,7 @@ import math
 
 import pyarrow as pa
 
+from metricpower.ledger.schema import CONSEQUENCES, DAILY, SERVICES
 from metricpower.scenario import Scenario
 
 #: How a count's sampling error is worked out, by the kind of count.
@@ -40,24 +41,26 @@ def scaled(scenario: Scenario, tables: dict[str, pa.Table]) -> dict | None:
     n = tables["citizens"].num_rows
     daily = tables["daily"]
 
-    def last(col: str) -> int:
-        return int(daily[col][-1].as_py())
+    def last(family: str, name: str) -> int:
+        return int(daily[DAILY[family, name]][-1].as_py())
 
     applied: dict[str, int] = {}
     for row in tables["consequences"].to_pylist():
-        applied[row["consequence"]] = applied.get(row["consequence"], 0) + row["applied"]
+        name = row[CONSEQUENCES["consequence"]]
+        applied[name] = applied.get(name, 0) + row[CONSEQUENCES["applied"]]
     attempts: dict[str, int] = {}
     for row in tables["services"].to_pylist():
-        attempts[row["service"]] = attempts.get(row["service"], 0) + row["attempts"]
+        name = row[SERVICES["service"]]
+        attempts[name] = attempts.get(name, 0) + row[SERVICES["attempts"]]
     return {
         "represents": represents,
         "citizens": n,
         "factor": represents / n,
         "note": "scaled: count × represents / citizens; se: one standard error of sampling "
                 "(binomial for citizens in a state, Poisson for events)",
-        "list_sizes": {s.name: scale_count(last(f"list_{s.name}"), n, represents, "citizens")
+        "list_sizes": {s.name: scale_count(last("list", s.name), n, represents, "citizens")
                        for s in scenario.lists},
-        "tier_counts": {t.name: scale_count(last(f"tier_{t.name}"), n, represents, "citizens")
+        "tier_counts": {t.name: scale_count(last("tier", t.name), n, represents, "citizens")
                         for t in scenario.tiers},
         "consequences_applied": {k: scale_count(v, n, represents, "events")
                                  for k, v in applied.items()},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -24,7 +24,14 @@ from pydantic import (
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Rate = Annotated[float, Field(ge=0.0)]
-Provenance = Literal["documented", "reported", "hypothetical"]
+#: What the sources say of a mechanic, strongest evidence first (docs/model.md):
+#: documented — a real pilot or the court list does this, with this value where one is
+#: given; partly — a narrower real measure exists (the sources say "partly"), or the
+#: mechanic is real but its value here is the preset's own; reported — only reported
+#: second-hand or said by someone, never found as a rule; hypothetical — the model's or
+#: the essay's own, no source.
+Provenance = Literal["documented", "partly", "reported", "hypothetical"]
+PROVENANCE: tuple[str, ...] = Provenance.__args__
 
 #: Citizen traits a behaviour's or a service's rate may depend on (log-linear drivers).
 TRAITS = ("conduct", "gamer", "prosociality", "urban", "pet_owner", "has_child", "income")
@@ -79,7 +86,6 @@ class Population(Strict):
 
 
 class Network(Strict):
-    generator: Literal["sbm"] = "sbm"
     mean_degree: float = Field(10.0, ge=0, le=500)
     homophily: Probability = Field(0.8, description="share of ties within one's community")
     community_size: int = Field(
@@ -96,6 +102,9 @@ class Behaviour(Strict):
         description="log-linear rate multipliers by trait, normalised so the mean rate is `rate`",
     )
     requires: Literal["pet_owner", "has_child"] | None = None
+    when: str | None = Field(
+        None, description="a condition: the behaviour happens (at `rate`) only where it "
+        "holds that day, e.g. \"on_list('blacklist')\" for paying off a listed debt")
     benign_share: Probability = Field(
         0.0, description="share of occurrences with a benign reason no sensor can see"
     )
@@ -125,7 +134,9 @@ class Sensor(Strict):
     coverage: Coverage
     detection: Probability = 1.0
     false_match_rate: Rate = Field(
-        0.0, description="false matches per citizen-day at full coverage (cameras only)"
+        0.0, description="false matches per citizen-day at full coverage (cameras only), "
+        "shared among the public behaviours it sees by how many acts of each there are, "
+        "each charged only to citizens who could do it (`requires`, `when`)"
     )
     false_match_by_group: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="multiplier of false_match_rate by group"
@@ -178,6 +189,11 @@ class Rule(Strict):
             raise ValueError("a restoration rule needs positive `points`")
         return self
 
+    @property
+    def is_penalty(self) -> bool:
+        """The rule takes points away (else it gives them)."""
+        return self.points < 0
+
 
 class Tier(Strict):
     """A score band; `min`/`max` inclusive, omitted at the open ends."""
@@ -189,15 +205,30 @@ class Tier(Strict):
 
 class ScoreList(Strict):
     """A blacklist or redlist: entered when `enter` holds, left when `exit` holds after
-    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`)."""
+    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`), and
+    at the latest after `max_days` (the listing expires; `enter` may list again).
+
+    A listing is withdrawn, whatever its stay, when appeals have reversed the penalties
+    for every act since the listing that `enter` counts (`count(...)` of a behaviour)
+    and `enter` does not hold now (a reversed act no longer counts anywhere): the
+    listing rested on nothing. An exit by an act of the listed (paying off the debt)
+    is a behaviour with `when = "on_list('<list>')"` that `exit` counts."""
 
     name: str
     enter: str
     exit: str | None = None
     min_days: int = Field(0, ge=0)
+    max_days: int | None = Field(None, ge=1, description="days after which a listing expires")
     public: bool = False
     provenance: Provenance = "hypothetical"
     source: str = ""
+
+    @model_validator(mode="after")
+    def _stay(self):
+        if self.max_days is not None and self.max_days < self.min_days:
+            raise ValueError(f"max_days: a listing cannot expire ({self.max_days} days) "
+                             f"before its minimum stay ({self.min_days} days)")
+        return self
 
 
 class Service(Strict):
@@ -211,20 +242,43 @@ class Service(Strict):
     _known_traits = field_validator("drivers")(Behaviour._known_traits.__func__)
 
 
+class EffectKind(NamedTuple):
+    on_service: bool  # acts on a service's attempts (else on the citizen directly)
+    sanction: bool    # a sanction (else a reward)
+
+
+#: The effects a consequence can have; the engine implements each one in
+#: engine/effects/<name>.py (see the README's contributor section).
+EFFECTS = {
+    "deny": EffectKind(on_service=True, sanction=True),
+    "throttle": EffectKind(on_service=True, sanction=True),
+    "reward": EffectKind(on_service=True, sanction=False),
+    "confiscate_pet": EffectKind(on_service=False, sanction=True),
+    "publish": EffectKind(on_service=False, sanction=True),
+}
+
+
 class Consequence(Strict):
     """A sanction or reward. deny/throttle/reward act on a service's attempts;
     confiscate_pet and publish act on the citizen directly."""
 
     name: str
-    effect: Literal["deny", "throttle", "reward", "confiscate_pet", "publish"]
+    effect: str = Field(description="one of EFFECTS")
     when: str
     service: str | None = None
     provenance: Provenance = "hypothetical"
     source: str = ""
 
+    @field_validator("effect")
+    @classmethod
+    def _known_effect(cls, effect: str) -> str:
+        if effect not in EFFECTS:
+            raise ValueError(f"unknown effect {effect!r}; expected one of {list(EFFECTS)}")
+        return effect
+
     @model_validator(mode="after")
     def _service_for_effect(self):
-        needs_service = self.effect in ("deny", "throttle", "reward")
+        needs_service = EFFECTS[self.effect].on_service
         if needs_service and self.service is None:
             raise ValueError(f"a `{self.effect}` consequence needs `service`")
         if not needs_service and self.service is not None:
@@ -233,13 +287,19 @@ class Consequence(Strict):
 
     @property
     def is_sanction(self) -> bool:
-        return self.effect != "reward"
+        return EFFECTS[self.effect].sanction
 
 
 class RunSettings(Strict):
     citizens: int = Field(100_000, ge=1, le=2_000_000_000)
     days: int = Field(365, ge=1, le=36_500)
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, description="seeds the day's random streams")
+    population_seed: int | None = Field(
+        None, ge=0,
+        description="seeds the citizens and their network; default: `seed`. Runs that share "
+        "it (and the population and network settings) share one population, so several "
+        "seeds or policies can be run on it",
+    )
     start: dt.date | None = Field(
         None, description="calendar date of day 0; dated `changes` need it")
     represents: int | None = Field(
@@ -253,19 +313,29 @@ class RunSettings(Strict):
         "default: everyone up to 250,000 citizens, then a seeded sample of 250,000",
     )
 
+    @property
+    def effective_population_seed(self) -> int:
+        """The seed the population and network are built from."""
+        return self.seed if self.population_seed is None else self.population_seed
+
 
 class Deterrence(Strict):
     """Citizens do less of what is penalised where they feel watched — benign acts too.
 
     A citizen's rate of a penalised behaviour is multiplied by
     exp(-elasticity · P(seen where they live) · |points| / 10): elasticity 1 means a
-    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%)."""
+    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%). |points| is what
+    the rules would take for the citizen's next act: a rule whose condition would not
+    hold with that act counted (`count('game_purchase', 30) > 3` before the fourth
+    purchase), or whose cap is reached, takes nothing."""
 
     enabled: bool = False
     elasticity: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="per behaviour; others get `default`"
     )
     default: float = Field(1.0, ge=0)
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Association(Strict):
@@ -280,6 +350,8 @@ class Association(Strict):
         description="tiers whose members are avoided (only while the policy has a rule on friends)",
     )
     public_lists: bool = Field(True, description="members of public lists are avoided")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Economy(Strict):
@@ -293,6 +365,8 @@ class Economy(Strict):
                               description="behaviours that cost income (charity: paid repair)")
     cost: Probability = Field(0.005, description="share of income each costly act takes")
     recovery: Probability = Field(0.002, description="daily pull back toward one's own baseline")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Labelling(Strict):
@@ -300,6 +374,8 @@ class Labelling(Strict):
 
     refusal: Probability = Field(0.0, description="chance another party refuses a labelled citizen")
     services: list[str] = Field(default_factory=list)
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Prediction(Strict):
@@ -311,6 +387,8 @@ class Prediction(Strict):
     every: int = Field(30, ge=1)
     horizon: int = Field(90, ge=1)
     threshold: Probability = 0.5
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Appeals(Strict):
@@ -328,6 +406,8 @@ class Appeals(Strict):
     success_misattributed: Probability = 0.8
     success_benign: Probability = 0.4
     success_true: Probability = 0.05
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Responses(Strict):
@@ -345,9 +425,17 @@ class Responses(Strict):
 #: population, the network, tiers and the run are drawn or fixed once, at the start.
 CHANGEABLE = ("behaviours", "sensors", "services", "rules", "lists", "consequences",
               "responses")
-#: Responses whose switching on or off would start or end state the run keeps (an appeal
-#: queue, a risk model, a changing network); a change may tune them, not switch them.
-FIXED_SWITCHES = ("association", "prediction", "appeals")
+#: Response settings a change may not move, and why: switching these responses on or off
+#: would start or end state the run keeps (an appeal queue, a risk model, a changing
+#: network); the horizon is what the risk model predicts; the services others check
+#: decide which columns the run records. Everything else in them may be tuned.
+FIXED_SETTINGS = {
+    ("appeals", "enabled"): "switch it on or off (it keeps state over the run)",
+    ("association", "enabled"): "switch it on or off (it keeps state over the run)",
+    ("prediction", "enabled"): "switch it on or off (it keeps state over the run)",
+    ("prediction", "horizon"): "move its horizon (what the model predicts)",
+    ("labelling", "services"): "change its services (they decide what the run records)",
+}
 
 
 class Change(BaseModel):
@@ -370,7 +458,7 @@ FUNCTIONS = {
     "on_list": ("list",),
     "friends_mean": ("num",),
     "friends_min": ("num",),
-    "friends_count": ("num",),
+    "friends_sum": ("num",),
 }
 #: Per-citizen variables a rule condition may read.
 VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day", "flagged")
@@ -525,14 +613,13 @@ class Scenario(Strict):
             if key == "responses":
                 if not isinstance(value, dict):
                     raise ValueError(f"{where}.responses: expected a table, found {value!r}")
-                for name in FIXED_SWITCHES:
+                for (name, setting), why in FIXED_SETTINGS.items():
                     part = value.get(name)
-                    if isinstance(part, dict) and "enabled" in part and \
-                            part["enabled"] != current["responses"][name]["enabled"]:
+                    if isinstance(part, dict) and setting in part and \
+                            part[setting] != current["responses"][name][setting]:
                         raise ValueError(
-                            f"{where}.responses.{name}.enabled: a change may tune this "
-                            "response but not switch it on or off (it keeps state over "
-                            "the run); set it at the start")
+                            f"{where}.responses.{name}.{setting}: a change may tune this "
+                            f"response but not {why}; set it at the start")
                 continue
             if not isinstance(value, list):
                 raise ValueError(f"{where}.{key}: expected a list of tables naming "
@@ -596,7 +683,8 @@ class Scenario(Strict):
 
         vocab = self.vocabulary()
         compiled = {}
-        for field, key_names in (("rules", ("when",)), ("lists", ("enter", "exit")),
+        for field, key_names in (("behaviours", ("when",)), ("rules", ("when",)),
+                                 ("lists", ("enter", "exit")),
                                  ("consequences", ("when",))):
             for i, item in enumerate(getattr(self, field)):
                 for key in key_names:
@@ -606,11 +694,14 @@ class Scenario(Strict):
                         compiled[where] = compile_condition(text, vocab, where)
         return compiled
 
-    def windows(self) -> set[tuple[str, int]]:
-        """The (behaviour, days) event counts the conditions read, so the engine keeps
-        exactly those. Found by running each condition once on a recording stand-in."""
+    def windows(self, only: str | None = None) -> set[tuple[str, int]]:
+        """The (behaviour, days) event counts the conditions read (those of the condition
+        at key path `only`, when given), so the engine keeps exactly those. Found by
+        running each condition once on a recording stand-in."""
         recorder = _WindowRecorder()
         for where, condition in self.conditions().items():
+            if only is not None and where != only:
+                continue
             recorder.where = where
             condition(recorder)
         return recorder.windows

@@ -1,0 +1,67 @@
+"""What every stage of the day shares: the stage interface and the day's record."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from metricpower.engine.observe import Events
+
+if TYPE_CHECKING:
+    from metricpower.engine.core import Engine
+
+
+class Stage(ABC):
+    """One step of the day. Built from the engine (which holds the run's shared state)
+    and the scenario in force; `step` runs once a day, in the loop's order.
+
+    What a stage holds is of two kinds: what it works out from the scenario's parameters
+    (rules by behaviour, rates, effects), and what it keeps from day to day (totals,
+    queues, logs, a fitted model), named in `KEEPS`. A dated change of parameters
+    rebuilds every stage from the new scenario (`retarget`), carrying over only `KEEPS`:
+    so a stage that holds something new from day to day must name it there."""
+
+    #: The stage's name, for the per-stage timer.
+    name: ClassVar[str]
+    #: The attributes it keeps from day to day, carried over by `retarget`.
+    KEEPS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def retarget(self, engine: Engine) -> Stage:
+        """This stage under the parameters in force from today (`engine.scenario`, a
+        dated change): built afresh from them, with what it keeps carried over."""
+        fresh = type(self)(engine)
+        for attr in self.KEEPS:
+            setattr(fresh, attr, getattr(self, attr))
+        return fresh
+
+    @abstractmethod
+    def step(self, day: int, today: Today) -> None:
+        """Do the stage's work for `day`, reading and adding to `today`."""
+
+
+@dataclass
+class Today:
+    """What happened today, handed from stage to stage; `row` becomes the daily row."""
+
+    day: int
+    row: dict
+    #: Observed events (and false matches) by behaviour, for scoring.
+    events: dict[int, Events] = field(default_factory=dict)
+    #: Citizens who acted, by behaviour (repeats: several acts).
+    acted: dict[int, np.ndarray] = field(default_factory=dict)
+    #: Penalties from event rules, for appeals: (ledger entry, citizen, rule, points,
+    #: behaviour, sensor, benign, misattributed), one tuple per rule and behaviour.
+    penalties: list[tuple] = field(default_factory=list)
+    #: Citizens sanctioned and rewarded today (one entry each time).
+    sanctioned: list[np.ndarray] = field(default_factory=list)
+    rewarded: list[np.ndarray] = field(default_factory=list)
+    #: Citizens whose score moved today.
+    moved: list[np.ndarray] = field(default_factory=list)
+    #: Penalties reversed on appeal today: (citizen, behaviour, day of the penalty).
+    reversed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
