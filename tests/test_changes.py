@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import pickle
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 
+from metricpower.engine import Engine
 from metricpower.engine.stages.appeals import Appeals
 from metricpower.engine.stages.categorise import Categorise
 from metricpower.engine.stages.consequences import Consequences
 from metricpower.engine.stages.predict import Predict
 from metricpower.metrics import scale_count
-from metricpower.runs import simulate
+from metricpower.population import make_citizens, make_network
+from metricpower.runs import _tables, simulate
 from metricpower.scenario import ScenarioError, load_scenario
 
 #: The court list preset, small and fast, with listings and flights frequent enough that
@@ -224,9 +227,9 @@ def test_a_change_of_nothing_leaves_every_table_as_it_was(tmp_path):
     (Predict, "flagged"),
 ])
 def test_a_stage_that_forgets_what_it_keeps_is_caught(tmp_path, monkeypatch, stage, column):
-    """Power of the test above: a stage that kept nothing over the change (its list sizes,
-    appeal queue, totals or risk model started again) changes the tables."""
-    monkeypatch.setattr(stage, "KEEPS", ())
+    """Power of the test above: a stage that carried nothing over the change (its list
+    sizes, appeal queue, totals or risk model started again) changes the tables."""
+    monkeypatch.setattr(stage, "carries", ())
     plain, rebuilt = simulate(essay(tmp_path)), simulate(essay(tmp_path, NOTHING, "b.toml"))
     if column is None:  # the totals by consequence and group
         assert not rebuilt.tables["consequences"].equals(plain.tables["consequences"])
@@ -292,3 +295,28 @@ def test_run_reports_scaled_counts(tmp_path):
     # Without `represents`, nothing is scaled.
     alone = load_scenario(tmp_path / "s.toml", {"run": {"represents": None}})
     assert "scaled" not in simulate(alone).metrics
+
+
+def test_a_run_resumed_after_a_change_goes_on_under_it(tmp_path):
+    """A checkpoint taken after a change's day is resumed under the changed parameters:
+    the resumed run writes the uninterrupted run's tables (without taking the change up
+    again it would go on at the old rate)."""
+    change = """
+[[changes]]
+name = "more_jaywalking"
+date = 2020-02-15
+behaviours = [{ name = "jaywalking", rate = 0.02 }]
+"""
+    sc = essay(tmp_path, change)
+    whole = simulate(sc)
+    citizens = make_citizens(sc)
+    engine = Engine(sc, citizens, make_network(sc, citizens))
+    for day in range(61):
+        engine.step(day)
+    saved = pickle.loads(pickle.dumps(engine.checkpoint(60)))
+    citizens = make_citizens(sc)
+    resumed = Engine(sc, citizens, make_network(sc, citizens))
+    resumed.run(start=resumed.resume(saved))
+    assert {b.name: b.rate for b in resumed.scenario.behaviours}["jaywalking"] == 0.02
+    for name, table in _tables(resumed).items():
+        assert table.equals(whole.tables[name]), name

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from metricpower.checkpoints import CheckpointError, Checkpoints
 from metricpower.report.labels import on_list
 from metricpower.runs import OutputError, Run, load_run, simulate
 from metricpower.scenario import (
@@ -72,19 +73,23 @@ def restrict(sc: Scenario, level: str | None) -> Scenario:
     return sc
 
 
-def run_with_progress(scenario: Scenario, population=None) -> Run:
+def run_with_progress(scenario: Scenario, population=None,
+                      checkpoints: Checkpoints | None = None) -> Run:
     n, days = scenario.run.citizens, scenario.run.days
     start = time.perf_counter()
+    first = checkpoints.saved["day"] + 1 if checkpoints and checkpoints.saved else 0
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("days"), TimeElapsedColumn(), TextColumn("{task.fields[speed]}"))
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task(f"{scenario.name}: {n:,} citizens", total=days, speed="")
+        task = progress.add_task(f"{scenario.name}: {n:,} citizens", total=days,
+                                 completed=first, speed="")
 
         def tick(day: int) -> None:
-            rate = n * (day + 1) / max(time.perf_counter() - start, 1e-9)
+            rate = n * (day + 1 - first) / max(time.perf_counter() - start, 1e-9)
             progress.update(task, completed=day + 1, speed=f"{rate:,.0f} citizen-days/s")
 
-        return simulate(scenario, progress=tick, population=population)
+        return simulate(scenario, progress=tick, population=population,
+                        checkpoints=checkpoints)
 
 
 def summary_table(run: Run) -> Table:
@@ -120,16 +125,45 @@ def run(
     out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     only_level: Annotated[str | None, typer.Option("--only", help=ONLY_HELP)] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        min=0, help="days between checkpoints (0: none; default: as often as keeps their "
+                    "cost within 2% of the run's time)")] = None,
 ) -> None:
-    """Run a scenario (default: the essay preset) and write a run directory."""
+    """Run a scenario (default: the essay preset) and write a run directory. A run
+    killed on the way can be finished with `metricpower resume`."""
     try:
         sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed), only_level)
         target = out_dir or Path("runs") / sc.name
         _check_writable(target)
-        result = run_with_progress(sc)
+        checkpoints = (None if checkpoint_every == 0 else
+                       Checkpoints.begin(sc, target, report, checkpoint_every))
+        result = run_with_progress(sc, checkpoints=checkpoints)
         result.write(target, report=report)
-    except (ScenarioError, OutputError) as e:
+        if checkpoints is not None:
+            checkpoints.finish()
+    except (ScenarioError, OutputError, CheckpointError) as e:
         fail(str(e))
+    _finished(result, target, report)
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(
+        help="the interrupted run: its --out folder, or its .NAME.partial folder")]) -> None:
+    """Finish a run that was killed: go on from its last checkpoint, with the tables an
+    uninterrupted run would have written."""
+    try:
+        checkpoints = Checkpoints.reopen(run_dir)
+        if checkpoints.saved is None:
+            err.print("no checkpoint was written yet: the run starts again from day 0")
+        result = run_with_progress(checkpoints.scenario, checkpoints=checkpoints)
+        result.write(checkpoints.out, report=checkpoints.report)
+        checkpoints.finish()
+    except (ScenarioError, OutputError, CheckpointError) as e:
+        fail(str(e))
+    _finished(result, checkpoints.out, checkpoints.report)
+
+
+def _finished(result: Run, target: Path, report: bool) -> None:
     out.print(summary_table(result))
     out.print(f"run directory: [bold]{target}[/]" +
               (f"  report: [bold]{target / 'report.html'}[/]" if report else ""))

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metricpower.checkpoints import Checkpoints
 from metricpower.engine import Engine
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.population import Population, build_population
@@ -98,10 +99,12 @@ class OutputError(Exception):
 
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
-             population: Population | None = None) -> Run:
+             population: Population | None = None,
+             checkpoints: Checkpoints | None = None) -> Run:
     """Run a scenario in memory. `progress(day)` is called after each day. `population`
     (from `build_population`) runs it on a population built before, shared by runs of
-    other seeds or policies; it must have been built for this scenario's population."""
+    other seeds or policies; it must have been built for this scenario's population. With
+    `checkpoints`, the run goes on from their saved state, if any, and saves its own."""
     from metricpower.metrics import headline, summary
 
     if population is None:
@@ -114,7 +117,17 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
     else:
         network = population.network_copy()
     engine = Engine(scenario, population.citizens, network)
-    engine.run(progress)
+    start = 0
+    if checkpoints is not None:
+        start = checkpoints.restore(engine)
+
+        def tick(day: int, inner=progress) -> None:
+            checkpoints.after(engine, day)
+            if inner is not None:
+                inner(day)
+
+        progress = tick
+    engine.run(progress, start)
     tables = _tables(engine)
     run = Run(scenario, tables, headline(scenario, tables))
     run.metrics["processes"] = summary(run)

@@ -15,9 +15,10 @@
 Every stage works on whole arrays; the only per-item loops are over the policy's
 behaviours, rules, lists and services, never over citizens.
 
-A dated change (`[[changes]]`, `Scenario.segments`) takes effect at the start of its
-day: `Engine.retarget` rebuilds the stages from the new scenario, each carrying over
-what it keeps (`Stage.KEEPS`).
+Between two days the engine's state is what the engine and each stage declare in
+`carries` (engine/carry.py): `checkpoint` collects it, `resume` puts it back. A dated
+change (`[[changes]]`, `Scenario.segments`) takes effect at the start of its day:
+`retarget` rebuilds every stage from the new scenario, each with what it carries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metricpower.engine.carry import Carrier
 from metricpower.engine.context import Conditions
 from metricpower.engine.observe import Observer
 from metricpower.engine.responses import RESPONSES
@@ -50,9 +52,13 @@ from metricpower.streams import Streams
 LEDGER_SAMPLE_MAX = 250_000
 
 
-class Engine:
+class Engine(Carrier):
     """Builds the run's shared state (citizens, state, streams, ledger, network,
     conditions) and the stages, then runs the loop day after day."""
+
+    #: The shared state that changes as days pass (the network, when it changes, is
+    #: carried by the association response).
+    carries = ("state", "windows", "ledger", "daily")
 
     def __init__(self, scenario: Scenario, citizens: Citizens, network: Network):
         # Dated changes (scenario.segments): the engine starts on the scenario in force on
@@ -65,8 +71,11 @@ class Engine:
         self.state = State.start(first, citizens)
         # The event counts every segment's conditions read, kept from day 0: what the
         # sensors saw before a change is on record when a condition set by it counts.
-        self.windows = {key: EventWindow(n, key[1])
-                        for key in set().union(*(s.windows() for _, s in scenario.segments()))}
+        # Sorted: a set of strings iterates in an order that changes from process to
+        # process, and the risk model reads the windows as columns (a resumed run must
+        # see them as the run before did).
+        self.windows = {key: EventWindow(n, key[1]) for key in sorted(
+            set().union(*(s.windows() for _, s in scenario.segments())))}
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in first.rules],
                              [b.name for b in first.behaviours],
                              [s.name for s in first.sensors])
@@ -78,7 +87,7 @@ class Engine:
         """What is worked out from the scenario in force: the observer, the compiled
         conditions, the points at stake, and the stages (with the responses and the
         consequences' effects). A stage in `previous` (a dated change) is rebuilt by its
-        `retarget`, which carries over what it keeps."""
+        `retarget`, with what it carries."""
         sc, citizens = self.scenario, self.citizens
         before = {type(s): s for s in previous}
 
@@ -110,9 +119,9 @@ class Engine:
     def retarget(self, scenario: Scenario) -> None:
         """Take up the parameters in force from today (a dated change: the same entries by
         name, new values). Everything worked out from parameters is rebuilt from
-        `scenario`; what the run has done goes on: citizens' state, the ledger, the
-        network, the event windows and what each stage keeps (`Stage.KEEPS`). A cap or
-        an hours schedule set today counts from today."""
+        `scenario`; what the run has done goes on: what the engine and each stage carry
+        (citizens' state, the ledger, the event windows, the network, totals, queues,
+        the risk model). A cap or an hours schedule set today counts from today."""
         self.scenario = scenario
         self.state.add_rule_totals(scenario)
         self._build(self.stages)
@@ -138,11 +147,33 @@ class Engine:
         self.daily.append(today.row)
         return today.row
 
-    def run(self, progress: Callable[[int], None] | None = None) -> None:
-        for day in range(self.scenario.run.days):
+    def run(self, progress: Callable[[int], None] | None = None, start: int = 0) -> None:
+        """Run the days from `start` (0, or the day after a checkpoint) to the last."""
+        for day in range(start, self.scenario.run.days):
             self.step(day)
             if progress is not None:
                 progress(day)
+
+    def checkpoint(self, day: int) -> dict:
+        """The whole state at the end of `day`: the engine's and every stage's."""
+        return {"day": day, "engine": self.carried(),
+                "stages": {s.name: s.carried() for s in self.stages}}
+
+    def resume(self, saved: dict) -> int:
+        """Put a checkpoint's state in place of this (new) engine's; returns the day to
+        go on from. The stages are first those of the scenario in force on that day (a
+        dated change before it)."""
+        taken_up = [day for day in self.changes if day <= saved["day"]]
+        if taken_up:
+            self.retarget(self.changes[max(taken_up)])
+        stages = {s.name: s for s in self.stages}
+        if set(saved["stages"]) != set(stages):
+            raise ValueError(f"the checkpoint holds the stages {sorted(saved['stages'])}, "
+                             f"this scenario runs {sorted(stages)}")
+        self.restore(saved["engine"])
+        for name, carried in saved["stages"].items():
+            stages[name].restore(carried)
+        return saved["day"] + 1
 
     def response(self, name: str):
         """The response `name` if the scenario switches it on, else None."""

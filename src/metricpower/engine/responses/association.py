@@ -14,7 +14,8 @@ from metricpower.population import Ties
 @register
 class Association(Response):
     name = "association"
-    KEEPS = ("tie_changes",)
+    #: The network is changed in place: it is saved here, with the log of changes.
+    carries = ("ties", "tie_changes")
 
     def __init__(self, engine):
         super().__init__(engine)

@@ -12,7 +12,7 @@ from metricpower.engine.responses.base import Response, register
 @register
 class Labelling(Response):
     name = "labelling"
-    KEEPS = ("refused",)
+    carries = ("refused",)
 
     @classmethod
     def wanted(cls, scenario):

@@ -14,7 +14,7 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Appeals(Stage):
     name = "appeals"
-    KEEPS = ("office",)
+    carries = ("office",)
 
     def __init__(self, engine):
         super().__init__(engine)

@@ -8,35 +8,30 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from metricpower.engine.carry import Carrier
 from metricpower.engine.observe import Events
 
 if TYPE_CHECKING:
     from metricpower.engine.core import Engine
 
 
-class Stage(ABC):
+class Stage(Carrier, ABC):
     """One step of the day. Built from the engine (which holds the run's shared state)
-    and the scenario in force; `step` runs once a day, in the loop's order.
-
-    What a stage holds is of two kinds: what it works out from the scenario's parameters
-    (rules by behaviour, rates, effects), and what it keeps from day to day (totals,
-    queues, logs, a fitted model), named in `KEEPS`. A dated change of parameters
-    rebuilds every stage from the new scenario (`retarget`), carrying over only `KEEPS`:
-    so a stage that holds something new from day to day must name it there."""
+    and the scenario in force; `step` runs once a day, in the loop's order, and keeps its
+    own state, which it declares in `carries`: a checkpoint saves it, and a dated change
+    of parameters rebuilds the stage from the new scenario with it (`retarget`)."""
 
     #: The stage's name, for the per-stage timer.
     name: ClassVar[str]
-    #: The attributes it keeps from day to day, carried over by `retarget`.
-    KEEPS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, engine: Engine):
         self.engine = engine
 
     def retarget(self, engine: Engine) -> Stage:
         """This stage under the parameters in force from today (`engine.scenario`, a
-        dated change): built afresh from them, with what it keeps carried over."""
+        dated change): built afresh from them, with what it carries."""
         fresh = type(self)(engine)
-        for attr in self.KEEPS:
+        for attr in self.carries:
             setattr(fresh, attr, getattr(self, attr))
         return fresh
 

@@ -12,7 +12,7 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Categorise(Stage):
     name = "categorise"
-    KEEPS = ("list_size",)
+    carries = ("list_size",)
 
     def __init__(self, engine):
         super().__init__(engine)

@@ -14,7 +14,7 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Consequences(Stage):
     name = "consequences"
-    KEEPS = ("applied", "attempts")
+    carries = ("applied", "attempts")
 
     def __init__(self, engine):
         super().__init__(engine)

@@ -13,7 +13,7 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Predict(Stage):
     name = "predict"
-    KEEPS = ("risk", "predictions")
+    carries = ("risk", "predictions")
 
     def __init__(self, engine):
         super().__init__(engine)

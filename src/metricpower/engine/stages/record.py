@@ -18,7 +18,7 @@ ASSORTATIVITY_EVERY = 30
 
 class Record(Stage):
     name = "record"
-    KEEPS = ("snapshots", "bottom_moves", "_at_bottom")
+    carries = ("snapshots", "bottom_moves", "_at_bottom")
 
     def __init__(self, engine):
         super().__init__(engine)

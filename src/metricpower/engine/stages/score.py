@@ -13,7 +13,7 @@ from metricpower.engine.state import tiers_of
 
 class Score(Stage):
     name = "score"
-    KEEPS = ("score_total", "tier_count")
+    carries = ("score_total", "tier_count")
 
     def __init__(self, engine):
         super().__init__(engine)
