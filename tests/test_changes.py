@@ -23,6 +23,7 @@ from metricpower.engine.stages.consequences import Consequences
 from metricpower.engine.stages.predict import Predict
 from metricpower.metrics import scale_count
 from metricpower.population import make_citizens, make_network
+from metricpower.report import render_report
 from metricpower.runs import _tables, simulate
 from metricpower.scenario import ScenarioError, load_scenario
 
@@ -292,9 +293,15 @@ def test_run_reports_scaled_counts(tmp_path):
         blocked * factor)
     assert scaled["consequences_applied"]["flight_ban"]["se"] == pytest.approx(
         factor * math.sqrt(blocked))
+    # The report's section says so, with the scaled list size as it shows numbers.
+    html = render_report(run)
+    section = html[html.index('<section id="scaled"'):]
+    assert "stands for a population of 1,410,000,000" in section
+    assert f"{round(listed * factor):,}" in section
     # Without `represents`, nothing is scaled.
-    alone = load_scenario(tmp_path / "s.toml", {"run": {"represents": None}})
-    assert "scaled" not in simulate(alone).metrics
+    alone = simulate(load_scenario(tmp_path / "s.toml", {"run": {"represents": None}}))
+    assert "scaled" not in alone.metrics
+    assert 'id="scaled"' not in render_report(alone)
 
 
 def test_a_run_resumed_after_a_change_goes_on_under_it(tmp_path):
