@@ -20,7 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from metricpower.cli import app
-from metricpower.scenario import ScenarioError, load_preset, load_scenario, preset_text
+from metricpower.scenario import (
+    ScenarioError,
+    load_preset,
+    load_scenario,
+    preset_names,
+    preset_text,
+)
 from metricpower.scenario.load import _line_of, merge
 
 runner = CliRunner()
@@ -437,10 +443,12 @@ def test_presets_lists_one_line_each():
     result = runner.invoke(app, ["presets"])
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert [line.split()[0] for line in lines] == ["essay", "null"], result.output
+    assert [line.split()[0] for line in lines] == preset_names(), result.output
+    assert {"essay", "null", "court_blacklist", "rongcheng", "weihai", "sesame_like"} <= set(
+        preset_names())
 
 
-@pytest.mark.parametrize("name", ["essay", "null"])
+@pytest.mark.parametrize("name", preset_names())
 def test_presets_show_round_trips_through_validate(tmp_path, name):
     result = runner.invoke(app, ["presets", "show", name])
     assert result.exit_code == 0

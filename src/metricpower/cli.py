@@ -504,3 +504,56 @@ def serve_cmd(
               f"[bold]http://{escape(host)}:{port}/[/]  (Ctrl-C stops it)", highlight=False,
               soft_wrap=True)
     serve(runs_dir, host=host, port=port)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    preset: Annotated[str, typer.Argument(help="preset with a calibration spec "
+                                               "(court_blacklist)")],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="study, report and tables (default: runs/calibrate-PRESET); "
+                      "an interrupted calibration resumes from here")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="finished trials wanted in all")] = 40,
+    replicates: Annotated[int, typer.Option(
+        min=1, help="seeds per trial (the same in every trial)")] = 3,
+    citizens: Annotated[int | None, typer.Option(min=100, help="citizens per run")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="first replicate seed; sampler seed")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="processes running replicates")] = 1,
+    save: Annotated[bool, typer.Option(
+        "--save", help="write the fitted values into the package's preset (and the "
+                       "held-out table beside it), so `run --preset` uses them")] = False,
+) -> None:
+    """Fit a preset's free parameters to its published series (Optuna); hold out the
+    latest dates; write a calibration report."""
+    from metricpower.calibrate import CalibrationError, calibrate, write_outputs
+    from metricpower.calibrate import save as save_fitted
+
+    target = out_dir or Path("runs") / f"calibrate-{preset}"
+    start = time.perf_counter()
+    try:
+        _check_writable(target)
+
+        def tick(done: int, total: int, value: float) -> None:
+            err.print(f"trial {done}/{total}: objective {value:.3g} "
+                      f"({time.perf_counter() - start:.0f} s)", highlight=False)
+
+        result = calibrate(preset, target, trials=trials, replicates=replicates,
+                           citizens=citizens, seed=seed, workers=workers, progress=tick)
+        paths = write_outputs(result, target)
+        saved = save_fitted(result) if save else []
+    except (CalibrationError, ScenarioError, OutputError) as e:
+        fail(str(e))
+    table = Table(title=f"{preset}: held-out dates (scaled; {result.trials} trials)")
+    for col in ("date", "quantity", "observed", "simulated", "error"):
+        table.add_column(col, justify="left" if col in ("date", "quantity") else "right")
+    for r in result.table():
+        if not r["fitted"]:
+            table.add_row(r["date"], r["quantity"], f"{r['observed']:,.0f}",
+                          f"{r['simulated']:,.0f}", f"{100 * r['error']:+.1f}%")
+    out.print(table)
+    for name, value in result.best.items():
+        low, high = result.spread[name]
+        out.print(f"{name} = {value:.4g}  (best quarter {low:.3g} to {high:.3g})")
+    out.print(f"report: [bold]{paths['report']}[/]  ({result.seconds / 60:.1f} min)")
+    for path in saved:
+        out.print(f"saved: [bold]{path}[/]")

@@ -18,7 +18,9 @@ backend's (engine/backend.py): stages call the array API standard through `Engin
 and the backend's primitives for what the standard lacks.
 
 Between two days the engine's state is what the engine and each stage declare in
-`carries` (engine/carry.py): `checkpoint` collects it, `resume` puts it back.
+`carries` (engine/carry.py): `checkpoint` collects it, `resume` puts it back. A dated
+change (`[[changes]]`, `Scenario.segments`) takes effect at the start of its day:
+`retarget` rebuilds every stage from the new scenario, each with what it carries.
 """
 
 from __future__ import annotations
@@ -68,43 +70,73 @@ class Engine(Carrier):
     def __init__(self, scenario: Scenario, citizens: Citizens, network: Network,
                  backend: Backend | None = None):
         self.backend = bk = backend or default_backend()
+        # Dated changes (scenario.segments): the engine starts on the scenario in force on
+        # day 0 and takes up each later one on its first day (`retarget`).
+        (_, first), *later = scenario.segments()
+        self.changes: dict[int, Scenario] = dict(later)
         self.population = citizens
         self.citizens = Citizens(**{k: bk.asarray(v) for k, v in citizens.columns().items()})
-        self.scenario, self.network = scenario, network
+        self.scenario, self.network = first, network
         self.n = n = len(citizens)
-        self.streams = Streams(scenario.run.seed)
-        self.state = State.start(scenario, citizens).converted(bk.asarray)
+        self.streams = Streams(first.run.seed)
+        self.state = State.start(first, citizens).converted(bk.asarray)
         self.xp = bk.namespace(self.state.score)
-        self.observer = Observer(scenario, citizens, self.streams, bk)
+        # The event counts every segment's conditions read, kept from day 0: what the
+        # sensors saw before a change is on record when a condition set by it counts.
         # Sorted: a set of strings iterates in an order that changes from process to
         # process, and the risk model reads the windows as columns (a resumed run must
         # see them as the run before did).
-        self.windows = {key: EventWindow(n, key[1], bk) for key in sorted(scenario.windows())}
-        self.compiled = scenario.conditions()
-        self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
-                             [b.name for b in scenario.behaviours],
-                             [s.name for s in scenario.sensors])
-        # Points the rules can take per act of each behaviour (hidden offences are the
-        # acts of a behaviour with some).
-        self.penalty = [sum(-r.points for r in scenario.rules
-                            if r.kind == "event" and r.behaviour == b.name and r.is_penalty)
-                        for b in scenario.behaviours]
-        # Responses first: a response may change what the others read (association
-        # makes the network mutable).
-        self.responses = [cls(self) for cls in RESPONSES.values() if cls.wanted(scenario)]
-        self.conditions = Conditions(self.compiled, self.citizens, self.network, self.state,
-                                     self.windows, bk)
-        res = scenario.responses
-        self.score, self.categorise = Score(self), Categorise(self)
-        self.consequences = Consequences(self)
-        self.appeals = Appeals(self) if res.appeals.enabled else None
-        self.predict = Predict(self) if res.prediction.enabled else None
-        self.record = Record(self)
-        self.stages: list[Stage] = [s for s in (
-            OccurAndObserve(self), self.score, self.appeals, self.categorise, self.predict,
-            self.consequences, *self.responses, self.record) if s is not None]
+        self.windows = {key: EventWindow(n, key[1], bk) for key in sorted(
+            set().union(*(s.windows() for _, s in scenario.segments())))}
+        self.ledger = Ledger(self._ledger_sample(), [r.name for r in first.rules],
+                             [b.name for b in first.behaviours],
+                             [s.name for s in first.sensors])
+        self._build([])
         self.daily: list[dict] = []
         self.stage_seconds = dict.fromkeys((s.name for s in self.stages), 0.0)
+
+    def _build(self, previous: list[Stage]) -> None:
+        """What is worked out from the scenario in force: the observer, the compiled
+        conditions, the points at stake, and the stages (with the responses and the
+        consequences' effects). A stage in `previous` (a dated change) is rebuilt by its
+        `retarget`, with what it carries."""
+        sc, bk = self.scenario, self.backend
+        before = {type(s): s for s in previous}
+
+        def build(cls: type[Stage]) -> Stage:
+            return before[cls].retarget(self) if cls in before else cls(self)
+
+        self.observer = Observer(sc, self.population, self.streams, bk)
+        self.compiled = sc.conditions()
+        # Points the rules can take per act of each behaviour (hidden offences are the
+        # acts of a behaviour with some).
+        self.penalty = [sum(-r.points for r in sc.rules
+                            if r.kind == "event" and r.behaviour == b.name and r.is_penalty)
+                        for b in sc.behaviours]
+        # Responses first: a response may change what the others read (association
+        # makes the network mutable).
+        self.responses = [build(cls) for cls in RESPONSES.values() if cls.wanted(sc)]
+        self.conditions = Conditions(self.compiled, self.citizens, self.network, self.state,
+                                     self.windows, bk)
+        res = sc.responses
+        self.score, self.categorise = build(Score), build(Categorise)
+        self.consequences = build(Consequences)
+        self.appeals = build(Appeals) if res.appeals.enabled else None
+        self.predict = build(Predict) if res.prediction.enabled else None
+        self.record = build(Record)
+        self.stages: list[Stage] = [s for s in (
+            build(OccurAndObserve), self.score, self.appeals, self.categorise, self.predict,
+            self.consequences, *self.responses, self.record) if s is not None]
+
+    def retarget(self, scenario: Scenario) -> None:
+        """Take up the parameters in force from today (a dated change: the same entries by
+        name, new values). Everything worked out from parameters is rebuilt from
+        `scenario`; what the run has done goes on: what the engine and each stage carry
+        (citizens' state, the ledger, the event windows, the network, totals, queues,
+        the risk model). A cap or an hours schedule set today counts from today."""
+        self.scenario = scenario
+        self.state.add_rule_totals(scenario)
+        self._build(self.stages)
 
     def _ledger_sample(self) -> np.ndarray:
         """Whose ledger records are kept (NumPy, as the ledger is)."""
@@ -116,6 +148,8 @@ class Engine(Carrier):
         return self.streams.rng("ledger_sample").random(self.n) < share
 
     def step(self, day: int) -> dict:
+        if day in self.changes:
+            self.retarget(self.changes[day])
         today = Today(day, {"day": day})
         clock = time.perf_counter
         for stage in self.stages:
@@ -140,7 +174,11 @@ class Engine(Carrier):
 
     def resume(self, saved: dict) -> int:
         """Put a checkpoint's state in place of this (new) engine's; returns the day to
-        go on from."""
+        go on from. The stages are first those of the scenario in force on that day (a
+        dated change before it)."""
+        taken_up = [day for day in self.changes if day <= saved["day"]]
+        if taken_up:
+            self.retarget(self.changes[max(taken_up)])
         stages = {s.name: s for s in self.stages}
         if set(saved["stages"]) != set(stages):
             raise ValueError(f"the checkpoint holds the stages {sorted(saved['stages'])}, "

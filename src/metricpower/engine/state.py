@@ -43,7 +43,7 @@ class State:
         n = len(citizens)
         score = np.full(n, scenario.population.initial_score, dtype=np.int32)
         lists = [s.name for s in scenario.lists]
-        return cls(
+        state = cls(
             score=score,
             tier=tiers_of(scenario, score),
             last_penalty=np.full(n, -1, dtype=np.int32),
@@ -52,7 +52,6 @@ class State:
             on_list={name: np.zeros(n, dtype=bool) for name in lists},
             list_since={name: np.zeros(n, dtype=np.int32) for name in lists},
             list_grounds={name: np.zeros(n, dtype=np.int32) for name in lists},
-            rule_total={r.name: np.zeros(n, dtype=np.int32) for r in scenario.rules if r.cap},
             sanctions=np.zeros(n, dtype=np.int32),
             rewards=np.zeros(n, dtype=np.int32),
             pets_confiscated=np.zeros(n, dtype=bool),
@@ -64,9 +63,20 @@ class State:
             true_offences=np.zeros(n, dtype=np.int32),
             acts=np.zeros(n, dtype=np.int32),
             observed=np.zeros(n, dtype=np.int32),
-            rule_hours={r.name: np.zeros(n, dtype=np.float32)
-                        for r in scenario.rules if r.schedule},
         )
+        state.add_rule_totals(scenario)
+        return state
+
+    def add_rule_totals(self, scenario: Scenario) -> None:
+        """Per-citizen totals for the rules with a cap (points taken) or an hours schedule
+        (hours done) that have none yet: all of them at the start, those given one by a
+        dated change on its day (counted from then)."""
+        n = len(self.score)
+        for r in scenario.rules:
+            if r.cap:
+                self.rule_total.setdefault(r.name, np.zeros(n, dtype=np.int32))
+            if r.schedule:
+                self.rule_hours.setdefault(r.name, np.zeros(n, dtype=np.float32))
 
     def converted(self, convert: Callable) -> State:
         """The same state with every array passed through `convert` (into or out of a

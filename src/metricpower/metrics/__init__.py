@@ -60,6 +60,7 @@ from metricpower.metrics.limits import (
     policy_table,
 )
 from metricpower.metrics.measure import PROCESSES, bottom_tiers, measure, summary
+from metricpower.metrics.scaling import ERRORS, scale_count, scaled
 from metricpower.metrics.visibility import (
     benign_penalty_share,
     detection_rate,
@@ -68,7 +69,7 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
-    "ALPHA", "FOUR_FIFTHS", "HORIZONS", "PERSISTENCE_DAYS", "PROCESSES",
+    "ALPHA", "ERRORS", "FOUR_FIFTHS", "HORIZONS", "PERSISTENCE_DAYS", "PROCESSES",
     "assortativity_over_time", "average_ranks", "behaviours_regulated",
     "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",
     "consequence_rates", "decisions_gated", "detection_rate", "disparate_impact", "frame",
@@ -77,7 +78,8 @@ __all__ = [
     "measure", "misattributed_per_100k", "mobility", "occurrences_by_behaviour",
     "acts_scored", "pearson", "penalties_over_time", "persistence",
     "persistence_after_entry", "policy_table", "prediction_errors", "roc_auc",
-    "sanctioned_citizens", "score_gini", "score_knowledge", "service_decisions",
+    "sanctioned_citizens", "scale_count", "scaled", "score_gini", "score_knowledge",
+    "service_decisions",
     "snapshot_days", "snapshot_pairs", "spearman", "summary", "tie_changes", "tier_shares",
     "tier_shares_over_time", "ties_over_time", "wrongful_sanctions",
 ]

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metricpower.ledger.schema import CITIZENS, CONSEQUENCES, DAILY, LEDGER, SERVICES
+from metricpower.metrics.scaling import scaled
 from metricpower.scenario import Scenario
 
 
@@ -90,6 +91,9 @@ def headline(scenario: Scenario, tables: dict[str, pa.Table]) -> dict:
             "waiting_at_end": int(daily[DAILY["appeals_waiting"]][-1].as_py()),
         }
     out["repair_by_income"] = repair_by_income(citizens, ledger)
+    national = scaled(scenario, tables)
+    if national is not None:
+        out["scaled"] = national
     return out
 
 

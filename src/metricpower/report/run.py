@@ -129,6 +129,8 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
     parts = [_overview(run, s), _limits(m, s, draw), _visibility(m, s, draw),
              _categorisation(m, s, [t.name for t in sc.tiers], draw), _judgements(m, s, draw),
              _intensification(m, s, draw), _authority(m, s, draw), _disparate(m, s, draw)]
+    if "scaled" in run.metrics:
+        parts.append(_scaled(run.metrics["scaled"]))
     nav = contents(parts[1:])
     header = (f"<h1>metricpower report: {esc(sc.name)}</h1>"
               f"<p class=\"meta\">{n:,} citizens · {days:,} days · seed {sc.run.seed}</p>"
@@ -153,6 +155,26 @@ def contents(sections: list[str]) -> str:
 
 
 # ---------------------------------------------------------------- sections
+def _scaled(sc: dict) -> str:
+    """Counts scaled to the population the run stands for, each with its sampling error."""
+    rows = []
+    for part, label in (("list_sizes", "on list at the end"), ("tier_counts", "in tier at the end"),
+                        ("consequences_applied", "consequence applied"),
+                        ("service_attempts", "service attempts")):
+        for name, v in sc[part].items():
+            rows.append({"count": f"{label}: {name}", "in the run": v["count"],
+                         "scaled": round(v["scaled"]), "± se": round(v["se"]),
+                         "sampling error": v["error"]})
+    text = [f"This run of {num(sc['citizens'])} citizens stands for a population of "
+            f"{num(sc['represents'])}: every number in this section is <b>scaled</b> "
+            f"(× {num(sc['factor'])}); no other number in this report is. The error is one "
+            "standard error of sampling: binomial for citizens in a state, Poisson for "
+            "events. It leaves out every error of the model itself."]
+    return section("scaled", "Scaled to the population",
+                   "The run's counts as national figures, with their sampling error.",
+                   text, [table(pl.DataFrame(rows), "scaled counts", open_=True)])
+
+
 def _times(f: dict) -> str:
     v, r = f.get("value"), f.get("reference")
     if v is None or r is None:

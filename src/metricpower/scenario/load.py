@@ -27,9 +27,11 @@ from pydantic import BaseModel, ValidationError
 from metricpower.scenario.schema import Scenario
 
 PRESET_PACKAGE = "metricpower.scenario.presets"
-NAMED_ARRAYS = ("behaviours", "sensors", "services", "rules", "tiers", "lists", "consequences")
+NAMED_ARRAYS = ("behaviours", "sensors", "services", "rules", "tiers", "lists", "consequences",
+                "changes")
 _SINGULAR = {"behaviours": "behaviour", "sensors": "sensor", "services": "service",
-             "rules": "rule", "tiers": "tier", "lists": "list", "consequences": "consequence"}
+             "rules": "rule", "tiers": "tier", "lists": "list", "consequences": "consequence",
+             "changes": "change"}
 
 
 class ScenarioError(Exception):

@@ -8,9 +8,19 @@ a service) and rule conditions are checked in `Scenario`'s validators, so one ca
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NamedTuple
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Rate = Annotated[float, Field(ge=0.0)]
@@ -290,6 +300,13 @@ class RunSettings(Strict):
         "it (and the population and network settings) share one population, so several "
         "seeds or policies can be run on it",
     )
+    start: dt.date | None = Field(
+        None, description="calendar date of day 0; dated `changes` need it")
+    represents: int | None = Field(
+        None, ge=1, le=100_000_000_000,
+        description="the population the run stands for: counts are also reported scaled "
+        "by represents / citizens, with their sampling error",
+    )
     ledger_sample: Probability | None = Field(
         None,
         description="share of citizens whose ledger entries are kept; "
@@ -407,6 +424,37 @@ class Responses(Strict):
     appeals: Appeals = Appeals()
 
 
+#: What a dated change may set: the policy and the world's rates and coverage. The
+#: population, the network, tiers and the run are drawn or fixed once, at the start.
+CHANGEABLE = ("behaviours", "sensors", "services", "rules", "lists", "consequences",
+              "responses")
+#: Response settings a change may not move, and why: switching these responses on or off
+#: would start or end state the run keeps (an appeal queue, a risk model, a changing
+#: network); the horizon is what the risk model predicts; the services others check
+#: decide which columns the run records. Everything else in them may be tuned.
+FIXED_SETTINGS = {
+    ("appeals", "enabled"): "switch it on or off (it keeps state over the run)",
+    ("association", "enabled"): "switch it on or off (it keeps state over the run)",
+    ("prediction", "enabled"): "switch it on or off (it keeps state over the run)",
+    ("prediction", "horizon"): "move its horizon (what the model predicts)",
+    ("labelling", "services"): "change its services (they decide what the run records)",
+}
+
+
+class Change(BaseModel):
+    """From `date` on, the values it gives replace the scenario's: named entries (rules,
+    consequences, behaviours, …) are matched by name and updated key by key, as a preset
+    override is. A rollout, a new restriction, a policy switched on (a consequence with
+    `when = "False"` until its date). Changes never add or remove entries."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    date: dt.date
+    provenance: Provenance = "hypothetical"
+    source: str = ""
+
+
 #: Functions a rule condition may call, with their argument kinds (see scenario.expr).
 FUNCTIONS = {
     "count": ("behaviour", "num"),
@@ -439,11 +487,14 @@ class Scenario(Strict):
     bottom_tier: str | None = Field(
         None, description="this tier and worse count as 'the bottom' (default: the worst tier)"
     )
+    changes: list[Change] = Field(default_factory=list,
+                                  description="dated changes of parameters (see Change)")
+    _segments: list[tuple[int, Scenario]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self):
         for field in ("behaviours", "sensors", "services", "rules", "tiers", "lists",
-                      "consequences"):
+                      "consequences", "changes"):
             names = [item.name for item in getattr(self, field)]
             seen = set()
             for i, name in enumerate(names):
@@ -503,7 +554,90 @@ class Scenario(Strict):
                                  f"expected one of {sorted(services)}")
         self._check_tiers()
         self.windows()  # compiles every condition, raising on the first bad one
+        self._segments = self._resolve_changes()
         return self
+
+    # ------------------------------------------------------------------ dated changes
+    def day_of(self, date: dt.date) -> int:
+        """The run day of a calendar date (day 0 is `run.start`)."""
+        if self.run.start is None:
+            raise ValueError("run.start: the scenario has no calendar start date")
+        return (date - self.run.start).days
+
+    def date_of(self, day: int) -> dt.date:
+        if self.run.start is None:
+            raise ValueError("run.start: the scenario has no calendar start date")
+        return self.run.start + dt.timedelta(days=day)
+
+    def segments(self) -> list[tuple[int, Scenario]]:
+        """(first day, the scenario in force from that day) for day 0 and for each later
+        day of the run on which a change takes effect; the scenarios carry no changes.
+        Without changes: [(0, self)]."""
+        return list(self._segments) or [(0, self)]
+
+    def at(self, day: int) -> Scenario:
+        """The scenario in force on `day`."""
+        return [s for first, s in self.segments() if first <= day][-1]
+
+    def _resolve_changes(self) -> list[tuple[int, Scenario]]:
+        if not self.changes:
+            return []  # (not [(0, self)]: a model holding itself breaks equality)
+        from metricpower.scenario.load import merge
+
+        if self.run.start is None:
+            raise ValueError("changes: dated changes need `run.start`, the calendar date "
+                             "of day 0 (e.g. start = 2013-10-01 under [run])")
+        current = self.model_dump(exclude={"changes"})
+        order = sorted(range(len(self.changes)), key=lambda k: self.changes[k].date)
+        segments: dict[int, Scenario] = {}
+        for k in order:
+            change = self.changes[k]
+            overlay = change.model_extra or {}
+            self._check_change(k, overlay, current)
+            current = merge(current, overlay)
+            try:
+                scenario = Scenario.model_validate(current)
+            except ValidationError as err:
+                raise ValueError(_change_error(k, change, overlay, current, err)) from None
+            day = max(0, self.day_of(change.date))
+            if day < self.run.days:
+                segments[day] = scenario
+        if 0 not in segments:
+            segments[0] = Scenario.model_validate(self.model_dump(exclude={"changes"}))
+        return sorted(segments.items(), key=lambda item: item[0])
+
+    @staticmethod
+    def _check_change(k: int, overlay: dict[str, Any], current: dict[str, Any]) -> None:
+        where = f"changes[{k}]"
+        for key, value in overlay.items():
+            if key not in CHANGEABLE:
+                raise ValueError(f"{where}.{key}: a change may set only "
+                                 f"{', '.join(CHANGEABLE)}; found {key!r}")
+            if key == "responses":
+                if not isinstance(value, dict):
+                    raise ValueError(f"{where}.responses: expected a table, found {value!r}")
+                for (name, setting), why in FIXED_SETTINGS.items():
+                    part = value.get(name)
+                    if isinstance(part, dict) and setting in part and \
+                            part[setting] != current["responses"][name][setting]:
+                        raise ValueError(
+                            f"{where}.responses.{name}.{setting}: a change may tune this "
+                            f"response but not {why}; set it at the start")
+                continue
+            if not isinstance(value, list):
+                raise ValueError(f"{where}.{key}: expected a list of tables naming "
+                                 f"existing entries, found {value!r}")
+            names = {e["name"] for e in current[key]}
+            for j, entry in enumerate(value):
+                if not isinstance(entry, dict) or entry.get("name") not in names:
+                    found = entry.get("name") if isinstance(entry, dict) else entry
+                    raise ValueError(
+                        f"{where}.{key}[{j}].name: a change updates existing entries; "
+                        f"expected one of {sorted(names)}, found {found!r} (declare the "
+                        'entry in the scenario, switched off with when = "False", and '
+                        "switch it on here)")
+
+    # ------------------------------------------------------------------ conditions
 
     def _check_tiers(self):
         """Bands run from best to worst, each directly below the one before, no gaps."""
@@ -585,6 +719,31 @@ class Scenario(Strict):
     def tier_floors(self) -> list[int]:
         """Lowest score of each tier but the worst, best first."""
         return [t.min for t in self.tiers[:-1]]
+
+
+def _change_error(k: int, change: Change, overlay: dict, merged: dict,
+                  err: ValidationError) -> str:
+    """The first error of the scenario in force from a change's date, at the change's own
+    key when the change set the value, else named by the key in the scenario."""
+    first = err.errors()[0]
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+    path = path.lstrip(".")
+    message = first["msg"].removeprefix("Value error, ")
+    if not path:  # cross-field checks carry their key path in the message
+        path, _, message = message.partition(": ")
+    if first["type"] not in ("value_error", "assertion_error") and "input" in first \
+            and not isinstance(first["input"], dict | list):
+        message += f"; found {first['input']!r}"
+    match = re.match(r"^(\w+)\[(\d+)\](.*)$", path)
+    if match and isinstance(overlay.get(match[1]), list):
+        name = merged[match[1]][int(match[2])].get("name")
+        mine = [j for j, e in enumerate(overlay[match[1]]) if e.get("name") == name]
+        if mine:
+            return f"changes[{k}].{match[1]}[{mine[0]}]{match[3]}: {message}"
+    if path.startswith("responses.") and "responses" in overlay:
+        return f"changes[{k}].{path}: {message}"
+    return (f"changes[{k}]: the scenario in force from {change.date} is not valid: "
+            f"{path}: {message}")
 
 
 class _WindowRecorder:

@@ -21,7 +21,10 @@ class Association(Response):
         super().__init__(engine)
         sc = engine.scenario
         self.spec = sc.responses.association
-        self.ties = engine.network = Ties(engine.network)
+        # Made mutable once; rebuilt at a dated change, it goes on with the same ties.
+        if not isinstance(engine.network, Ties):
+            engine.network = Ties(engine.network)
+        self.ties = engine.network
         tiers = [t.name for t in sc.tiers]
         avoid_tier = np.zeros(len(tiers), bool)
         if reads_friends(engine.compiled.values()):

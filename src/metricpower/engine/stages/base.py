@@ -16,15 +16,24 @@ if TYPE_CHECKING:
 
 
 class Stage(Carrier, ABC):
-    """One step of the day. Built once from the engine (which holds the run's shared
-    state); `step` runs once a day, in the loop's order, and keeps its own state, which
-    it declares in `carries` (for checkpoints)."""
+    """One step of the day. Built from the engine (which holds the run's shared state)
+    and the scenario in force; `step` runs once a day, in the loop's order, and keeps its
+    own state, which it declares in `carries`: a checkpoint saves it, and a dated change
+    of parameters rebuilds the stage from the new scenario with it (`retarget`)."""
 
     #: The stage's name, for the per-stage timer.
     name: ClassVar[str]
 
     def __init__(self, engine: Engine):
         self.engine = engine
+
+    def retarget(self, engine: Engine) -> Stage:
+        """This stage under the parameters in force from today (`engine.scenario`, a
+        dated change): built afresh from them, with what it carries."""
+        fresh = type(self)(engine)
+        for attr in self.carries:
+            setattr(fresh, attr, getattr(self, attr))
+        return fresh
 
     @abstractmethod
     def step(self, day: int, today: Today) -> None:

@@ -25,6 +25,13 @@ class Predict(Stage):
         #: Confusion counts by group, one row per prediction day and group.
         self.predictions: list[dict] = []
 
+    def retarget(self, engine):
+        """The model goes on (its fits, pending flags); a dated change may move the
+        threshold it flags at (not its horizon: what it predicts stays one thing)."""
+        fresh = super().retarget(engine)
+        fresh.risk.threshold = engine.scenario.responses.prediction.threshold
+        return fresh
+
     def step(self, day: int, today: Today) -> None:
         engine = self.engine
         state, spec, xp = engine.state, engine.scenario.responses.prediction, engine.xp

@@ -1,0 +1,1 @@
+"""Calibration specs and their target series (CSV), shipped with the package."""
