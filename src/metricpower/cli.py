@@ -13,7 +13,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from metricpower.runs import OutputError, Run, load_run, simulate
+from metricpower.memory import MemoryTooSmall, check_memory
+from metricpower.runs import TABLES, Run, load_run, simulate
 from metricpower.scenario import (
     Scenario,
     ScenarioError,
@@ -23,6 +24,7 @@ from metricpower.scenario import (
     preset_summary,
     preset_text,
 )
+from metricpower.store import OutputError, check_target, fresh, write_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="A social credit system, executable, on a synthetic population.")
@@ -66,16 +68,17 @@ def run_with_progress(scenario: Scenario) -> Run:
 
 
 def summary_table(run: Run) -> Table:
+    """The headline numbers; every name from the scenario is escaped (Rich markup)."""
     m = run.metrics
-    table = Table(title=f"{m['scenario']}: {m['citizens']:,} citizens, {m['days']} days, "
-                        f"seed {m['seed']}")
+    table = Table(title=f"{escape(str(m['scenario']))}: {m['citizens']:,} citizens, "
+                        f"{m['days']} days, seed {m['seed']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("mean score (start → end)", f"{m['initial_score']} → {m['mean_score']:.1f}")
     for tier, share in m["tier_shares"].items():
-        table.add_row(f"tier {tier}", f"{share:.1%}")
+        table.add_row(f"tier {escape(tier)}", f"{share:.1%}")
     for name, size in m["list_sizes"].items():
-        table.add_row(f"on {name}", f"{size:,}")
+        table.add_row(f"on {escape(name)}", f"{size:,}")
     p = m["penalties"]
     table.add_row("penalties", f"{p['total']:,}")
     table.add_row("  with a benign hidden context", f"{p['benign_context']:,} "
@@ -94,21 +97,29 @@ def run(
     citizens: Annotated[int | None, typer.Option(help="population size")] = None,
     days: Annotated[int | None, typer.Option(help="days to simulate")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="run directory (default: a fresh folder runs/NAME, runs/NAME-2, …)")]
+        = None,
+    force: Annotated[bool, typer.Option(
+        help="replace the earlier run in --out (never anything but a run)")] = False,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
 ) -> None:
     """Run a scenario (default: the essay preset) and write a run directory."""
     try:
         sc = resolve_scenario(scenario, preset, citizens, days, seed)
-        target = out_dir or Path("runs") / sc.name
-        _check_writable(target)
+        # Everything that can be refused is refused before the simulation starts.
+        target = out_dir if out_dir is not None else fresh(Path("runs") / sc.name)
+        check_target(target, force, TABLES)
+        check_memory(sc)
         result = run_with_progress(sc)
-        result.write(target, report=report)
-    except (ScenarioError, OutputError) as e:
+        target = result.write(target, report=report, force=force,
+                              fresh_name=out_dir is None)
+    except (ScenarioError, OutputError, MemoryTooSmall) as e:
         fail(str(e))
     out.print(summary_table(result))
-    out.print(f"run directory: [bold]{target}[/]" +
-              (f"  report: [bold]{target / 'report.html'}[/]" if report else ""))
+    shown = escape(str(target))
+    out.print(f"run directory: [bold]{shown}[/]" +
+              (f"  report: [bold]{shown}/report.html[/]" if report else ""))
 
 
 def _check_writable(target: Path) -> None:
@@ -310,13 +321,13 @@ def report_cmd(
         "--out", help="where to write the report (default: RUN/report.html)")] = None,
 ) -> None:
     """Write a run's self-contained HTML report (opens offline)."""
-    from metricpower.report import write_report
+    from metricpower.report import render_report
 
     try:
         result = load_run(run_dir)
         target = out_path or Path(run_dir) / "report.html"
-        _check_writable(target.parent)
-        path = write_report(result, target)
+        html = render_report(result)
+        path = write_file(target, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     except (ScenarioError, OutputError) as e:
         fail(str(e))
-    out.print(f"report: [bold]{path}[/]")
+    out.print(f"report: [bold]{escape(str(path))}[/]")

@@ -299,9 +299,15 @@ def _model_in(annotation) -> type[BaseModel] | None:
     return None
 
 
+#: Parts of a pydantic error location that name a member of a union, not a key.
+_UNION_TAG = re.compile(r"^(constrained-[a-z]+|literal\[.*\]|function-[a-z-]+\[.*\])$")
+
+
 def _key_path(loc) -> str:
     path = ""
     for part in loc:
+        if isinstance(part, str) and _UNION_TAG.match(part):
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 
@@ -357,6 +363,9 @@ def _line_of(key: str | None, text: str) -> int | None:
             scope_end = next((h for h, _, p in headers if h > start and
                               (p[:len(path)] != path or p == path)), len(lines))
             continue
+        if idx is None and any(p[:len(path)] == path and len(p) > len(path)
+                               for h, _, p in headers if start < h < scope_end):
+            continue  # a table written only through its sub-tables ([a.b] without [a])
         # Not a table of its own: a `key =` (maybe dotted, maybe inline) in the body.
         rest = [s for s, _ in steps[k:]]
         for j in range(len(rest), 0, -1):
