@@ -65,6 +65,12 @@ class Run:
         return pl.from_arrow(self.tables[name])
 
     def pandas(self, name: str):
+        """A table as a pandas DataFrame (needs the `pandas` extra)."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ImportError("Run.pandas() needs pandas: pip install 'metricpower[pandas]' "
+                              "(or use run.polars(), or run.tables for Arrow)") from None
         return self.tables[name].to_pandas()
 
     def write(self, out: str | Path, report: bool = True, *, force: bool = False,

@@ -93,11 +93,12 @@ def _check_replaceable(out: Path, force: bool, tables: tuple[str, ...]) -> None:
     allowed = run_files(tables)
     foreign = sorted(e.name for e in entries if e.name not in allowed or not e.is_file()
                      or e.is_symlink())
-    if foreign or not (out / MANIFEST).is_file():
+    # A run of an earlier version has no manifest, but only files a run holds.
+    if foreign or not ((out / MANIFEST).is_file() or (out / "scenario.toml").is_file()):
         shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
         raise OutputError(
             f"{out}: the folder is not empty and is not a run of {PROGRAM} "
-            + (f"(it holds {shown})" if foreign else "(no manifest.json)")
+            + (f"(it holds {shown})" if foreign else "(no manifest.json or scenario.toml)")
             + "; nothing was written. Give a new or empty folder with --out")
     if not force:
         raise OutputError(f"{out}: holds an earlier run; add --force to replace it, or give "

@@ -187,26 +187,29 @@ def chilling(daily, policy: pl.DataFrame, baseline_daily=None) -> pl.DataFrame |
     a benign context of the others (expected from the behaviour's benign share where the
     run has no per-behaviour benign counts). None when neither source exists."""
     daily, base = frame(daily), frame(baseline_daily)
+    # Column names as sets, looked up once per behaviour (a list scan each is quadratic).
+    columns = set(daily.columns) if daily is not None else set()
+    base_columns = set(base.columns) if base is not None else set()
     rows = []
     for row in policy.iter_rows(named=True):
         b = row["behaviour"]
         if base is not None:
-            if f"occurrences_{b}" not in daily.columns or f"occurrences_{b}" not in base.columns:
+            if f"occurrences_{b}" not in columns or f"occurrences_{b}" not in base_columns:
                 continue
             before = daily_total(base, f"occurrences_{b}")
             chilled = before - daily_total(daily, f"occurrences_{b}")
             bcol = f"benign_occurrences_{b}"
             benign = (daily_total(base, bcol) - daily_total(daily, bcol)
-                      if bcol in daily.columns and bcol in base.columns else None)
+                      if bcol in columns and bcol in base_columns else None)
             source = "counterfactual"
         else:
-            if daily is None or f"chilled_{b}" not in daily.columns:
+            if f"chilled_{b}" not in columns:
                 continue
             chilled = daily_total(daily, f"chilled_{b}")
             before = daily_total(daily, f"occurrences_{b}") + chilled \
-                if f"occurrences_{b}" in daily.columns else None
+                if f"occurrences_{b}" in columns else None
             bcol = f"chilled_benign_{b}"
-            benign = daily_total(daily, bcol) if bcol in daily.columns else None
+            benign = daily_total(daily, bcol) if bcol in columns else None
             source = "deterred"
         if benign is None:
             benign = round(chilled * row["benign_share"])

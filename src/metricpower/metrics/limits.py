@@ -51,7 +51,8 @@ def occurrences_by_behaviour(daily, policy: pl.DataFrame, citizens=None,
     (`source` says which)."""
     daily = frame(daily)
     citizens = frame(citizens)
-    measured = daily is not None and all(f"occurrences_{b}" in daily.columns
+    columns = set(daily.columns) if daily is not None else set()  # a set: looked up often
+    measured = daily is not None and all(f"occurrences_{b}" in columns
                                          for b in policy["behaviour"])
     rows = []
     for row in policy.iter_rows(named=True):
@@ -59,7 +60,7 @@ def occurrences_by_behaviour(daily, policy: pl.DataFrame, citizens=None,
         if measured:
             occ = float(daily_total(daily, f"occurrences_{b}"))
             benign_col = f"benign_occurrences_{b}"
-            benign = (float(daily_total(daily, benign_col)) if benign_col in daily.columns
+            benign = (float(daily_total(daily, benign_col)) if benign_col in columns
                       else occ * row["benign_share"])
         else:
             if citizens is None:

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 EVIDENCE_COLOURS = {"true": "#4c72b0", "benign": "#dd8452", "misattributed": "#c44e52",
                     "derived": "#8172b3"}
@@ -35,7 +36,10 @@ def new(width: float = 7.5, height: float = 3.6, ncols: int = 1):
 
 
 def png(fig: Figure) -> str:
-    """The figure as a base64 PNG data URI."""
+    """The figure as a base64 PNG data URI. Names from the scenario are drawn as they
+    are written: a `$` in a behaviour's name is not TeX."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -127,13 +131,15 @@ def _smooth(y: np.ndarray, w: int = 7) -> np.ndarray:
 
 def misattribution_by_group(mis: pl.DataFrame, benign: pl.DataFrame) -> str:
     fig, (a1, a2) = new(9, 3.4, 2)
+    # Lists, not Series: an empty frame (no ledger kept) must draw empty bars.
     g = mis.filter(pl.col("by") == "group")
-    a1.bar(g["who"], g["per_100k"].fill_null(0), color=PALETTE[3])
+    a1.bar(g["who"].to_list(), g["per_100k"].fill_null(0).to_list(), color=PALETTE[3])
     a1.set_title("misattributed penalties per 100,000", fontsize=10)
     a1.tick_params(axis="x", rotation=30, labelsize=8)
     _style(a1)
     b = benign.filter(pl.col("by") == "group")
-    a2.bar(b["who"], (b["share"].fill_null(0) * 100), color=EVIDENCE_COLOURS["benign"])
+    a2.bar(b["who"].to_list(), (b["share"].fill_null(0) * 100).to_list(),
+           color=EVIDENCE_COLOURS["benign"])
     a2.set_title("% of penalties with a benign hidden context", fontsize=10)
     a2.tick_params(axis="x", rotation=30, labelsize=8)
     _style(a2)
