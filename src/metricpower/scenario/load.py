@@ -246,8 +246,9 @@ def _explain(err: ValidationError, data: dict, sources: list[_Source],
     message = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     # Cross-field checks put the key path at the front of their message.
     match = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.S)
-    if match and not key:
-        key, message = match.groups()
+    if match:
+        # A model's own check names the key inside that model ("rules[0]" + "points").
+        key, message = (f"{key}.{match[1]}" if key else match[1]), match[2]
     if first["type"] not in ("value_error", "assertion_error") and "input" in first:
         found = first["input"]
         if not isinstance(found, dict | list):

@@ -92,8 +92,9 @@ class Population(Strict):
     prosociality: Beta = Beta(alpha=2, beta=3)
     pet_owner: Probability = 0.2
     has_child: Probability = 0.3
-    income_sigma: float = Field(0.5, ge=0, le=10, description="sd of log income")
-    urban_income_premium: float = Field(0.4, ge=-10, le=10,
+    # Incomes are float32: beyond these, the poorest or richest underflow or overflow.
+    income_sigma: float = Field(0.5, ge=0, le=3, description="sd of log income")
+    urban_income_premium: float = Field(0.4, ge=-5, le=5,
                                         description="log-income premium of city dwellers")
 
     @field_validator("regions", "groups")

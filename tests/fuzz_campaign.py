@@ -1,0 +1,146 @@
+"""`make fuzz`: the long fuzzing campaign over generated scenario files.
+
+Cases come from `fuzzcases.scenario_case(random.Random(seed))` for seeds 0, 1, …, so any
+failure is replayed by its seed. Batches run in child processes: a case that kills its
+process (a signal) is recorded and the campaign goes on with the next one; a case that
+takes longer than --timeout seconds is recorded as a hang. The figures (cases, clean
+errors, valid runs, failures by kind, with seeds) are printed and written as JSON.
+
+    python tests/fuzz_campaign.py --cases 10000 [--start 0] [--jobs 2] [--out fuzz.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def worker(start: int, count: int, timeout: int, report_every: int) -> None:
+    """Run cases start … start+count-1, one line of JSON per case on stdout; a line
+    `{"seed": s, "started": true}` before each, so that the parent knows which case a
+    signal killed."""
+    sys.path.insert(0, str(HERE))
+    from fuzzcases import check_case, scenario_case
+
+    def hang(signum, frame):
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, hang)
+    for seed in range(start, start + count):
+        print(json.dumps({"seed": seed, "started": True}), flush=True)
+        kind, text = scenario_case(random.Random(seed))
+        began = time.perf_counter()
+        signal.alarm(timeout)
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                outcome = check_case(kind, text, Path(folder),
+                                     report=report_every > 0 and seed % report_every == 0)
+        except TimeoutError:
+            outcome = f"FAILURE: hang over {timeout} s"
+        finally:
+            signal.alarm(0)
+        print(json.dumps({"seed": seed, "kind": kind, "outcome": outcome,
+                          "seconds": round(time.perf_counter() - began, 3)}), flush=True)
+
+
+def campaign(cases: int, start: int, jobs: int, batch: int, timeout: int,
+             report_every: int) -> dict:
+    results: dict[int, dict] = {}
+    pending = list(range(start, start + cases, batch))
+    running: list[tuple[subprocess.Popen, int, int]] = []
+    began = time.perf_counter()
+
+    def launch(first: int, count: int) -> None:
+        cmd = [sys.executable, __file__, "--worker", "--start", str(first), "--cases",
+               str(count), "--timeout", str(timeout), "--report-every", str(report_every)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+        running.append((proc, first, count))
+
+    while pending or running:
+        while pending and len(running) < jobs:
+            first = pending.pop(0)
+            launch(first, min(batch, start + cases - first))
+        proc, first, count = running.pop(0)
+        out, _ = proc.communicate()
+        last_started = None
+        for line in out.splitlines():
+            record = json.loads(line)
+            if record.get("started"):
+                last_started = record["seed"]
+            else:
+                results[record["seed"]] = record
+        if proc.returncode != 0 and last_started is not None and last_started not in results:
+            sig = -proc.returncode if proc.returncode < 0 else None
+            results[last_started] = {"seed": last_started, "kind": "?", "outcome":
+                                     f"FAILURE: killed by signal {sig}" if sig else
+                                     f"FAILURE: worker exit {proc.returncode}"}
+            rest = last_started + 1
+            if rest < first + count:  # the rest of the batch, in a fresh worker
+                launch(rest, first + count - rest)
+        done = len(results)
+        print(f"\r{done:,}/{cases:,} cases, {time.perf_counter() - began:,.0f} s", end="",
+              file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return results
+
+
+def summarise(results: dict, seconds: float) -> dict:
+    by_outcome = collections.Counter()
+    by_kind = collections.Counter()
+    failures = collections.defaultdict(list)
+    for r in results.values():
+        outcome = r["outcome"]
+        key = "failure" if outcome.startswith("FAILURE") else outcome
+        by_outcome[key] += 1
+        by_kind[(r["kind"], key)] += 1
+        if key == "failure":
+            failures[outcome.splitlines()[0][:160]].append(r["seed"])
+    slowest = sorted(results.values(), key=lambda r: -r.get("seconds", 0))[:5]
+    return {"cases": len(results), "seconds": round(seconds, 1),
+            "outcomes": dict(by_outcome),
+            "by_kind": {f"{k} / {o}": n for (k, o), n in sorted(by_kind.items())},
+            "failures": {k: v[:20] for k, v in failures.items()},
+            "slowest": [{"seed": r["seed"], "seconds": r.get("seconds")} for r in slowest],
+            "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--timeout", type=int, default=20, help="seconds before a hang")
+    parser.add_argument("--report-every", type=int, default=20,
+                        help="write the HTML report for every N-th seed's run (0: never)")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.start, args.cases, args.timeout, args.report_every)
+        return
+    began = time.perf_counter()
+    results = campaign(args.cases, args.start, args.jobs, args.batch, args.timeout,
+                       args.report_every)
+    figures = summarise(results, time.perf_counter() - began)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    sys.exit(1 if figures["outcomes"].get("failure") else 0)
+
+
+if __name__ == "__main__":
+    main()
