@@ -55,8 +55,11 @@ def worker(start: int, count: int, timeout: int, report_every: int) -> None:
 
 
 def campaign(cases: int, start: int, jobs: int, batch: int, timeout: int,
-             report_every: int) -> dict:
+             report_every: int, log: Path | None = None) -> dict:
+    """Run the cases; each result is also appended to `log` (JSON lines) as it comes, so
+    that an interrupted campaign keeps its figures."""
     results: dict[int, dict] = {}
+    sink = log.open("a") if log else None
     pending = list(range(start, start + cases, batch))
     running: list[tuple[subprocess.Popen, int, int]] = []
     began = time.perf_counter()
@@ -81,17 +84,23 @@ def campaign(cases: int, start: int, jobs: int, batch: int, timeout: int,
                 last_started = record["seed"]
             else:
                 results[record["seed"]] = record
+                if sink:
+                    sink.write(line + "\n")
         if proc.returncode != 0 and last_started is not None and last_started not in results:
             sig = -proc.returncode if proc.returncode < 0 else None
             results[last_started] = {"seed": last_started, "kind": "?", "outcome":
                                      f"FAILURE: killed by signal {sig}" if sig else
                                      f"FAILURE: worker exit {proc.returncode}"}
+            if sink:
+                sink.write(json.dumps(results[last_started]) + "\n")
             rest = last_started + 1
             if rest < first + count:  # the rest of the batch, in a fresh worker
                 launch(rest, first + count - rest)
         done = len(results)
         print(f"\r{done:,}/{cases:,} cases, {time.perf_counter() - began:,.0f} s", end="",
               file=sys.stderr, flush=True)
+        if sink:
+            sink.flush()
     print(file=sys.stderr)
     return results
 
@@ -126,14 +135,23 @@ def main() -> None:
     parser.add_argument("--report-every", type=int, default=20,
                         help="write the HTML report for every N-th seed's run (0: never)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="append each case's result as a JSON line")
+    parser.add_argument("--summarise", type=Path, default=None,
+                        help="print the figures of an earlier campaign's --log and stop")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.start, args.cases, args.timeout, args.report_every)
         return
+    if args.summarise:
+        records = [json.loads(line) for line in args.summarise.read_text().splitlines()]
+        print(json.dumps(summarise({r["seed"]: r for r in records},
+                                   sum(r.get("seconds", 0) for r in records)), indent=2))
+        return
     began = time.perf_counter()
     results = campaign(args.cases, args.start, args.jobs, args.batch, args.timeout,
-                       args.report_every)
+                       args.report_every, args.log)
     figures = summarise(results, time.perf_counter() - began)
     text = json.dumps(figures, indent=2)
     print(text)

@@ -124,28 +124,30 @@ def test_replacing_sets_the_old_run_aside_first(tmp_path, monkeypatch):
     load_run(out)
 
 
-def _write_in_child(out: str, force: bool, seed: int, queue) -> None:
+def _write_in_child(out: str, mode: str, seed: int, queue) -> None:
     run = run_preset("null", citizens=300, days=5)
     run.metrics["writer"] = seed
     try:
-        run.write(out, report=False, force=force)
-        queue.put(("ok", seed))
+        where = run.write(out, report=False, force=mode == "force",
+                          fresh_name=mode == "fresh")
+        queue.put(("ok", seed if mode != "fresh" else where.name))
     except store.OutputError as err:
         queue.put(("refused", str(err)))
     except BaseException as err:  # anything else is a failure of the test
         queue.put(("error", repr(err)))
 
 
-@pytest.mark.parametrize("force", [False, True])
-def test_concurrent_writers_neither_corrupt_nor_lose(tmp_path, force):
+@pytest.mark.parametrize("mode", ["refuse", "force", "fresh"])
+def test_concurrent_writers_neither_corrupt_nor_lose(tmp_path, mode):
     """40 of 300 concurrent writes to one --out used to fail, and the last writer won.
     Now: without --force exactly one writer succeeds and the others are told why; with
-    it every writer succeeds in turn; the folder is always one complete run."""
+    it every writer succeeds in turn; the folder is always one complete run. Writers of
+    fresh default folders each get their own."""
     run_preset("null", citizens=300, days=5)  # simulated once, before forking
     out = tmp_path / "run"
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_write_in_child, args=(str(out), force, k, queue))
+    procs = [ctx.Process(target=_write_in_child, args=(str(out), mode, k, queue))
              for k in range(6)]
     for p in procs:
         p.start()
@@ -155,7 +157,13 @@ def test_concurrent_writers_neither_corrupt_nor_lose(tmp_path, force):
         assert p.exitcode == 0
     kinds = [k for k, _ in results]
     assert "error" not in kinds, results
-    if force:
+    if mode == "fresh":
+        names = sorted(v for _, v in results)
+        assert names == sorted(["run", *(f"run-{k}" for k in range(2, 7))]) == listing(tmp_path)
+        for name in names:
+            load_run(tmp_path / name)
+        return
+    if mode == "force":
         assert kinds.count("ok") == 6
     else:
         assert kinds.count("ok") == 1 and kinds.count("refused") == 5, results

@@ -58,7 +58,8 @@ def run_with_progress(scenario: Scenario) -> Run:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("days"), TimeElapsedColumn(), TextColumn("{task.fields[speed]}"))
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task(f"{scenario.name}: {n:,} citizens", total=days, speed="")
+        task = progress.add_task(f"{escape(scenario.name)}: {n:,} citizens", total=days,
+                                 speed="")
 
         def tick(day: int) -> None:
             rate = n * (day + 1) / max(time.perf_counter() - start, 1e-9)
@@ -108,12 +109,13 @@ def run(
     try:
         sc = resolve_scenario(scenario, preset, citizens, days, seed)
         # Everything that can be refused is refused before the simulation starts.
-        target = out_dir if out_dir is not None else fresh(Path("runs") / sc.name)
-        check_target(target, force, TABLES)
+        base = out_dir if out_dir is not None else Path("runs") / sc.name
+        check_target(base if out_dir is not None else fresh(base), force, TABLES)
         check_memory(sc)
         result = run_with_progress(sc)
-        target = result.write(target, report=report, force=force,
-                              fresh_name=out_dir is None)
+        # The fresh name is chosen again when the run is complete: another run may have
+        # taken this one meanwhile.
+        target = result.write(base, report=report, force=force, fresh_name=out_dir is None)
     except (ScenarioError, OutputError, MemoryTooSmall) as e:
         fail(str(e))
     out.print(summary_table(result))
@@ -142,7 +144,8 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")
         sc = load_scenario(scenario)
     except ScenarioError as e:
         fail(str(e))
-    out.print(f"[green]ok[/]: {scenario} — scenario {sc.name!r}: {len(sc.behaviours)} "
+    out.print(f"[green]ok[/]: {escape(str(scenario))} — scenario {escape(repr(sc.name))}: "
+              f"{len(sc.behaviours)} "
               f"behaviours, {len(sc.rules)} rules, {len(sc.tiers)} tiers, {len(sc.lists)} "
               f"lists, {len(sc.consequences)} consequences")
 
@@ -288,18 +291,20 @@ def compare_cmd(
         if save_runs:
             for (kind, _), run_, sub in zip(sides, runs, ("a", "b"), strict=True):
                 if kind == "scenario":
-                    run_.write(Path(target) / sub)
+                    # The comparison's own runs: rewritten with the comparison.
+                    run_.write(Path(target) / sub, force=True)
     except NotComparable as e:
         fail(str(e))
-    except (ScenarioError, OutputError) as e:
+    except (ScenarioError, OutputError, MemoryTooSmall) as e:
         fail(str(e))
     e = result.effects
-    table = Table(title=f"{result.name_a} vs {result.name_b} (difference = A − B)")
-    for col, justify in (("effect", "left"), (result.name_a, "right"),
-                         (result.name_b, "right"), ("difference", "right")):
+    name_a, name_b = escape(result.name_a), escape(result.name_b)
+    table = Table(title=f"{name_a} vs {name_b} (difference = A − B)")
+    for col, justify in (("effect", "left"), (name_a, "right"),
+                         (name_b, "right"), ("difference", "right")):
         table.add_column(col, justify=justify)
     for name, eff in e["sanctions"].items():
-        table.add_row(f"sanction: {name}", describe(eff["a"]), describe(eff["b"]),
+        table.add_row(f"sanction: {escape(name)}", describe(eff["a"]), describe(eff["b"]),
                       describe(eff["difference"]))
     for key in ("sanctions_total", "citizens_sanctioned", "penalties", "wrongful_penalties",
                 "wrongful_sanctions", "score_gini", "income_gini"):
@@ -310,8 +315,8 @@ def compare_cmd(
     table.add_row("lawful acts chilled", "", "", describe(e.get("lawful_acts_chilled")))
     out.print(table)
     for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"comparison report: [bold]{report_path}[/]")
+        out.print(f"[yellow]note:[/] {escape(note)}")
+    out.print(f"comparison report: [bold]{escape(str(report_path))}[/]")
 
 
 @app.command("report")

@@ -134,7 +134,7 @@ def write_run(out: Path, fill: Callable[[Path], dict], *, force: bool = False,
     from `out`): `fill(tmp)` writes the files into the temporary folder and returns the
     manifest's description of the run; the manifest is added and the folder renamed into
     place. Returns where the run now is."""
-    check_target(out, force, tables)
+    check_target(fresh(out) if fresh_name else out, force, tables)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TEMP_MARK}", dir=out.parent))
