@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from metricpower.cli import app
 from metricpower.runs import load_run
-
 from metricpower.scenario import preset_text
 from metricpower.scenario.schema import RESULTS, TIER_TYPE, VARIABLES
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.metadata import version
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np

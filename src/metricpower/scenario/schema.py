@@ -3,9 +3,10 @@
 Every model is strict (unknown keys are errors) so a typo in a scenario file is caught
 before anything runs. Every number is bounded before work starts: no NaN or infinity
 anywhere, scores and points inside int32 (the engine's type), rates and sizes that cannot
-allocate absurd memory, day counts inside the ledger's int16. Cross-references (a rule naming a behaviour, a consequence naming
-a service) and rule conditions are checked in `Scenario`'s validators, so one call to
-`Scenario.model_validate` answers whether a scenario can run.
+allocate absurd memory, day counts inside the ledger's int16. Cross-references (a rule
+naming a behaviour, a consequence naming a service) and rule conditions are checked in
+`Scenario`'s validators, so one call to `Scenario.model_validate` answers whether a
+scenario can run.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, \
-    model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Mean events per citizen per day: 100 a day is already far beyond any behaviour.
