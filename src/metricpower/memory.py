@@ -1,10 +1,10 @@
 """What a run will need in memory, estimated from its scenario before anything is made.
 
-The estimate is an upper bound in orders of magnitude, not an accounting: per citizen,
-the traits, state and network (calibrated on the benchmark: 10 million citizens of the
-essay peak at 4.6 GiB, about 480 bytes each); per citizen and behaviour or service with
-its own rates, a rate and a band order; per citizen and day, the events the event
-windows hold and the ledger entries the rules can write. A run whose estimate exceeds
+The estimate is an upper bound, not an accounting: per citizen, the traits, state and
+network; per citizen and behaviour or service with its own rates, a rate and a band
+order; per citizen and day, the events the event windows hold and the ledger entries the
+rules can write if every periodic rule paid everyone. For the essay at 10 million
+citizens it says 7.1 GiB where the benchmark peaked at 4.6 GiB. A run whose estimate exceeds
 the memory the machine has available is refused before it starts, instead of being
 killed (or swapping for hours) halfway.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from metricpower.scenario import Scenario
 
 #: Bytes per citizen for traits, state and buffers, and per tie of the network.
-PER_CITIZEN, PER_TIE = 300, 20
+PER_CITIZEN, PER_TIE = 120, 16
 #: Bytes of one kept ledger entry, and of one event held in a window's ring.
 PER_ENTRY, PER_EVENT = 40, 8
 
