@@ -354,7 +354,7 @@ class Appeals(Strict):
     probability · (|points| / 10)^points_elasticity · income^income_elasticity (at most 1)."""
 
     enabled: bool = False
-    probability: float = Field(0.05, ge=0, le=1e3)
+    probability: float = Field(0.05, ge=0, le=1e12)
     points_elasticity: float = Field(1.0, ge=-10, le=10)
     income_elasticity: float = Field(0.5, ge=-10, le=10)
     capacity_per_100k: Annotated[float, Field(ge=0, le=1e7)] | Literal["unlimited"] = Field(
