@@ -118,9 +118,14 @@ def summarise(results: dict, seconds: float) -> dict:
     by_outcome = collections.Counter()
     by_kind = collections.Counter()
     failures = collections.defaultdict(list)
+    located = collections.Counter()  # clean errors naming a line, a key, both
     for r in results.values():
         outcome = r["outcome"]
-        key = "failure" if outcome.startswith("FAILURE") else outcome
+        key = "failure" if outcome.startswith("FAILURE") else outcome.split(":", 1)[0]
+        if key == "clean error":
+            has_line, has_key = ", line " in outcome, ", key " in outcome
+            located["line and key" if has_line and has_key else "line only" if has_line
+                    else "key only" if has_key else "file only"] += 1
         by_outcome[key] += 1
         by_kind[(r["kind"], key)] += 1
         if key == "failure":
@@ -128,6 +133,7 @@ def summarise(results: dict, seconds: float) -> dict:
     slowest = sorted(results.values(), key=lambda r: -r.get("cpu_seconds", 0))[:5]
     return {"cases": len(results), "seconds": round(seconds, 1),
             "outcomes": dict(by_outcome),
+            "clean errors naming": dict(located),
             "by_kind": {f"{k} / {o}": n for (k, o), n in sorted(by_kind.items())},
             "failures": {k: v[:20] for k, v in failures.items()},
             "slowest": [{"seed": r["seed"], "seconds": r.get("seconds"),

@@ -291,8 +291,8 @@ def _files(folder: Path) -> list[str]:
 
 def check_case(kind: str, text: str | bytes, folder: Path, report: bool = False) -> str:
     """Validate the case's file, run it small when it validates, and return the outcome:
-    "clean error", "valid run", "run refused" (validated, then refused cleanly, e.g. for
-    memory), or "FAILURE: …" saying what broke."""
+    "clean error: <the message>", "valid run", "run refused" (validated, then refused
+    cleanly, e.g. for memory), or "FAILURE: …" saying what broke."""
     runner = CliRunner()
     path = folder / "case.toml"
     if isinstance(text, bytes):
@@ -325,7 +325,7 @@ def check_case(kind: str, text: str | bytes, folder: Path, report: bool = False)
             return problem
         if refused.exit_code != 2 or _files(folder) != before:
             return "FAILURE: run of an invalid file was not refused, or wrote something"
-        return "clean error"
+        return "clean error: " + " ".join(checked.output.split())
     args = ["run", str(path), "--citizens", str(RUN_SIZE["citizens"]), "--days",
             str(RUN_SIZE["days"]), "--out", str(out)]
     ran = runner.invoke(app, args if report else [*args, "--no-report"])
