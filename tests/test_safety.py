@@ -294,6 +294,7 @@ HOSTILE = {
                           "days = 30000\n", "rules", None),
     "table as a name": ('[[rules]]\nname = { a = 1 }\npoints = 1\n', "rules[0].name", 4),
     "table in drop": ("drop = { rules = [{ a = 1 }] }\n", "drop.rules", 3),
+    "nan as a name": ("[[services]]\nname = nan\ndemand = 0.1\n", "services[0].name", 4),
     "score - 3e9 is fine, 100 / day is not": (
         '[[rules]]\nname = "jaywalking"\nwhen = "score - 3000000000 < 0 and 100 / day > 1"\n',
         "rules[0].when", 5),

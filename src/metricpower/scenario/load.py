@@ -319,13 +319,10 @@ def _local_key(key: str | None, merged: dict, own: dict) -> str | None:
     if not isinstance(entries, list) or not isinstance(mine, list) or i >= len(entries):
         return None
 
-    def name(e):
-        return e.get("name") if isinstance(e, dict) else None
-
-    # The k-th entry of that name (or the k-th unnamed one) in both.
-    target = name(entries[i])
-    k = sum(1 for e in entries[:i] if name(e) == target)
-    same = [j for j, e in enumerate(mine) if name(e) == target]
+    # The k-th entry of that name (or the k-th without a string name) in both.
+    target = _name(entries[i])
+    k = sum(1 for e in entries[:i] if _name(e) == target)
+    same = [j for j, e in enumerate(mine) if _name(e) == target]
     return f"{field}[{same[k]}]{rest}" if k < len(same) else None
 
 
