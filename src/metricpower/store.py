@@ -87,7 +87,10 @@ def check_target(out: Path, force: bool, tables: tuple[str, ...]) -> None:
 
 
 def _check_replaceable(out: Path, force: bool, tables: tuple[str, ...]) -> None:
-    entries = list(out.iterdir())
+    try:
+        entries = list(out.iterdir())
+    except OSError as err:
+        raise OutputError(f"{out}: cannot look into the folder ({err.strerror})") from None
     if not entries:
         return  # an empty folder: nothing to lose
     allowed = run_files(tables)
