@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 import metricpower.store as store
 from metricpower.cli import app, summary_table
 from metricpower.runs import Run, load_run, simulate
-from metricpower.scenario import Scenario, ScenarioError, load_preset, load_scenario
+from metricpower.scenario import Scenario, ScenarioError, load_preset, load_scenario, preset_text
 from metricpower.scenario.expr import compile_condition
 
 runner = CliRunner()
@@ -476,3 +476,26 @@ def test_missing_browser_skips_here_and_fails_under_ci(monkeypatch, tmp_path):
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         require_browser(missing)
     assert "`chromium` package" in BROWSER_MISSING
+
+
+def test_every_name_is_escaped_in_report_and_terminal(tmp_path):
+    """Names of a behaviour, a rule, a list, a region, a service and a consequence that
+    are HTML and Rich markup reach the report as text and the terminal as text."""
+    from metricpower.report import render_report
+
+    text = preset_text("essay")
+    for name in ("crime", "blacklist", "metropolis", "flight_ban", "flights"):
+        text = text.replace(f'"{name}"', f'"<i>{name}[/]"').replace(f"'{name}'",
+                                                                   f"'<i>{name}[/]'")
+    text = text.replace("crime = 0.05", '"<i>crime[/]" = 0.05')
+    path = tmp_path / "evil.toml"
+    path.write_text(text.replace('name = "essay"', 'name = "evil"'))
+    result = runner.invoke(app, ["run", str(path), *SMALL, "--out",
+                                 str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "on <i>blacklist[/]" in result.output.replace("\n", "")
+    run = load_run(tmp_path / "run")
+    html = render_report(run)
+    assert "<i>" not in html and "&lt;i&gt;blacklist[/]" in html
+    explained = runner.invoke(app, ["explain", str(tmp_path / "run"), "1"])
+    assert explained.exit_code == 0, explained.output
