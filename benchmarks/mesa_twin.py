@@ -49,7 +49,7 @@ from metricpower.engine.observe import false_match_rates, rates
 from metricpower.population import Citizens, Network, make_citizens, make_network
 from metricpower.scenario.schema import Responses, Scenario
 
-FRIENDS = ("friends_mean", "friends_min", "friends_count")
+FRIENDS = ("friends_mean", "friends_min", "friends_sum")
 
 
 def without_responses(scenario: Scenario) -> Scenario:
@@ -130,7 +130,7 @@ class Neighbourhood:
         out = np.full(len(self.members), np.nan)
         for j, pos in enumerate(self.friend_pos):
             friends = values[pos]
-            if name == "friends_count":  # a sum: of true values, or of any numbers
+            if name == "friends_sum":  # of true values (a count), or of any numbers
                 out[j] = friends.astype(np.float64).sum()
             elif name == "friends_mean":
                 out[j] = friends.astype(np.float64).mean() if len(pos) else np.nan

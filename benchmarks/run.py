@@ -136,7 +136,7 @@ def bytes_model(engine, scenario) -> dict:
     walk(engine, 0)
     ties = len(network.indices) / n
     evaluations = 0.0
-    for where, cond in engine.conditions.items():
+    for where, cond in engine.compiled.items():
         if any(f.startswith("friends_") for f in cond.functions):
             if where.startswith("rules["):
                 rule = scenario.rules[int(where[6:where.index("]")])]

@@ -36,7 +36,7 @@ HOSTILE_VALUES = [
     '"unlimited"', '"*"', '["*"]', "[{ name = 1 }]",
 ]
 VARIABLE_NAMES = sorted(VARIABLES)
-FUNCTIONS = ("count", "on_list", "friends_mean", "friends_min", "friends_count")
+FUNCTIONS = ("count", "on_list", "friends_mean", "friends_min", "friends_sum")
 BEHAVIOURS = ("crime", "jaywalking", "game_purchase", "no_such_behaviour")
 LISTS = ("blacklist", "redlist", "no_such_list")
 TIERS = ("AAA", "AA", "A", "B", "C", "D", "Z")
@@ -93,7 +93,7 @@ def typed_expression(rng: random.Random, lists: bool, depth: int = 0) -> str:
         if d >= 3 or roll < 0.4:
             return rng.choice(["score", "income", "days_clean", "day", "count('crime', 30)",
                                "friends_mean(score)", "friends_min(income)",
-                               "friends_count(flagged)", "3", "-2.5", "1000", "9007199254740992",
+                               "friends_sum(flagged)", "3", "-2.5", "1000", "9007199254740992",
                                "3000000000", "1e-300"])
         op = rng.choice(["+", "-", "*", "/"])
         right = rng.choice(["7", "income", "0.001", "1e9"]) if op == "/" else number(d + 1)

@@ -395,3 +395,39 @@ def test_confiscated_pets_are_walked_by_nobody():
             later += e["citizen"] in taken
         first.setdefault(e["citizen"], e["day"])
     assert later == 0
+
+
+def test_a_new_effect_is_one_registered_class(monkeypatch):
+    """A new consequence kind is a class registered under its name plus its line in
+    schema.EFFECTS (the README's example: a fine of 5% of income); the loop picks it up.
+    Responses are off, so only the fine moves income: each citizen's income falls by
+    exactly 0.95 per fine, and the fines counted add up to those falls."""
+    from metricpower.engine.effects import EFFECTS, Effect, register
+    from metricpower.scenario import schema
+
+    monkeypatch.setitem(schema.EFFECTS, "fine",
+                        schema.EffectKind(on_service=False, sanction=True))
+    monkeypatch.setitem(EFFECTS, "fine", None)  # undone after the test
+
+    @register
+    class Fine(Effect):
+        name = "fine"
+
+        def strike(self, day, today):
+            hit = np.flatnonzero(self.holds(day))
+            self.engine.state.income[hit] *= np.float32(0.95)
+            return hit
+
+    sc = scenario("essay", responses_off())
+    sc.consequences.append(schema.Consequence(name="fines", effect="fine",
+                                              when="on_list('blacklist')"))
+    run = simulate(sc)
+    cit = run.tables["citizens"]
+    fines = np.log(cit["income_final"].to_numpy() / cit["income"].to_numpy()) / np.log(0.95)
+    assert np.allclose(fines, np.round(fines), atol=1e-3)
+    cons = run.tables["consequences"].filter(pc.equal(run.tables["consequences"]["consequence"],
+                                                      "fines"))
+    applied = pc.sum(cons["applied"]).as_py()
+    assert applied > 50
+    assert applied == int(np.round(fines).sum())
+    assert pc.sum(run.tables["daily"]["applied_fines"]).as_py() == applied

@@ -425,9 +425,16 @@ def test_persistence_at_the_bottom():
                            horizons=(60,))
     r = per_bc.row(0, named=True)  # 30→90: B,B,C,C → A,C,C,B: 3 of 4 stay
     assert (r["at_bottom"], r["stayed"], r["share"]) == (4, 3, 0.75)
-    daily = pl.DataFrame({"day": [0, 1], "bottom_entered": [3, 1], "bottom_checked": [2, 2],
-                          "bottom_stayed": [1, 2]})
-    assert M.persistence_after_entry(daily)["share"][0] == pytest.approx(3 / 4)
+    # Citizen 1 enters on day 0 and stays; 2 enters on day 0, leaves on 5 and is back on
+    # 9; 3 enters on day 2 and leaves on 12, the day of its 10-day check; 4 enters on day 1
+    # and leaves on day 4; 5 enters on day 15, too late to be checked in a 20-day run.
+    moves = pl.DataFrame({
+        "day": [0, 0, 1, 2, 4, 5, 9, 12, 15], "citizen": [1, 2, 4, 3, 4, 2, 2, 3, 5],
+        "change": ["entered", "entered", "entered", "entered", "left", "left", "entered",
+                   "left", "entered"]})
+    pe = M.persistence_after_entry(moves, days=20, after=10).row(0, named=True)
+    assert (pe["entered"], pe["checked"], pe["stayed"]) == (6, 5, 3)  # 2's re-entry too
+    assert pe["share"] == pytest.approx(3 / 5)
 
 
 def test_network_and_income_series():
@@ -451,7 +458,7 @@ def test_chilling_in_run_and_counterfactual():
     policy = M.policy_table(fake_scenario())
     daily = pl.DataFrame({"day": [0], "occurrences_late": [8], "chilled_late": [2],
                           "occurrences_jay": [10], "chilled_jay": [10],
-                          "chilled_benign_jay": [3]})
+                          "benign_chilled_jay": [3]})
     ch = M.chilling(daily, policy)
     late = ch.filter(pl.col("behaviour") == "late").row(0, named=True)
     assert late["chilled"] == 2 and late["lawful_chilled"] == 2

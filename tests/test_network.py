@@ -4,8 +4,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from metricpower.engine.respond import Ties
-from metricpower.population import Network, make_citizens, make_network
+from metricpower.population import Network, Ties, make_citizens, make_network
 from metricpower.scenario import load_preset
 
 
@@ -131,13 +130,13 @@ def test_compiled_kernels_give_identical_results(monkeypatch):
 
 
 def test_compiled_scatter_add_equals_numpy(monkeypatch):
-    from metricpower.population import kernels
+    from metricpower.engine import backend
 
     rng = np.random.default_rng(6)
     index = rng.integers(0, 50, 1000)
     for value in (1, -1, rng.integers(-9, 9, 1000)):
         fast, ref = np.zeros(50, np.int32), np.zeros(50, np.int32)
-        kernels.scatter_add(fast, index, value)
+        backend.scatter_add(fast, index, value)
         np.add.at(ref, index, value)
         assert np.array_equal(fast, ref)
 
@@ -154,13 +153,13 @@ def test_compiled_partners_equal_numpy(monkeypatch):
 
 def test_compiled_rate_bands_equal_numpy():
     """Sampler bands: half an octave each, citizens grouped by band in order."""
-    from metricpower.population import kernels
+    from metricpower.engine import backend
 
     rng = np.random.default_rng(7)
     rate = (rng.lognormal(-4, 1.5, 5000) * (rng.random(5000) > 0.1)).astype(np.float32)
     top = float(rate.max())
-    fast = kernels._bands(rate, np.float32(top), 48)
-    ref = kernels.bands_numpy(rate, top, 48)
+    fast = backend._bands(rate, np.float32(top), 48)
+    ref = backend.bands_numpy(rate, top, 48)
     assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1])
     # Every rate in band j lies within (top / 2^((j+1)/2), top / 2^(j/2)].
     band = ref[0]

@@ -8,7 +8,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_score
 
-from metricpower.engine.respond import RiskModel, fit_logistic
+from metricpower.engine.stages.predict import RiskModel, fit_logistic
+from metricpower.metrics.intensification import persistence_after_entry
 from metricpower.runs import simulate
 from metricpower.scenario import load_preset, load_scenario
 
@@ -64,7 +65,7 @@ def test_deterrence_lowers_penalised_acts_and_benign_ones_too(deterrence_pair):
             assert after.sum() == before.sum(), b.name
     # Lawful acts with a benign reason are chilled too: that is the chilling effect.
     assert total(on, "benign_occurrences") < total(off, "benign_occurrences")
-    assert total(on, "chilled_benign") == (total(off, "benign_occurrences")
+    assert total(on, "benign_chilled") == (total(off, "benign_occurrences")
                                            - total(on, "benign_occurrences"))
     assert total(off, "chilled") == 0
 
@@ -108,7 +109,8 @@ def test_without_association_rules_no_tie_is_dropped_for_them(tmp_path):
 
 # ------------------------------------------------------------------ economy
 def persistence(run) -> tuple[int, int]:
-    return total(run, "bottom_stayed"), total(run, "bottom_checked")
+    pe = persistence_after_entry(run.tables["bottom"], run.scenario.run.days)
+    return pe["stayed"][0], pe["checked"][0]
 
 
 def test_income_feedback_traps_people_at_the_bottom():
@@ -222,7 +224,7 @@ def test_predictions_run_and_are_judged_against_hidden_truth():
 
 
 def test_appeal_office_is_first_in_first_out_and_waits():
-    from metricpower.engine.respond import AppealOffice
+    from metricpower.engine.stages.appeals import AppealOffice
 
     office = AppealOffice()
     for day, n in ((0, 3), (1, 2), (2, 4)):

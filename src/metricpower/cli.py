@@ -185,10 +185,6 @@ def explain(
     out.print(text)
 
 
-def main() -> None:
-    app()
-
-
 # ---------------------------------------------------------------- compare and report
 def _compare_side(spec: str, label: str, explicit_preset: bool):
     """One side of `compare`: ("run", Run) for a run directory, ("scenario", Scenario) for

@@ -77,8 +77,6 @@ class Comparison:
     name_b: str
     tables_a: dict[str, pl.DataFrame]
     tables_b: dict[str, pl.DataFrame]
-    summary_a: dict
-    summary_b: dict
     rows: pl.DataFrame          # process, metric, a, b, difference (a − b)
     effects: dict               # what A's policy caused, against B
     notes: list[str] = field(default_factory=list)
@@ -238,7 +236,7 @@ def compare(a, b, name_a: str | None = None, name_b: str | None = None) -> Compa
     sa, sb = summary(a, ta), summary(b, tb)
     rows = _metric_rows(sa, sb)
     eff = effects(a, b, ta, tb, sa, sb)
-    return Comparison(a, b, name_a, name_b, ta, tb, sa, sb, rows, eff, notes)
+    return Comparison(a, b, name_a, name_b, ta, tb, rows, eff, notes)
 
 
 def describe(value) -> str:

@@ -7,6 +7,7 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
+from metricpower.ledger.schema import CITIZENS
 from metricpower.runs import Run
 
 
@@ -35,7 +36,7 @@ def history(run: Run, citizen: int) -> Group:
                             f"{'urban' if row['urban'] else 'rural'})")
     head.add_row("score", f"{sc.population.initial_score} → {row['score']}  "
                           f"(tier {escape(row['tier'])})")
-    lists = [escape(s.name) for s in sc.lists if row[f"on_{s.name}"]]
+    lists = [escape(s.name) for s in sc.lists if row[CITIZENS["on", s.name]]]
     head.add_row("lists now", ", ".join(lists) or "none")
     head.add_row("sanctions / rewards", f"{row['sanctions']} / {row['rewards']}")
     head.add_row("income index", f"{row['income']:.2f} → {row['income_final']:.2f}")

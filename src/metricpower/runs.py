@@ -3,19 +3,10 @@
 A run directory holds:
 
 - ``scenario.toml`` — the resolved scenario (every default filled in; runs as it is);
-- ``daily.parquet`` — one row per day: occurrences, observations, penalties, tier counts,
-  list sizes, service attempts and consequences applied;
-- ``citizens.parquet`` — one row per citizen: traits, hidden truth, final score, tier,
-  lists, sanctions and rewards;
-- ``ledger.parquet`` — every score change kept (all citizens, or a seeded sample);
-- ``consequences.parquet`` — each consequence applied, by group; ``services.parquet`` —
-  attempts per service, by group, and refusals by others of publicly labelled citizens;
-- ``tiers.parquet`` — every citizen's tier every 30 days and on the last day (columns
-  ``day_<d>``), for mobility matrices;
-- ``ties.parquet`` — every change to the network: day, citizen, friend, formed or
-  dropped, and whether a public list (else the association rule) was the reason;
-- ``predictions.parquet`` — the risk model's flags judged against hidden truth, by
-  group: true and false positives and negatives;
+- one Parquet file per table of the results schema (``metricpower.ledger.schema``, which
+  declares every column with its type, unit and meaning): ``daily``, ``citizens``,
+  ``ledger``, ``consequences``, ``services``, ``tiers``, ``ties``, ``predictions``,
+  ``bottom``;
 - ``metrics.json`` — the headline numbers;
 - ``report.html`` — the report, self-contained (written by the report package).
 
@@ -36,13 +27,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metricpower.engine import Engine
+from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.memory import MemoryTooSmall, check_memory
 from metricpower.population import make_citizens, make_network
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
 from metricpower.store import OutputError, verify, write_run
 
-TABLES = ("daily", "citizens", "ledger", "consequences", "services", "tiers", "ties",
-          "predictions")
+#: The tables of a run directory, as the results schema declares them.
+TABLES = tuple(RESULTS)
 
 
 @dataclass
@@ -118,6 +110,8 @@ def _names(values: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
 
 
 def _tables(engine: Engine) -> dict[str, pa.Table]:
+    """The run's tables, each built and checked against its declaration in the results
+    schema (an undeclared, missing or mistyped column stops the run)."""
     sc, citizens, state = engine.scenario, engine.citizens, engine.state
     groups = [g.name for g in sc.population.groups]
     cols = {
@@ -136,54 +130,55 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
         "tier": _names(state.tier, [t.name for t in sc.tiers]),
     }
     for spec in sc.lists:
-        cols[f"on_{spec.name}"] = state.on_list[spec.name]
-        cols[f"days_on_{spec.name}"] = state.days_listed(spec.name, sc.run.days)
-    cols.update(acts=state.acts, observed=state.observed,
+        cols[CITIZENS["on", spec.name]] = state.on_list[spec.name]
+        cols[CITIZENS["days_on", spec.name]] = state.days_listed(spec.name, sc.run.days)
+    cols.update(occurrences=state.acts, observed=state.observed,
                 income_final=state.income, flagged=state.flagged,
                 true_offences=state.true_offences,
                 sanctions=state.sanctions, rewards=state.rewards,
                 pets_confiscated=state.pets_confiscated,
                 days_labelled=state.days_labelled(sc.run.days),
                 in_ledger=engine.ledger.kept)
-    daily = pa.Table.from_pylist(engine.daily)
-    cons_rows = [
-        {"consequence": c.name, "effect": c.effect, "service": c.service,
-         "sanction": c.is_sanction, "provenance": c.provenance, "group": g,
-         "applied": int(engine.applied[ci, gi])}
-        for ci, c in enumerate(sc.consequences) for gi, g in enumerate(groups)
-    ]
-    cons_schema = pa.schema([("consequence", pa.string()), ("effect", pa.string()),
-                             ("service", pa.string()), ("sanction", pa.bool_()),
-                             ("provenance", pa.string()), ("group", pa.string()),
-                             ("applied", pa.int64())])
-    svc_rows = [{"service": s.name, "group": g, "attempts": int(engine.attempts[si, gi]),
-                 "refused_by_others": int(engine.refused[si, gi])}
-                for si, s in enumerate(sc.services) for gi, g in enumerate(groups)]
-    svc_schema = pa.schema([("service", pa.string()), ("group", pa.string()),
-                            ("attempts", pa.int64()), ("refused_by_others", pa.int64())])
+    keys = dict.fromkeys(k for row in engine.daily for k in row)
+    daily = {k: [row.get(k) for row in engine.daily] for k in keys}
+    cons = [(c, g, int(engine.applied[ci, gi])) for ci, c in enumerate(sc.consequences)
+            for gi, g in enumerate(groups)]
+    svc = [(s.name, g, int(engine.attempts[si, gi]), int(engine.refused[si, gi]))
+           for si, s in enumerate(sc.services) for gi, g in enumerate(groups)]
     tier_names = [t.name for t in sc.tiers]
-    tiers = pa.table({"citizen": np.arange(engine.n, dtype=np.int64)} | {
-        f"day_{d}": _names(t, tier_names) for d, t in sorted(engine.snapshots.items())})
+    tiers = {"citizen": np.arange(engine.n, dtype=np.int64)} | {
+        TIERS["day", d]: _names(t, tier_names) for d, t in sorted(engine.snapshots.items())}
     log = engine.tie_log()
-    ties = pa.table({
+    ties = {
         "day": log["day"], "citizen": log["citizen"], "friend": log["friend"],
         "change": _names(log["formed"].astype(np.int8), ["dropped", "formed"]),
         "reason": _names(log["public"].astype(np.int8), ["association_rule", "public_list"]),
-    })
-    pred_schema = pa.schema([("day", pa.int64()), ("group", pa.string()), ("tp", pa.int64()),
-                             ("fp", pa.int64()), ("fn", pa.int64()), ("tn", pa.int64())])
-    predictions = pa.Table.from_pylist(
-        [r | {"group": groups[r["group"]]} for r in engine.predictions], schema=pred_schema)
-    return {
+    }
+    moves = engine.bottom_log()
+    bottom = {"day": moves["day"], "citizen": moves["citizen"],
+              "change": _names((~moves["entered"]).astype(np.int8), ["entered", "left"])}
+    pred = engine.predictions
+    ledger = engine.ledger.table()
+    values = {
         "daily": daily,
-        "citizens": pa.table(cols),
-        "ledger": engine.ledger.table(),
-        "consequences": pa.Table.from_pylist(cons_rows, schema=cons_schema),
-        "services": pa.Table.from_pylist(svc_rows, schema=svc_schema),
+        "citizens": cols,
+        "ledger": {name: ledger[name] for name in ledger.column_names},
+        "consequences": {
+            "consequence": [c.name for c, _, _ in cons], "effect": [c.effect for c, _, _ in cons],
+            "service": [c.service for c, _, _ in cons],
+            "sanction": [c.is_sanction for c, _, _ in cons],
+            "provenance": [c.provenance for c, _, _ in cons], "group": [g for _, g, _ in cons],
+            "applied": [n for _, _, n in cons]},
+        "services": {"service": [s[0] for s in svc], "group": [s[1] for s in svc],
+                     "attempts": [s[2] for s in svc], "refused_by_others": [s[3] for s in svc]},
         "tiers": tiers,
         "ties": ties,
-        "predictions": predictions,
+        "predictions": {"day": [r["day"] for r in pred],
+                        "group": [groups[r["group"]] for r in pred]}
+        | {k: [r[k] for r in pred] for k in ("tp", "fp", "fn", "tn")},
+        "bottom": bottom,
     }
+    return {name: RESULTS[name].build(values[name], sc) for name in TABLES}
 
 
 def load_run(path: str | Path) -> Run:

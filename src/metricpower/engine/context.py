@@ -1,8 +1,14 @@
-"""What a rule condition can read: the citizen arrays, event windows, lists and friends."""
+"""What a rule condition can read: the citizen arrays, event windows, lists and friends.
+
+Conditions run under the array namespace of the arrays they read (NumPy in the engine;
+any array-API library through `array-api-compat`): the compiled closures call only
+`ctx.xp`, and the network's reductions, which are NumPy kernels, convert at the seam.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from metricpower.engine.state import State
 from metricpower.engine.windows import EventWindow
@@ -16,13 +22,11 @@ class Context:
     is needed whoever the friend is.
     """
 
-    xp = np
-
     def __init__(self, citizens: Citizens, network: Network, state: State,
                  windows: dict[tuple[str, int], EventWindow], day: int,
-                 idx: np.ndarray | None = None):
+                 idx: np.ndarray | None = None, xp=np):
         self.citizens, self.network, self.state = citizens, network, state
-        self.windows, self.day, self.idx = windows, day, idx
+        self.windows, self.day, self.idx, self.xp = windows, day, idx, xp
 
     def _take(self, values: np.ndarray) -> np.ndarray:
         return values if self.idx is None else values[self.idx]
@@ -43,14 +47,52 @@ class Context:
             return self._take(self.windows[(behaviour, int(days))].counts)
         if name == "on_list":
             return self._take(self.state.on_list[args[0]])
-        return self._friends(name, np.broadcast_to(np.asarray(args[0]), self.state.score.shape))
+        xp = self.xp
+        values = xp.broadcast_to(xp.asarray(args[0]), self.state.score.shape)
+        return xp.asarray(self._friends(name, _numpy(values)))
 
     def _friends(self, name: str, values: np.ndarray) -> np.ndarray:
         net = self.network
-        if name == "friends_count":
+        if name == "friends_sum":
             return net.friend_sum(values)
         if name == "friends_mean":
             # A citizen with no friends has nobody to be judged by: NaN compares false.
             with np.errstate(invalid="ignore", divide="ignore"):
                 return net.friend_sum(values) / net.friend_count()
         return net.friend_min(values)
+
+
+def _numpy(values) -> np.ndarray:
+    """An array of another namespace as NumPy (without a copy where it can)."""
+    return values if isinstance(values, np.ndarray) else np.from_dlpack(values)
+
+
+class Conditions:
+    """The policy's compiled conditions, evaluated on the run's current state."""
+
+    def __init__(self, compiled: dict, citizens: Citizens, network: Network, state: State,
+                 windows: dict[tuple[str, int], EventWindow]):
+        self.compiled, self.citizens, self.network = compiled, citizens, network
+        self.state, self.windows = state, windows
+        self.n = state.score.shape[0]
+        # NumPy itself for NumPy arrays (NumPy 2 follows the standard): no wrappers to
+        # slow the engine's day.
+        self.xp = array_namespace(state.score, use_compat=False)
+
+    def context(self, day: int, idx: np.ndarray | None = None) -> Context:
+        return Context(self.citizens, self.network, self.state, self.windows, day, idx,
+                       self.xp)
+
+    def holds(self, where: str, day: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """A condition's truth for citizens `idx` (everyone when None), as a bool array."""
+        cond, xp = self.compiled[where], self.xp
+        if idx is not None and not reads_friends([cond]):
+            return xp.broadcast_to(xp.asarray(cond(self.context(day, idx)), dtype=xp.bool),
+                                   idx.shape)
+        value = xp.broadcast_to(xp.asarray(cond(self.context(day)), dtype=xp.bool), (self.n,))
+        return value if idx is None else value[idx]
+
+
+def reads_friends(conditions) -> bool:
+    """Whether any of these compiled conditions reads friends' values."""
+    return any(f.startswith("friends_") for c in conditions for f in c.functions)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metricpower.population import Citizens, kernels
+from metricpower.engine import backend
+from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
 from metricpower.streams import Streams
 
@@ -70,7 +71,7 @@ class Sampler:
             self.bound.append(np.float32(top * headroom))
             self.flat.append(np.float32(1 / headroom))
             return
-        band, order = kernels.bands(self.rate, top, self.BANDS)
+        band, order = backend.bands(self.rate, top, self.BANDS)
         ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))
         for j in range(self.BANDS):
             members = order[ends[j - 1] if j else 0:ends[j]]

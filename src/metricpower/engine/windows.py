@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from metricpower.population.kernels import scatter_add
+from metricpower.engine.backend import scatter_add
 
 
 class EventWindow:

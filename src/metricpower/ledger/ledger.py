@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-COLUMNS = ("entry", "day", "citizen", "rule", "behaviour", "sensor", "points", "benign",
-           "misattributed", "reverses")
+from metricpower.ledger.schema import LEDGER
+
+COLUMNS = tuple(c.name for c in LEDGER.fixed())
+#: How each column is held while the run goes on (names as codes; -1 where none applies).
 DTYPES = (np.int64, np.int16, np.int64, np.int16, np.int16, np.int16, np.int32, bool, bool,
           np.int64)
 

@@ -31,6 +31,7 @@ from metricpower.metrics.disparate import (
 from metricpower.metrics.headline import gini, headline
 from metricpower.metrics.intensification import (
     HORIZONS,
+    PERSISTENCE_DAYS,
     assortativity_over_time,
     chilling,
     income_by_tier,
@@ -67,8 +68,8 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
-    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PROCESSES", "assortativity_over_time",
-    "average_ranks", "behaviours_regulated",
+    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PERSISTENCE_DAYS", "PROCESSES",
+    "assortativity_over_time", "average_ranks", "behaviours_regulated",
     "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",
     "consequence_rates", "decisions_gated", "detection_rate", "disparate_impact", "frame",
     "gini", "group_rates", "headline", "income_by_tier", "income_gap", "income_over_time",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, CONSEQUENCES, SERVICES
 from metricpower.metrics.common import LEVELS, frame, ratio, roc_auc, spearman
 
 
@@ -15,13 +16,14 @@ def decisions_gated(consequences, services) -> pl.DataFrame:
     consults — and share whose outcome the score changed (denied, throttled or rewarded);
     by group and overall."""
     cons, svc = frame(consequences), frame(services)
-    gated_services = cons.filter(pl.col("service").is_not_null())["service"].unique().to_list()
-    svc = svc.with_columns(pl.col("attempts").cast(pl.Int64))
-    applied = (cons.filter(pl.col("service").is_not_null()).group_by("group")
-               .agg(changed=pl.col("applied").sum().cast(pl.Int64)))
-    per = svc.group_by("group").agg(
-        decisions=pl.col("attempts").sum(),
-        gated=pl.col("attempts").filter(pl.col("service").is_in(gated_services)).sum(),
+    on_service = cons.filter(pl.col(CONSEQUENCES["service"]).is_not_null())
+    gated_services = on_service[CONSEQUENCES["service"]].unique().to_list()
+    attempts = pl.col(SERVICES["attempts"]).cast(pl.Int64)
+    applied = (on_service.group_by(CONSEQUENCES["group"])
+               .agg(changed=pl.col(CONSEQUENCES["applied"]).sum().cast(pl.Int64)))
+    per = svc.group_by(SERVICES["group"]).agg(
+        decisions=attempts.sum(),
+        gated=attempts.filter(pl.col(SERVICES["service"]).is_in(gated_services)).sum(),
     ).join(applied, on="group", how="left").with_columns(pl.col("changed").fill_null(0))
     per = per.with_columns(pl.col("gated").cast(pl.Int64)).sort("group")
     total = per.select(pl.col("decisions").sum(), pl.col("gated").sum(),
@@ -38,20 +40,20 @@ def score_knowledge(citizens, conduct_median: float | None = None,
     of the population (conduct above the median) from the worse half — 0.5 is a coin
     toss, 1 a perfect ranking; overall, by group and by region."""
     citizens = frame(citizens)
-    median = (float(citizens["conduct"].median()) if conduct_median is None
+    score, conduct = CITIZENS["score"], CITIZENS["conduct"]
+    median = (float(citizens[conduct].median()) if conduct_median is None
               else conduct_median)
     parts = [("all", "all", citizens)]
     for col in levels:
-        if col in citizens.columns:
+        if CITIZENS.has(citizens, col):
             for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
                 parts.append((col, str(who), part))
     rows = []
     for by, who, part in parts:
-        score = part["score"].to_numpy().astype(np.float64)
-        conduct = part["conduct"].to_numpy().astype(np.float64)
+        s = part[score].to_numpy().astype(np.float64)
+        c = part[conduct].to_numpy().astype(np.float64)
         rows.append({"by": by, "who": who, "citizens": part.height,
-                     "spearman": spearman(score, conduct),
-                     "auc": roc_auc(conduct > median, score)})
+                     "spearman": spearman(s, c), "auc": roc_auc(c > median, s)})
     return pl.DataFrame(rows, schema={"by": pl.String, "who": pl.String,
                                       "citizens": pl.Int64, "spearman": pl.Float64,
                                       "auc": pl.Float64})

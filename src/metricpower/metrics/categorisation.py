@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, DAILY
 from metricpower.metrics.common import LEVELS, by_levels, frame, ratio
 from metricpower.metrics.headline import gini
 
@@ -12,14 +13,13 @@ from metricpower.metrics.headline import gini
 def tier_shares_over_time(daily, tiers: list[str]) -> pl.DataFrame:
     """Share of citizens in each tier at the end of each day (tiers best first)."""
     daily = frame(daily)
-    cols = [f"tier_{t}" for t in tiers]
-    wide = daily.select(["day", *cols])
-    total = pl.sum_horizontal(cols)
+    cols = {DAILY["tier", t]: t for t in tiers}
+    wide = daily.select([DAILY["day"], *cols]).rename(cols)
+    total = pl.sum_horizontal(tiers)
     long = wide.with_columns(total=total).unpivot(
-        index=["day", "total"], on=cols, variable_name="tier", value_name="citizens")
-    order = {f"tier_{t}": i for i, t in enumerate(tiers)}
+        index=["day", "total"], on=tiers, variable_name="tier", value_name="citizens")
+    order = {t: i for i, t in enumerate(tiers)}
     return (long.with_columns(rank=pl.col("tier").replace_strict(order, return_dtype=pl.Int64),
-                              tier=pl.col("tier").str.slice(5),
                               share=ratio(pl.col("citizens"), pl.col("total")))
             .sort("day", "rank").select("day", "tier", "citizens", "share"))
 
@@ -31,7 +31,8 @@ def tier_shares(citizens, tiers: list[str], levels=LEVELS) -> pl.DataFrame:
     parts = []
     for t in tiers:
         part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
-                                    (pl.col("tier") == t).sum().cast(pl.Int64).alias("in_tier")],
+                                    (pl.col(CITIZENS["tier"]) == t).sum().cast(pl.Int64)
+                                    .alias("in_tier")],
                          levels)
         parts.append(part.with_columns(tier=pl.lit(t)))
     out = pl.concat(parts)
@@ -43,11 +44,12 @@ def score_gini(citizens, levels=LEVELS) -> pl.DataFrame:
     """Gini coefficient of final scores (negative scores counted as 0; 0 = everyone has the
     same score), with the mean score, overall, by group and by region."""
     citizens = frame(citizens)
-    rows = [("all", "all", citizens["score"].to_numpy())]
+    score = CITIZENS["score"]
+    rows = [("all", "all", citizens[score].to_numpy())]
     for col in levels:
-        if col in citizens.columns:
+        if CITIZENS.has(citizens, col):
             for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
-                rows.append((col, str(who), part["score"].to_numpy()))
+                rows.append((col, str(who), part[score].to_numpy()))
     return pl.DataFrame(
         [{"by": by, "who": who, "citizens": len(s),
           "mean_score": float(s.mean()) if len(s) else None,
@@ -61,10 +63,10 @@ def list_sizes_over_time(daily, lists: list[str]) -> pl.DataFrame:
     daily = frame(daily)
     parts = []
     for name in lists:
-        cols = {"size": f"list_{name}", "entered": f"entered_{name}", "left": f"left_{name}"}
+        cols = {"size": ("list", name), "entered": ("entered", name), "left": ("left", name)}
         parts.append(daily.select(
-            pl.col("day"), pl.lit(name).alias("list"),
-            *[(pl.col(c) if c in daily.columns else pl.lit(0)).cast(pl.Int64).alias(k)
+            pl.col(DAILY["day"]), pl.lit(name).alias("list"),
+            *[(pl.col(DAILY[c]) if DAILY.has(daily, c) else pl.lit(0)).cast(pl.Int64).alias(k)
               for k, c in cols.items()]))
     if not parts:
         return pl.DataFrame(schema={"day": pl.Int64, "list": pl.String, "size": pl.Int64,
@@ -78,12 +80,13 @@ def list_shares(citizens, lists: list[str], levels=LEVELS) -> pl.DataFrame:
     citizens = frame(citizens)
     parts = []
     for name in lists:
-        ever = (pl.col(f"days_on_{name}") > 0 if f"days_on_{name}" in citizens.columns
-                else pl.col(f"on_{name}"))
+        on = pl.col(CITIZENS["on", name])
+        ever = (pl.col(CITIZENS["days_on", name]) > 0
+                if CITIZENS.has(citizens, ("days_on", name)) else on)
         part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
-                                    pl.col(f"on_{name}").sum().cast(pl.Int64).alias("on_list"),
-                                    (ever | pl.col(f"on_{name}")).sum().cast(pl.Int64)
-                                    .alias("ever_listed")], levels)
+                                    on.sum().cast(pl.Int64).alias("on_list"),
+                                    (ever | on).sum().cast(pl.Int64).alias("ever_listed")],
+                         levels)
         parts.append(part.with_columns(list=pl.lit(name)))
     if not parts:
         return pl.DataFrame(schema={"by": pl.String, "who": pl.String, "list": pl.String,

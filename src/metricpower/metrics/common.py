@@ -10,6 +10,8 @@ import numpy as np
 import polars as pl
 import polars.selectors as cs
 
+from metricpower.ledger.schema import CITIZENS, LEDGER
+
 #: The splits every per-citizen metric is reported at, besides the whole population.
 LEVELS = ("group", "region")
 
@@ -31,7 +33,7 @@ def by_levels(df: pl.DataFrame, aggs: list[pl.Expr], levels=LEVELS) -> pl.DataFr
     `df` has (by = "group", who = the group's name, …)."""
     parts = [df.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
     for col in levels:
-        if col in df.columns:
+        if CITIZENS.has(df, col):  # a level is a declared citizens column
             part = (df.group_by(col).agg(aggs)
                     .with_columns(by=pl.lit(col), who=pl.col(col).cast(pl.String))
                     .drop(col).sort("who"))
@@ -120,34 +122,35 @@ def citizen_evidence(citizens: pl.DataFrame, ledger: pl.DataFrame | None,
     `reversed` on appeal. Penalties count as recorded, whether later reversed or not;
     reversal entries (a `reverses` value) are not penalties."""
     keep = citizens
-    if "in_ledger" in citizens.columns:
-        keep = citizens.filter(pl.col("in_ledger"))
-    base_cols = [c for c in ("citizen", "group", "region", "conduct", "score", "sanctions",
-                             "rewards") if c in keep.columns]
+    if CITIZENS.has(citizens, "in_ledger"):
+        keep = citizens.filter(pl.col(CITIZENS["in_ledger"]))
+    base_cols = [CITIZENS[c] for c in ("citizen", "group", "region", "conduct", "score",
+                                       "sanctions", "rewards") if CITIZENS.has(keep, c)]
     base = keep.select(base_cols)
     counts = ["penalties", "true", "benign", "misattributed", "derived", "lawful",
               "penalty_points", "tainted_points", "reversed"]
     if ledger is None or ledger.height == 0:
         return base.with_columns([pl.lit(0, dtype=pl.Int64).alias(c) for c in counts])
-    is_reversal = (pl.col("reverses").is_not_null() & (pl.col("reverses") >= 0)
-                   if "reverses" in ledger.columns else pl.lit(False))
-    pen = ledger.filter((pl.col("points") < 0) & ~is_reversal)
-    event = pl.col("behaviour").is_not_null()
-    benign = pl.col("benign").fill_null(False)
-    mis = pl.col("misattributed").fill_null(False)
+    reverses, points = pl.col(LEDGER["reverses"]), pl.col(LEDGER["points"])
+    is_reversal = (reverses.is_not_null() & (reverses >= 0)
+                   if LEDGER.has(ledger, "reverses") else pl.lit(False))
+    pen = ledger.filter((points < 0) & ~is_reversal)
+    behaviour = pl.col(LEDGER["behaviour"])
+    event = behaviour.is_not_null()
+    benign = pl.col(LEDGER["benign"]).fill_null(False)
+    mis = pl.col(LEDGER["misattributed"]).fill_null(False)
     tainted = event & (benign | mis)
-    per = pen.group_by("citizen").agg(
+    per = pen.group_by(LEDGER["citizen"]).agg(
         penalties=pl.len().cast(pl.Int64),
         true=(event & ~benign & ~mis).sum().cast(pl.Int64),
         benign=(event & benign).sum().cast(pl.Int64),
         misattributed=(event & mis).sum().cast(pl.Int64),
         derived=(~event).sum().cast(pl.Int64),
-        lawful=(event & pl.col("behaviour").is_in(sorted(lawful))).sum().cast(pl.Int64),
-        penalty_points=(-pl.col("points")).sum().cast(pl.Int64),
-        tainted_points=pl.when(tainted).then(-pl.col("points")).otherwise(0).sum()
-        .cast(pl.Int64),
+        lawful=(event & behaviour.is_in(sorted(lawful))).sum().cast(pl.Int64),
+        penalty_points=(-points).sum().cast(pl.Int64),
+        tainted_points=pl.when(tainted).then(-points).otherwise(0).sum().cast(pl.Int64),
     )
-    rev = (ledger.filter(is_reversal).group_by("citizen")
+    rev = (ledger.filter(is_reversal).group_by(LEDGER["citizen"])
            .agg(reversed=pl.len().cast(pl.Int64)))
     per = per.join(rev, on="citizen", how="full", coalesce=True)
     per = per.with_columns(pl.col("citizen").cast(base.schema["citizen"]))

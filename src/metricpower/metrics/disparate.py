@@ -7,6 +7,7 @@ import re
 
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS
 from metricpower.metrics.common import frame
 from metricpower.metrics.judgements import consequence_rates
 
@@ -40,6 +41,7 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
     (benign or misattributed evidence), at the bottom (`bottom` tiers) and on each list.
     `adverse` says whether a higher rate is worse for the group."""
     citizens = frame(citizens)
+    by = CITIZENS[by]
     parts = []
     if consequences is not None and services is not None and by == "group":
         rates = consequence_rates(consequences, services, citizens).filter(
@@ -57,12 +59,14 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
                         who=pl.col(by).cast(pl.String), numerator=pl.col("numerator"),
                         denominator=pl.col("denominator")))
 
-    parts.append(share(citizens, "sanctioned", True, pl.col("sanctions") > 0))
-    parts.append(share(citizens, "rewarded", False, pl.col("rewards") > 0))
+    parts.append(share(citizens, "sanctioned", True, pl.col(CITIZENS["sanctions"]) > 0))
+    parts.append(share(citizens, "rewarded", False, pl.col(CITIZENS["rewards"]) > 0))
     if bottom:
-        parts.append(share(citizens, "bottom_tier", True, pl.col("tier").is_in(bottom)))
+        parts.append(share(citizens, "bottom_tier", True,
+                           pl.col(CITIZENS["tier"]).is_in(bottom)))
     for name, adverse in (lists or {}).items():
-        parts.append(share(citizens, f"on_{name}", adverse, pl.col(f"on_{name}")))
+        on = CITIZENS["on", name]
+        parts.append(share(citizens, on, adverse, pl.col(on)))
     if evidence is not None:
         parts.append(share(evidence, "penalised", True, pl.col("penalties") > 0))
         parts.append(share(evidence, "misattributed", True, pl.col("misattributed") > 0))

@@ -4,16 +4,16 @@ lawful life, and income that follows the tier."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, DAILY, TIERS, TIES
 from metricpower.metrics.common import LEVELS, daily_total, frame, ratio
 
 #: Horizons (days) of the tier mobility matrices.
 HORIZONS = (30, 90, 365)
-_SNAPSHOT = re.compile(r"^day_(\d+)$")
+#: Persistence at the bottom is checked this many days after a citizen enters it.
+PERSISTENCE_DAYS = 180
 
 
 def snapshot_days(tiers_table) -> list[int]:
@@ -22,7 +22,7 @@ def snapshot_days(tiers_table) -> list[int]:
     df = frame(tiers_table)
     if df is None:
         return []
-    return sorted(int(m.group(1)) for c in df.columns if (m := _SNAPSHOT.match(c)))
+    return sorted(int(d) for d in TIERS.members(df, "day"))
 
 
 def snapshot_pairs(days: list[int], horizon: int) -> list[tuple[int, int]]:
@@ -64,7 +64,7 @@ def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame |
             continue
         counts = np.zeros((k, k), dtype=np.int64)
         for a, b in pairs:
-            ca, cb = _codes(df[f"day_{a}"], tiers), _codes(df[f"day_{b}"], tiers)
+            ca, cb = _codes(df[TIERS["day", a]], tiers), _codes(df[TIERS["day", b]], tiers)
             ok = (ca >= 0) & (cb >= 0) & (ca < k) & (cb < k)
             counts += np.bincount(ca[ok] * k + cb[ok], minlength=k * k).reshape(k, k)
         totals = counts.sum(axis=1)
@@ -93,10 +93,10 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
     # each split as integer codes: (codes per citizen, names)
     splits = {"all": (np.zeros(df.height, dtype=np.int64), ["all"])}
     citizens = frame(citizens)
-    if citizens is not None and "citizen" in df.columns:
-        joined = df.select("citizen").join(citizens.select(
-            ["citizen", *[c for c in levels if c in citizens.columns]]), on="citizen",
-            how="left", maintain_order="left")
+    if citizens is not None and TIERS.has(df, "citizen"):
+        joined = df.select(TIERS["citizen"]).join(citizens.select(
+            [CITIZENS["citizen"], *[CITIZENS[c] for c in levels if CITIZENS.has(citizens, c)]]),
+            on="citizen", how="left", maintain_order="left")
         for col in levels:
             if col in joined.columns:
                 names, codes = np.unique(joined[col].cast(pl.String).fill_null("?")
@@ -110,7 +110,7 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
         totals = {by: (np.zeros(len(names)), np.zeros(len(names)))
                   for by, (_, names) in splits.items()}
         for a, b in pairs:
-            ca, cb = _codes(df[f"day_{a}"], tiers), _codes(df[f"day_{b}"], tiers)
+            ca, cb = _codes(df[TIERS["day", a]], tiers), _codes(df[TIERS["day", b]], tiers)
             start = np.isin(ca, worst)
             stay = start & np.isin(cb, worst)
             for by, (codes, names) in splits.items():
@@ -128,17 +128,28 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
                                       "share": pl.Float64})
 
 
-def persistence_after_entry(daily) -> pl.DataFrame | None:
-    """Of the citizens who entered the bottom tiers, the share still there a fixed time
-    (the engine's check, 180 days) after entering, pooled over the run; from the engine's
-    daily `bottom_checked` / `bottom_stayed` counts. None when the run did not record
-    them."""
-    daily = frame(daily)
-    if daily is None or not {"bottom_checked", "bottom_stayed"} <= set(daily.columns):
+def persistence_after_entry(bottom, days: int,
+                            after: int = PERSISTENCE_DAYS) -> pl.DataFrame | None:
+    """Of the citizens who entered the bottom tiers, the share still there `after` days
+    after entering, pooled over every entry that the run lasted long enough to check;
+    from the `bottom` table (each move into or out of the bottom: day, citizen, change).
+    A citizen is still there when an even number of moves (none, or a way out and back
+    in) follow the entry within those days. None when the run did not record moves."""
+    bottom = frame(bottom)
+    if bottom is None:
         return None
-    return pl.DataFrame({"entered": [daily_total(daily, "bottom_entered")],
-                         "checked": [daily_total(daily, "bottom_checked")],
-                         "stayed": [daily_total(daily, "bottom_stayed")]},
+    moves = bottom.select(pl.col("day").cast(pl.Int64), "citizen",
+                          entered=pl.col("change").cast(pl.String) == "entered")
+    entries = moves.filter("entered").select("day", "citizen")
+    checked = entries.filter(pl.col("day") + after <= days - 1)
+    later = (checked.join(moves.select("citizen", moved=pl.col("day")), on="citizen")
+             .filter((pl.col("moved") > pl.col("day"))
+                     & (pl.col("moved") <= pl.col("day") + after))
+             .group_by("citizen", "day").len())
+    stayed = (checked.join(later, on=["citizen", "day"], how="left")
+              .filter(pl.col("len").fill_null(0) % 2 == 0).height)
+    return pl.DataFrame({"entered": [entries.height], "checked": [checked.height],
+                         "stayed": [stayed]},
                         schema={"entered": pl.Int64, "checked": pl.Int64,
                                 "stayed": pl.Int64}).with_columns(
         share=ratio(pl.col("stayed"), pl.col("checked")))
@@ -148,9 +159,9 @@ def assortativity_over_time(daily) -> pl.DataFrame | None:
     """The network's score assortativity (correlation of friends' scores) on each day it
     was computed. None when the run did not record it."""
     daily = frame(daily)
-    if daily is None or "assortativity" not in daily.columns:
+    if daily is None or not DAILY.has(daily, "assortativity"):
         return None
-    out = daily.select("day", pl.col("assortativity").cast(pl.Float64))
+    out = daily.select(DAILY["day"], pl.col(DAILY["assortativity"]).cast(pl.Float64))
     return out.filter(pl.col("assortativity").is_not_null()
                       & pl.col("assortativity").is_not_nan())
 
@@ -159,11 +170,12 @@ def ties_over_time(daily) -> pl.DataFrame | None:
     """Ties dropped and formed each day (association avoidance and rewiring), with running
     totals. None when the run did not record them."""
     daily = frame(daily)
-    if daily is None or not ({"ties_dropped", "ties_formed"} & set(daily.columns)):
+    names = ("ties_dropped", "ties_formed")
+    if daily is None or not any(DAILY.has(daily, c) for c in names):
         return None
-    cols = [(pl.col(c) if c in daily.columns else pl.lit(0)).fill_null(0).cast(pl.Int64)
-            .alias(c) for c in ("ties_dropped", "ties_formed")]
-    out = daily.select(pl.col("day"), *cols)
+    cols = [(pl.col(DAILY[c]) if DAILY.has(daily, c) else pl.lit(0)).fill_null(0)
+            .cast(pl.Int64).alias(c) for c in names]
+    out = daily.select(pl.col(DAILY["day"]), *cols)
     return out.with_columns(dropped_total=pl.col("ties_dropped").cum_sum(),
                             formed_total=pl.col("ties_formed").cum_sum())
 
@@ -172,44 +184,41 @@ def tie_changes(ties) -> pl.DataFrame | None:
     """Ties dropped and formed over the run by reason (the association rule, a public
     list). None when the run kept no tie log."""
     ties = frame(ties)
-    if ties is None or not {"change", "reason"} <= set(ties.columns):
+    if ties is None or not (TIES.has(ties, "change") and TIES.has(ties, "reason")):
         return None
-    return (ties.group_by("change", "reason").agg(ties=pl.len().cast(pl.Int64))
-            .sort("change", "reason"))
+    keys = (TIES["change"], TIES["reason"])
+    return ties.group_by(*keys).agg(ties=pl.len().cast(pl.Int64)).sort(*keys)
 
 
 def chilling(daily, policy: pl.DataFrame, baseline_daily=None) -> pl.DataFrame | None:
     """Chilling per behaviour: occurrences that would have happened without the policy but
     did not. Against a counterfactual run (same population and seed) it is baseline minus
-    policy occurrences; within one run it is read from the engine's `chilled_<behaviour>`
+    policy occurrences; within one run it is read from the daily `chilled_<behaviour>`
     counts (acts deterred, drawn with common random numbers). `lawful_chilled` counts acts
     that broke no law: every chilled act of a lawful behaviour, and the chilled acts with
     a benign context of the others (expected from the behaviour's benign share where the
     run has no per-behaviour benign counts). None when neither source exists."""
     daily, base = frame(daily), frame(baseline_daily)
-    # Column names as sets, looked up once per behaviour (a list scan each is quadratic).
-    columns = set(daily.columns) if daily is not None else set()
-    base_columns = set(base.columns) if base is not None else set()
     rows = []
     for row in policy.iter_rows(named=True):
         b = row["behaviour"]
+        occ, benign_occ = ("occurrences", b), ("benign_occurrences", b)
         if base is not None:
-            if f"occurrences_{b}" not in columns or f"occurrences_{b}" not in base_columns:
+            if not (DAILY.has(daily, occ) and DAILY.has(base, occ)):
                 continue
-            before = daily_total(base, f"occurrences_{b}")
-            chilled = before - daily_total(daily, f"occurrences_{b}")
-            bcol = f"benign_occurrences_{b}"
-            benign = (daily_total(base, bcol) - daily_total(daily, bcol)
-                      if bcol in columns and bcol in base_columns else None)
+            before = daily_total(base, DAILY[occ])
+            chilled = before - daily_total(daily, DAILY[occ])
+            benign = (daily_total(base, DAILY[benign_occ]) - daily_total(daily, DAILY[benign_occ])
+                      if DAILY.has(daily, benign_occ) and DAILY.has(base, benign_occ) else None)
             source = "counterfactual"
         else:
-            if f"chilled_{b}" not in columns:
+            if daily is None or not DAILY.has(daily, ("chilled", b)):
                 continue
-            chilled = daily_total(daily, f"chilled_{b}")
-            before = daily_total(daily, f"occurrences_{b}") + chilled \
-                if f"occurrences_{b}" in columns else None
-            bcol = f"chilled_benign_{b}"
-            benign = daily_total(daily, bcol) if bcol in columns else None
+            chilled = daily_total(daily, DAILY["chilled", b])
+            before = (daily_total(daily, DAILY[occ]) + chilled if DAILY.has(daily, occ)
+                      else None)
+            benign = (daily_total(daily, DAILY["benign_chilled", b])
+                      if DAILY.has(daily, ("benign_chilled", b)) else None)
             source = "deterred"
         if benign is None:
             benign = round(chilled * row["benign_share"])
@@ -230,10 +239,10 @@ def income_by_tier(citizens, tiers: list[str]) -> pl.DataFrame:
     """Mean income index by final tier: at the start of the run and at the end (the same
     when the run has no economic feedback, i.e. no `income_final`), and its change."""
     citizens = frame(citizens)
-    end = "income_final" if "income_final" in citizens.columns else "income"
-    df = citizens.group_by("tier").agg(
+    end = CITIZENS["income_final" if CITIZENS.has(citizens, "income_final") else "income"]
+    df = citizens.group_by(CITIZENS["tier"]).agg(
         citizens=pl.len().cast(pl.Int64),
-        income_start=pl.col("income").cast(pl.Float64).mean(),
+        income_start=pl.col(CITIZENS["income"]).cast(pl.Float64).mean(),
         income_end=pl.col(end).cast(pl.Float64).mean(),
     )
     order = pl.DataFrame({"tier": tiers, "rank": list(range(len(tiers)))})
@@ -263,6 +272,6 @@ def income_gap(by_tier: pl.DataFrame, min_citizens: int = 10) -> dict:
 def income_over_time(daily) -> pl.DataFrame | None:
     """Mean income index per day. None when the run did not record it."""
     daily = frame(daily)
-    if daily is None or "mean_income" not in daily.columns:
+    if daily is None or not DAILY.has(daily, "mean_income"):
         return None
-    return daily.select("day", pl.col("mean_income").cast(pl.Float64))
+    return daily.select(DAILY["day"], pl.col(DAILY["mean_income"]).cast(pl.Float64))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, CONSEQUENCES, SERVICES
 from metricpower.metrics.common import LEVELS, by_levels, frame, ratio
 
 SERVICE_EFFECTS = ("deny", "throttle", "reward")
@@ -19,7 +20,7 @@ def _with_all(df: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFram
 
 def group_sizes(citizens) -> pl.DataFrame:
     citizens = frame(citizens)
-    return citizens.group_by("group").agg(citizens=pl.len().cast(pl.Int64))
+    return citizens.group_by(CITIZENS["group"]).agg(citizens=pl.len().cast(pl.Int64))
 
 
 def consequence_rates(consequences, services, citizens) -> pl.DataFrame:
@@ -28,15 +29,18 @@ def consequence_rates(consequences, services, citizens) -> pl.DataFrame:
     (pet confiscation, public labelling), per citizen."""
     cons, svc = frame(consequences), frame(services)
     sizes = group_sizes(citizens)
-    cons = cons.with_columns(pl.col("applied").cast(pl.Int64))
-    svc = svc.with_columns(pl.col("attempts").cast(pl.Int64))
-    df = (cons.join(svc, on=["service", "group"], how="left")
-          .join(sizes, on="group", how="left")
-          .with_columns(pl.col("attempts").fill_null(0), pl.col("citizens").fill_null(0)))
-    keys = ["consequence", "effect", "service", "sanction", "provenance"]
-    df = _with_all(df.select(*keys, "group", "applied", "attempts", "citizens"), keys,
-                   ["applied", "attempts", "citizens"])
-    on_service = pl.col("effect").is_in(SERVICE_EFFECTS)
+    cons = cons.with_columns(pl.col(CONSEQUENCES["applied"]).cast(pl.Int64))
+    svc = svc.with_columns(pl.col(SERVICES["attempts"]).cast(pl.Int64))
+    group, applied, attempts = CONSEQUENCES["group"], CONSEQUENCES["applied"], \
+        SERVICES["attempts"]
+    df = (cons.join(svc, on=[SERVICES["service"], SERVICES["group"]], how="left")
+          .join(sizes, on=group, how="left")
+          .with_columns(pl.col(attempts).fill_null(0), pl.col("citizens").fill_null(0)))
+    keys = [CONSEQUENCES[k] for k in ("consequence", "effect", "service", "sanction",
+                                      "provenance")]
+    df = _with_all(df.select(*keys, group, applied, attempts, "citizens"), keys,
+                   [applied, attempts, "citizens"])
+    on_service = pl.col(CONSEQUENCES["effect"]).is_in(SERVICE_EFFECTS)
     return df.with_columns(
         per=pl.when(on_service).then(pl.lit("attempt")).otherwise(pl.lit("citizen")),
         rate=pl.when(on_service).then(ratio(pl.col("applied"), pl.col("attempts")))
@@ -49,20 +53,23 @@ def service_decisions(consequences, services) -> pl.DataFrame:
     throttled and rewarded, how many others (employers, lenders) refused because the
     citizen was publicly labelled, and the rates per attempt."""
     cons, svc = frame(consequences), frame(services)
-    if "refused_by_others" not in svc.columns:
+    if not SERVICES.has(svc, "refused_by_others"):
         svc = svc.with_columns(refused_by_others=pl.lit(0))
-    svc = svc.with_columns(pl.col("attempts").cast(pl.Int64),
-                           pl.col("refused_by_others").cast(pl.Int64))
-    applied = cons.filter(pl.col("service").is_not_null()).group_by("service", "group").agg(
-        denied=pl.col("applied").filter(pl.col("effect") == "deny").sum().cast(pl.Int64),
-        throttled=pl.col("applied").filter(pl.col("effect") == "throttle").sum()
-        .cast(pl.Int64),
-        granted=pl.col("applied").filter(pl.col("effect") == "reward").sum().cast(pl.Int64),
+    svc = svc.with_columns(pl.col(SERVICES["attempts"]).cast(pl.Int64),
+                           pl.col(SERVICES["refused_by_others"]).cast(pl.Int64))
+    applied, effect = pl.col(CONSEQUENCES["applied"]), pl.col(CONSEQUENCES["effect"])
+    applied = cons.filter(pl.col(CONSEQUENCES["service"]).is_not_null()).group_by(
+        CONSEQUENCES["service"], CONSEQUENCES["group"]).agg(
+        denied=applied.filter(effect == "deny").sum().cast(pl.Int64),
+        throttled=applied.filter(effect == "throttle").sum().cast(pl.Int64),
+        granted=applied.filter(effect == "reward").sum().cast(pl.Int64),
     )
-    df = svc.join(applied, on=["service", "group"], how="left").with_columns(
-        [pl.col(c).fill_null(0) for c in ("denied", "throttled", "granted")])
-    counts = ["attempts", "denied", "throttled", "granted", "refused_by_others"]
-    df = _with_all(df.select("service", "group", *counts), ["service"], counts)
+    df = svc.join(applied, on=[SERVICES["service"], SERVICES["group"]], how="left") \
+        .with_columns([pl.col(c).fill_null(0) for c in ("denied", "throttled", "granted")])
+    counts = [SERVICES["attempts"], "denied", "throttled", "granted",
+              SERVICES["refused_by_others"]]
+    df = _with_all(df.select(SERVICES["service"], SERVICES["group"], *counts),
+                   [SERVICES["service"]], counts)
     return df.with_columns(denial_rate=ratio(pl.col("denied"), pl.col("attempts")),
                            throttle_rate=ratio(pl.col("throttled"), pl.col("attempts")),
                            grant_rate=ratio(pl.col("granted"), pl.col("attempts")),
@@ -74,12 +81,13 @@ def sanctioned_citizens(citizens, levels=LEVELS) -> pl.DataFrame:
     """Share of citizens sanctioned at least once (denied, throttled, labelled, pet taken)
     and sanctions per citizen; the same for rewards; overall, by group and by region."""
     citizens = frame(citizens)
+    sanctions, rewards = pl.col(CITIZENS["sanctions"]), pl.col(CITIZENS["rewards"])
     return by_levels(citizens, [
         pl.len().cast(pl.Int64).alias("citizens"),
-        (pl.col("sanctions") > 0).sum().cast(pl.Int64).alias("sanctioned"),
-        pl.col("sanctions").sum().cast(pl.Int64).alias("sanctions"),
-        (pl.col("rewards") > 0).sum().cast(pl.Int64).alias("rewarded"),
-        pl.col("rewards").sum().cast(pl.Int64).alias("rewards"),
+        (sanctions > 0).sum().cast(pl.Int64).alias("sanctioned"),
+        sanctions.sum().cast(pl.Int64).alias("sanctions"),
+        (rewards > 0).sum().cast(pl.Int64).alias("rewarded"),
+        rewards.sum().cast(pl.Int64).alias("rewards"),
     ], levels).with_columns(
         sanctioned_share=ratio(pl.col("sanctioned"), pl.col("citizens")),
         sanctions_per_citizen=ratio(pl.col("sanctions"), pl.col("citizens")),
@@ -94,10 +102,11 @@ def wrongful_sanctions(evidence: pl.DataFrame, conduct_median: float | None = No
     better half of the population (above the median), or at least half of whose penalty
     points rest on benign-context or misattributed evidence; overall, by group and region.
     `any_tainted` counts the sanctioned with at least one such penalty."""
-    median = (float(evidence["conduct"].median()) if conduct_median is None
+    conduct = CITIZENS["conduct"]  # the evidence table carries the citizens' columns
+    median = (float(evidence[conduct].median()) if conduct_median is None
               else conduct_median)
-    sanctioned = pl.col("sanctions") > 0
-    better = pl.col("conduct") > median
+    sanctioned = pl.col(CITIZENS["sanctions"]) > 0
+    better = pl.col(conduct) > median
     mostly = (pl.col("penalty_points") > 0) & (2 * pl.col("tainted_points")
                                                >= pl.col("penalty_points"))
     return by_levels(evidence, [

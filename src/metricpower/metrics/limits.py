@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, DAILY
 from metricpower.metrics.common import LEVELS, by_levels, daily_total, frame, ratio
 
 
@@ -51,16 +52,15 @@ def occurrences_by_behaviour(daily, policy: pl.DataFrame, citizens=None,
     (`source` says which)."""
     daily = frame(daily)
     citizens = frame(citizens)
-    columns = set(daily.columns) if daily is not None else set()  # a set: looked up often
-    measured = daily is not None and all(f"occurrences_{b}" in columns
+    measured = daily is not None and all(DAILY.has(daily, ("occurrences", b))
                                          for b in policy["behaviour"])
     rows = []
     for row in policy.iter_rows(named=True):
         b = row["behaviour"]
         if measured:
-            occ = float(daily_total(daily, f"occurrences_{b}"))
-            benign_col = f"benign_occurrences_{b}"
-            benign = (float(daily_total(daily, benign_col)) if benign_col in columns
+            occ = float(daily_total(daily, DAILY["occurrences", b]))
+            benign = (float(daily_total(daily, DAILY["benign_occurrences", b]))
+                      if DAILY.has(daily, ("benign_occurrences", b))
                       else occ * row["benign_share"])
         else:
             if citizens is None:
@@ -68,7 +68,7 @@ def occurrences_by_behaviour(daily, policy: pl.DataFrame, citizens=None,
             elif row["requires"] is None:
                 eligible = citizens.height
             else:
-                eligible = int(citizens[row["requires"]].sum())
+                eligible = int(citizens[CITIZENS[row["requires"]]].sum())
             n_days = days if days is not None else (daily.height if daily is not None else 0)
             occ = row["rate"] * n_days * eligible
             benign = occ * row["benign_share"]

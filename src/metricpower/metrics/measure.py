@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, DAILY
 from metricpower.metrics import (
     authority,
     categorisation,
@@ -76,7 +77,7 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     policy = limits.policy_table(sc)
     lawful = {b.name for b in sc.behaviours if b.lawful}
     evidence = citizen_evidence(citizens, ledger, lawful)
-    median = float(citizens["conduct"].median())
+    median = float(citizens[CITIZENS["conduct"]].median())
     out: dict[str, pl.DataFrame | None] = {}
 
     # 1 creation of limits
@@ -108,7 +109,8 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     snapshots = t.get("tiers")
     out["mobility"] = intensification.mobility(snapshots, tiers)
     out["persistence"] = intensification.persistence(snapshots, tiers, citizens, bottom)
-    out["persistence_after_entry"] = intensification.persistence_after_entry(daily)
+    out["persistence_after_entry"] = intensification.persistence_after_entry(
+        t.get("bottom"), sc.run.days)
     out["assortativity_over_time"] = intensification.assortativity_over_time(daily)
     out["ties_over_time"] = intensification.ties_over_time(daily)
     out["tie_changes"] = intensification.tie_changes(t.get("ties"))
@@ -125,7 +127,7 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     rates = pl.concat([
         disparate.group_rates(citizens, evidence, cons, svc, by=by, bottom=bottom,
                               lists=direction)
-        for by in ("group", "region") if by in citizens.columns])
+        for by in ("group", "region") if CITIZENS.has(citizens, by)])
     out["group_rates"] = rates
     out["disparate_impact"] = disparate.disparate_impact(rates)
     return {k: v for k, v in out.items() if v is not None}
@@ -254,8 +256,9 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
     i["income_by_tier"] = {r["tier"]: r["income_end"] for r in ib.iter_rows(named=True)
                            if r["citizens"]}
     i["income_gap"] = intensification.income_gap(ib)
-    if "mean_income" in daily.columns:
-        i["mean_income"] = {"first": daily["mean_income"][0], "last": daily["mean_income"][-1]}
+    if DAILY.has(daily, "mean_income"):
+        income = daily[DAILY["mean_income"]]
+        i["mean_income"] = {"first": income[0], "last": income[-1]}
     s["intensification"] = i
 
     auth: dict = {}
@@ -281,9 +284,8 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
                   {k: worst.row(0, named=True)[k] for k in ("rate", "by", "who",
                                                             "impact_ratio")}),
     }
-    s["totals"] = {"occurrences": daily_total(daily, "occurrences"),
-                   "penalties": daily_total(daily, "penalties"),
-                   "benign_penalties": daily_total(daily, "benign_penalties"),
-                   "misattributed_penalties": daily_total(daily, "misattributed_penalties"),
-                   "days": sc.run.days, "citizens": sc.run.citizens}
+    # Every daily count the run recorded, over the whole run, as the schema declares them.
+    s["totals"] = {c.name: daily_total(daily, DAILY[c.name]) for c in DAILY.fixed()
+                   if c.flow and DAILY.has(daily, c.name)}
+    s["totals"].update(days=sc.run.days, citizens=sc.run.citizens)
     return clean(s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS, DAILY, LEDGER
 from metricpower.metrics.common import LEVELS, by_levels, daily_total, frame, ratio
 
 
@@ -13,15 +14,17 @@ def detection_rate(daily, citizens=None, levels=LEVELS) -> pl.DataFrame:
     observations). Overall from the daily totals; by group and region where the citizens
     table carries per-citizen `occurrences` and `observed`."""
     daily, citizens = frame(daily), frame(citizens)
-    occ, obs = daily_total(daily, "occurrences"), daily_total(daily, "observed")
+    occ = daily_total(daily, DAILY["occurrences"])
+    obs = daily_total(daily, DAILY["observed"])
     overall = pl.DataFrame({"by": ["all"], "who": ["all"], "occurrences": [occ],
                             "observed": [obs]}, schema={"by": pl.String, "who": pl.String,
                                                         "occurrences": pl.Int64,
                                                         "observed": pl.Int64})
     parts = [overall]
-    if citizens is not None and {"occurrences", "observed"} <= set(citizens.columns):
-        split = by_levels(citizens, [pl.col("occurrences").sum().cast(pl.Int64),
-                                     pl.col("observed").sum().cast(pl.Int64)], levels)
+    if citizens is not None and CITIZENS.has(citizens, "occurrences"):
+        split = by_levels(citizens, [
+            pl.col(CITIZENS["occurrences"]).sum().cast(pl.Int64).alias("occurrences"),
+            pl.col(CITIZENS["observed"]).sum().cast(pl.Int64).alias("observed")], levels)
         parts.append(split.filter(pl.col("by") != "all"))
     out = pl.concat(parts, how="diagonal_relaxed")
     return out.with_columns(rate=ratio(pl.col("observed"), pl.col("occurrences")))
@@ -60,13 +63,14 @@ def penalties_over_time(ledger) -> pl.DataFrame:
     schema = {"day": pl.Int64, "evidence": pl.String, "penalties": pl.Int64}
     if ledger is None or ledger.height == 0:
         return pl.DataFrame(schema=schema)
-    benign = pl.col("benign").fill_null(False)
-    mis = pl.col("misattributed").fill_null(False)
-    evidence = (pl.when(pl.col("behaviour").is_null()).then(pl.lit("derived"))
+    benign = pl.col(LEDGER["benign"]).fill_null(False)
+    mis = pl.col(LEDGER["misattributed"]).fill_null(False)
+    evidence = (pl.when(pl.col(LEDGER["behaviour"]).is_null()).then(pl.lit("derived"))
                 .when(mis).then(pl.lit("misattributed"))
                 .when(benign).then(pl.lit("benign"))
                 .otherwise(pl.lit("true")))
-    return (ledger.filter(pl.col("points") < 0)
-            .group_by(pl.col("day").cast(pl.Int64), evidence.alias("evidence"))
+    return (ledger.filter(pl.col(LEDGER["points"]) < 0)
+            .group_by(pl.col(LEDGER["day"]).cast(pl.Int64).alias("day"),
+                      evidence.alias("evidence"))
             .agg(penalties=pl.len().cast(pl.Int64)).sort("day", "evidence")
             .select(list(schema)))

@@ -1,4 +1,5 @@
-"""The social network: undirected ties with community structure, as CSR.
+"""The social network: undirected ties with community structure, as CSR; and `Ties`, the
+same network as it changes when people drop bad company.
 
 A stochastic block model with blocks nested in regions: each region is cut into
 communities of `community_size` citizens (neighbourhoods, villages, workplaces), and
@@ -79,6 +80,92 @@ class Network:
         self-ties or duplicates, friends sorted within each row."""
         indptr, indices = kernels.csr(n, a, b)
         return cls(indptr=indptr, indices=indices)
+
+
+class Ties(Network):
+    """The network under association avoidance, changed in place without rebuilding.
+
+    A dropped tie's two slots in the CSR arrays point at citizen n, one past the last,
+    which reductions read as nobody; new ties are kept as a list of pairs beside the CSR
+    arrays. Reductions and counts cover both. The network's arrays are changed in place
+    (at national scale a copy would not fit): hand it a network nobody else uses."""
+
+    def __init__(self, network: Network):
+        super().__init__(indptr=network.indptr, indices=network.indices)
+        self.n = len(network.indptr) - 1
+        self.active_degree = network.degree.astype(np.int32)
+        # New ties: pairs [0, formed) of these arrays (spare room after), alive or dropped.
+        self.pair_a = np.zeros(0, np.int64)
+        self.pair_b = np.zeros(0, np.int64)
+        self.alive = np.zeros(0, bool)
+        self.formed = 0
+
+    def friend_count(self) -> np.ndarray:
+        return self.active_degree
+
+    def _pairs(self):
+        a, b = self.pair_a[self.alive], self.pair_b[self.alive]
+        return np.concatenate([a, b]), np.concatenate([b, a])
+
+    def friend_sum(self, values: np.ndarray) -> np.ndarray:
+        out = super().friend_sum(values)
+        owner, friend = self._pairs()
+        np.add.at(out, owner, np.asarray(values, np.float64)[friend])
+        return out
+
+    def friend_min(self, values: np.ndarray) -> np.ndarray:
+        out = super().friend_min(values)
+        owner, friend = self._pairs()
+        np.minimum.at(out, owner, np.asarray(values, np.float64)[friend])
+        return out
+
+    def friends_of(self, citizens: np.ndarray, wanted: np.ndarray):
+        """Live ties from `citizens` (wanted[c] is True for them): (citizen, friend, where);
+        `where` is the CSR slot, or -(k + 1) for the k-th new tie."""
+        start, stop = self.indptr[citizens], self.indptr[citizens + 1]
+        lens = stop - start
+        owner = np.repeat(citizens, lens)
+        pos = np.repeat(start - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        friend = self.indices[pos].astype(np.int64)
+        live = friend < self.n
+        owner, friend, pos = owner[live], friend[live], pos[live]
+        # New ties, from whichever end (or both ends) is wanted.
+        fwd = np.flatnonzero(self.alive & wanted[self.pair_a])
+        back = np.flatnonzero(self.alive & wanted[self.pair_b])
+        return (np.concatenate([owner, self.pair_a[fwd], self.pair_b[back]]),
+                np.concatenate([friend, self.pair_b[fwd], self.pair_a[back]]),
+                np.concatenate([pos, -(fwd + 1), -(back + 1)]))
+
+    def drop(self, owner: np.ndarray, friend: np.ndarray, where: np.ndarray) -> None:
+        """Drop ties (both directions) found by `friends_of`."""
+        new = where < 0
+        self.alive[-where[new] - 1] = False
+        slot, a, b = where[~new], owner[~new], friend[~new]
+        self.indices[slot] = self.n
+        # The mirror slot: in b's row, the one that points at a.
+        start, lens = self.indptr[b], self.indptr[b + 1] - self.indptr[b]
+        pos = np.repeat(start - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        mirror = pos[self.indices[pos] == np.repeat(a, lens)]
+        self.indices[mirror] = self.n
+        np.subtract.at(self.active_degree, owner, 1)
+        np.subtract.at(self.active_degree, friend, 1)
+
+    def form(self, a: np.ndarray, b: np.ndarray) -> None:
+        # Grow the pair arrays by doubling, so a day's new ties cost what they are.
+        used = self.formed
+        if used + len(a) > len(self.pair_a):
+            size = max(2 * len(self.pair_a), used + len(a), 1024)
+            for name in ("pair_a", "pair_b", "alive"):
+                old = getattr(self, name)
+                new = np.zeros(size, old.dtype)
+                new[:used] = old[:used]
+                setattr(self, name, new)
+        self.pair_a[used:used + len(a)] = a
+        self.pair_b[used:used + len(a)] = b
+        self.alive[used:used + len(a)] = True
+        self.formed = used + len(a)
+        np.add.at(self.active_degree, a, 1)
+        np.add.at(self.active_degree, b, 1)
 
 
 def make_network(scenario: Scenario, citizens: Citizens) -> Network:

@@ -10,9 +10,9 @@ import polars as pl
 
 from metricpower.metrics import PROCESSES
 from metricpower.metrics.common import frame
-from metricpower.report import GLOSS
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, section, table
+from metricpower.report.run import GLOSS
 
 COMPARISON_SECTIONS = ("overview", "effects", *PROCESSES)
 

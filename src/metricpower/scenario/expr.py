@@ -196,7 +196,7 @@ def _wide(xp, value):
         return float(value)
     if isinstance(value, float):
         return value
-    return xp.asarray(value, dtype=xp.float64)
+    return xp.astype(value, xp.float64)
 
 
 def _describe(part: _Part) -> str:

@@ -12,7 +12,7 @@ scenario can run.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -110,7 +110,6 @@ class Population(Strict):
 
 
 class Network(Strict):
-    generator: Literal["sbm"] = "sbm"
     mean_degree: float = Field(10.0, ge=0, le=500)
     homophily: Probability = Field(0.8, description="share of ties within one's community")
     community_size: int = Field(
@@ -221,6 +220,11 @@ class Rule(Strict):
             raise ValueError("a restoration rule needs positive `points`")
         return self
 
+    @property
+    def is_penalty(self) -> bool:
+        """The rule takes points away (else it gives them)."""
+        return self.points < 0
+
 
 class Tier(Strict):
     """A score band; `min`/`max` inclusive, omitted at the open ends."""
@@ -254,20 +258,43 @@ class Service(Strict):
     _known_traits = field_validator("drivers")(Behaviour._known_traits.__func__)
 
 
+class EffectKind(NamedTuple):
+    on_service: bool  # acts on a service's attempts (else on the citizen directly)
+    sanction: bool    # a sanction (else a reward)
+
+
+#: The effects a consequence can have; the engine implements each one in
+#: engine/effects/<name>.py (see the README's contributor section).
+EFFECTS = {
+    "deny": EffectKind(on_service=True, sanction=True),
+    "throttle": EffectKind(on_service=True, sanction=True),
+    "reward": EffectKind(on_service=True, sanction=False),
+    "confiscate_pet": EffectKind(on_service=False, sanction=True),
+    "publish": EffectKind(on_service=False, sanction=True),
+}
+
+
 class Consequence(Strict):
     """A sanction or reward. deny/throttle/reward act on a service's attempts;
     confiscate_pet and publish act on the citizen directly."""
 
     name: str
-    effect: Literal["deny", "throttle", "reward", "confiscate_pet", "publish"]
+    effect: str = Field(description="one of EFFECTS")
     when: str
     service: str | None = None
     provenance: Provenance = "hypothetical"
     source: str = ""
 
+    @field_validator("effect")
+    @classmethod
+    def _known_effect(cls, effect: str) -> str:
+        if effect not in EFFECTS:
+            raise ValueError(f"unknown effect {effect!r}; expected one of {list(EFFECTS)}")
+        return effect
+
     @model_validator(mode="after")
     def _service_for_effect(self):
-        needs_service = self.effect in ("deny", "throttle", "reward")
+        needs_service = EFFECTS[self.effect].on_service
         if needs_service and self.service is None:
             raise ValueError(f"a `{self.effect}` consequence needs `service`")
         if not needs_service and self.service is not None:
@@ -276,7 +303,7 @@ class Consequence(Strict):
 
     @property
     def is_sanction(self) -> bool:
-        return self.effect != "reward"
+        return EFFECTS[self.effect].sanction
 
 
 class RunSettings(Strict):
@@ -384,7 +411,7 @@ FUNCTIONS = {
     "on_list": ("list",),
     "friends_mean": ("num",),
     "friends_min": ("num",),
-    "friends_count": ("num",),
+    "friends_sum": ("num",),
 }
 #: Per-citizen variables a rule condition may read, with the NumPy type the engine gives
 #: them (`day` is one Python int for everyone).
@@ -394,7 +421,7 @@ VARIABLES = {"score": "int32", "income": "float32", "urban": "bool", "pet_owner"
 TIER_TYPE, MAX_TIERS = "int8", 127
 #: What each function gives, as NumPy types.
 RESULTS = {"count": "int32", "on_list": "bool", "friends_mean": "float64",
-           "friends_min": "float64", "friends_count": "float64"}
+           "friends_min": "float64", "friends_sum": "float64"}
 #: Variables that are never zero (and so may divide): incomes are log-normal.
 NONZERO = frozenset({"income"})
 
