@@ -4,7 +4,9 @@ and its Python snippet runs (issue 12: the example with `drop` after `[[sensors]
 
 Runs are made small (300 citizens, 5 days) by adding `--citizens` and `--days` to the
 commands that simulate and by shrinking the snippet's sizes: what is tested is that the
-examples are right, not how long they take.
+examples are right, not how long they take. The extension example (a `fine` effect, its
+Python module and its `[[consequences]]` fragment) is run by
+`tests/test_engine.py::test_a_new_effect_is_one_registered_class`.
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ SMALL = ["--citizens", "300", "--days", "5"]
 runner = CliRunner()
 
 
-def blocks(language: str) -> list[str]:
-    return [body for lang, body in BLOCKS if lang == language]
+def blocks(language: str, holding: str = "") -> list[str]:
+    return [body for lang, body in BLOCKS if lang == language and holding in body]
+
+
+#: Whole scenario files (the others are fragments of the extension example).
+SCENARIOS = blocks("toml", "preset = ")
 
 
 def test_the_readme_has_its_examples():
-    assert len(blocks("toml")) >= 1 and len(blocks("python")) == 1 and len(blocks("sh")) >= 2
+    assert len(SCENARIOS) >= 1 and len(blocks("python", "mp.simulate")) == 1
+    assert len(blocks("sh")) >= 2
 
 
-@pytest.mark.parametrize("index", range(len(blocks("toml"))))
+@pytest.mark.parametrize("index", range(len(SCENARIOS)))
 def test_toml_examples_validate(tmp_path, index):
     path = tmp_path / "example.toml"
-    path.write_text(blocks("toml")[index])
+    path.write_text(SCENARIOS[index])
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
 
@@ -62,7 +69,7 @@ def test_the_tour_runs(tmp_path, monkeypatch):
 
 def test_the_python_snippet_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (snippet,) = blocks("python")
+    (snippet,) = blocks("python", "mp.simulate")
     small = snippet.replace('"citizens": 20000', '"citizens": 300').replace('"days": 180',
                                                                           '"days": 5')
     assert small != snippet
