@@ -31,6 +31,7 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
+	$(BIN)/python benchmarks/ensemble.py $(filter --quick,$(ARGS))
 
 clean:
 	rm -rf $(VENV) runs

@@ -171,6 +171,7 @@ class Citizen(mesa.Agent):
         self.friends: list[Citizen] = []
         self._balls: dict[int, tuple] = {}
         self.today: list[tuple[int, int, bool, bool]] = []  # (behaviour, sensor, benign, misattr.)
+        self.not_yet: tuple[str, int] | None = None  # today's acts after the one scored
         self.pending: list[tuple[int, int]] = []             # (rule, points) to settle
         # What happened to them (per-citizen tallies).
         self.sanctions = self.rewards = 0
@@ -202,7 +203,8 @@ class Citizen(mesa.Agent):
         if not q:
             return 0
         first = self.model.day - days
-        return sum(1 for d in q if d > first)
+        later = self.not_yet[1] if self.not_yet and self.not_yet[0] == behaviour else 0
+        return sum(1 for d in q if d > first) - later
 
     def holds(self, where: str) -> bool:
         """Whether the policy's condition `where` (e.g. "lists[0].enter") holds for me."""
@@ -242,6 +244,8 @@ class Citizen(mesa.Agent):
             u = random()
             if u <= p0:  # no occurrence today (the common case)
                 continue
+            if bi in model.behaviour_when and not self.holds(f"behaviours[{bi}].when"):
+                continue  # nobody outside the behaviour's condition can do it
             k = poisson_inverse(u, lam, p0)
             benign_share, sensors = model.benign_share[bi], model.behaviour_sensors[bi]
             for _ in range(k):
@@ -253,13 +257,12 @@ class Citizen(mesa.Agent):
                         break
             model.tally["occurrences"] += k
             model.tally[model.occurrence_keys[bi]] += k
-        for si, lam, p0, public, cum in self.false_match:
+        for si, bi, lam, p0 in self.false_match:
             u = random()
             if u <= p0:
                 continue
             for _ in range(poisson_inverse(u, lam, p0)):
-                j = min(bisect.bisect_right(cum, random()), len(public) - 1)
-                today.append((public[j], si, False, True))
+                today.append((bi, si, False, True))
                 model.tally["false_matches"] += 1
         for bi, _si, _benign, _mis in today:
             name = model.behaviour_names[bi]
@@ -274,7 +277,8 @@ class Citizen(mesa.Agent):
     # ------------------------------------------------------------ 2. score
     def score_events(self):
         """Points from today's events (pending until settled). Conditions read the state
-        at the start of the day, and the event windows with today's events."""
+        at the start of the day, and the event windows with today's events up to the
+        one being scored (a threshold falls on the act that crosses it)."""
         model, pending = self.model, self.pending
         rules = model.scenario.rules
         if self.today:
@@ -282,11 +286,16 @@ class Citizen(mesa.Agent):
             for ev in self.today:
                 by_behaviour.setdefault(ev[0], []).append(ev)
             for bi, events in by_behaviour.items():
+                name = model.behaviour_names[bi]
                 for ri in model.event_rules[bi]:
                     rule = rules[ri]
-                    if rule.when is not None and not self.holds(f"rules[{ri}].when"):
-                        continue
-                    for _bi, _si, benign, mis in events:
+                    for k, (_bi, _si, benign, mis) in enumerate(events):
+                        if rule.when is not None:
+                            self.not_yet = (name, len(events) - 1 - k)
+                            held = self.holds(f"rules[{ri}].when")
+                            self.not_yet = None
+                            if not held:
+                                continue
                         points = self._scheduled(ri) if rule.schedule else rule.points
                         points = self._capped(rule, points)
                         if points == 0:
@@ -407,6 +416,8 @@ class Citizen(mesa.Agent):
                 # No pet, no walking it off the lead.
                 behaviours = model.scenario.behaviours
                 self.acts = [a for a in self.acts if behaviours[a[0]].requires != "pet_owner"]
+                self.false_match = [f for f in self.false_match
+                                    if behaviours[f[1]].requires != "pet_owner"]
                 self.sanctions += 1
                 model.tally["applied_" + cons.name] += 1
         else:  # publish: a labelling counts once, when it starts
@@ -474,6 +485,7 @@ class SocialCreditModel(mesa.Model):
         self.conditions = sc.conditions()
         self.depth = {where: friends_depth(c.text) for where, c in self.conditions.items()}
         self.compiled = {where: (c, self.depth[where]) for where, c in self.conditions.items()}
+        self.behaviour_when = {i for i, b in enumerate(sc.behaviours) if b.when is not None}
         self.floors = sorted(sc.tier_floors)
         self.schedule_points = {ri: _schedule(r.schedule) for ri, r in enumerate(sc.rules)
                                 if r.schedule}
@@ -523,8 +535,7 @@ class SocialCreditModel(mesa.Model):
         urban = citizens.urban
         seen = [np.where(urban, s.coverage.urban, s.coverage.rural) * s.detection
                 for s in sc.sensors]
-        false_match = [(si, rate, list(public), list(cum))
-                       for si, rate, public, cum in false_match_rates(sc, citizens)]
+        false_match = false_match_rates(sc, citizens)
 
         columns = citizens.columns()
         agents = []
@@ -535,8 +546,8 @@ class SocialCreditModel(mesa.Model):
             a.demand = [(si, float(r[i]), math.exp(-float(r[i])))
                         for si, r in enumerate(demand) if r[i] > 0]
             a.seen = [float(s[i]) for s in seen]
-            a.false_match = [(si, float(r[i]), math.exp(-float(r[i])), pub, cum)
-                             for si, r, pub, cum in false_match if r[i] > 0]
+            a.false_match = [(si, bi, float(r[i]), math.exp(-float(r[i])))
+                             for si, bi, r in false_match if r[i] > 0]
             agents.append(a)
         self.citizens_by_index = agents
         indptr, indices = network.indptr, network.indices

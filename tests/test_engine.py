@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 import pytest
 from conftest import (
     CITIZENS,
-    DAYS,
     SEED,
     responses_off,
     run_preset,
@@ -119,12 +118,17 @@ def test_null_preset_changes_nothing(null_run):
     assert daily_total(null_run, "occurrences") > 10_000
     assert daily_total(null_run, "observed") > 1_000
     assert int(pc.sum(null_run.tables["services"]["attempts"]).as_py()) > 10_000
-    # Nobody responds to a policy that is not there: incomes and ties stay as they were.
+    # Nobody responds to a policy that is not there; the economy is how people live,
+    # not a response: only those who gave to charity (a cost) have less income.
     responses = null_run.scenario.responses
     assert not any(getattr(responses, k).enabled
-                   for k in ("deterrence", "association", "economy", "prediction", "appeals"))
-    assert (citizens["income_final"].to_numpy() == citizens["income"].to_numpy()).all()
-    assert daily_total(null_run, "chilled") == 0
+                   for k in ("deterrence", "association", "prediction", "appeals"))
+    assert responses.economy.enabled
+    assert (citizens["income_final"].to_numpy() <= citizens["income"].to_numpy() * 1.0001).all()
+    # Acts fall away only where income drives the rate (charity's cost), none elsewhere.
+    for b in null_run.scenario.behaviours:
+        if "income" not in b.drivers:
+            assert daily_total(null_run, f"chilled_{b.name}") == 0, b.name
 
 
 def test_essay_preset_does_change_things(essay_run):
@@ -251,21 +255,31 @@ def test_tiers_match_score_bands(essay_run):
         assert essay_run.tables["daily"][f"tier_{t.name}"][-1].as_py() == len(mine)
 
 
-def test_blacklist_min_days_keeps_people_listed(essay_run):
-    spec = {s.name: s for s in essay_run.scenario.lists}["blacklist"]
-    assert spec.min_days > DAYS and spec.exit == "score >= 850"
-    citizens = essay_run.tables["citizens"]
+#: A list that keeps people on it: entered on a low tier or an offence, left only at a
+#: score of 850 after `min_days` (the essay preset's old blacklist), with offences often
+#: enough that listings happen in a small run.
+STICKY_LIST = {
+    "lists": [{"name": "blacklist", "min_days": 730, "exit": "score >= 850",
+               "enter": "tier == 'D' or count('civil_fraud', 365) > 0 "
+                        "or count('crime', 365) > 0"}],
+    "behaviours": [{"name": "civil_fraud", "rate": 0.00003}]}
+
+
+def test_blacklist_min_days_keeps_people_listed():
+    run = run_preset("essay", STICKY_LIST)
+    citizens = run.tables["citizens"]
     on = citizens["on_blacklist"].to_numpy()
     score = citizens["score"].to_numpy()
-    assert daily_total(essay_run, "entered_blacklist") > 5
-    assert daily_total(essay_run, "left_blacklist") == 0
+    assert daily_total(run, "entered_blacklist") > 5
+    assert daily_total(run, "left_blacklist") == 0
     # Listed citizens whose exit condition already holds: only min_days keeps them.
     assert (on & (score >= 850)).sum() > 0
 
 
 def test_list_exit_after_min_days():
     min_days = 10
-    run = run_preset("essay", {"lists": [{"name": "blacklist", "min_days": min_days}]})
+    run = run_preset("essay", merge(STICKY_LIST, {"lists": [{"name": "blacklist",
+                                                              "min_days": min_days}]}))
     daily = run.tables["daily"]
     entered = np.cumsum(daily["entered_blacklist"].to_numpy())
     left = np.cumsum(daily["left_blacklist"].to_numpy())
@@ -418,7 +432,7 @@ def test_a_new_effect_is_one_registered_class(monkeypatch):
             self.engine.state.income[hit] *= np.float32(0.95)
             return hit
 
-    sc = scenario("essay", responses_off())
+    sc = scenario("essay", merge(responses_off(), STICKY_LIST))  # enough listings to fine
     sc.consequences.append(schema.Consequence(name="fines", effect="fine",
                                               when="on_list('blacklist')"))
     run = simulate(sc)

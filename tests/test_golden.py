@@ -19,11 +19,11 @@ from metricpower.scenario import load_preset
 
 GOLDEN = Path(__file__).parent / "golden"
 
-#: Daily columns the engine no longer records: persistence at the bottom is measured by
-#: metrics from the `bottom` table (moves into and out of the bottom tiers) instead.
-MOVED = {"daily": {"bottom_entered", "bottom_checked", "bottom_stayed"}}
-#: Their totals in the golden runs, which the measure must reproduce.
-BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (31, 3, 3)}
+#: Persistence at the bottom in the golden runs (entered, checked 180 days on, stayed),
+#: measured from the `bottom` table. Re-pinned with the tables after issue 9 (the preset's
+#: court-list blacklist and the engine's threshold, deterrence and list fixes change who
+#: falls to the bottom; before them the variant's was 31, 3, 3).
+BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (34, 4, 4)}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_RUNS))
@@ -32,8 +32,6 @@ def test_tables_match_the_golden_run(name):
     run = simulate(load_preset("essay", overrides=GOLDEN_RUNS[name]))
     got = fingerprint(run.tables)
     for table, expect in want.items():
-        for column in MOVED.get(table, ()):
-            del expect["columns"][column]
         assert got[table]["rows"] == expect["rows"], table
         # The same columns; their order may differ (appeals now run as their own stage,
         # after scoring, so the daily appeals_* columns follow the penalty counts).

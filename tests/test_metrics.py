@@ -221,10 +221,22 @@ def test_policy_and_limits():
                           "occurrences_late": [10, 10], "occurrences_jay": [5, 3],
                           "occurrences_dog": [20, 20], "occurrences_volunteer": [5, 5]})
     occ = M.occurrences_by_behaviour(daily, policy)
-    under = M.occurrences_under_rule(occ).row(0, named=True)
-    assert under["occurrences"] == 80 and under["under_rule"] == 40
-    assert under["share"] == pytest.approx(0.5) and under["source"] == "measured"
-    assert under["lawful_penalised_share"] == pytest.approx(20 / 80)
+    # Acts scored: event entries on real acts. Citizen 1's false match, citizen 0's
+    # reversal and a periodic penalty are not acts; the reversed penalty still counts.
+    ledger = pl.DataFrame({
+        "citizen": [0, 0, 1, 1, 2, 2, 3, 0],
+        "behaviour": ["late", "late", "late", "jay", "jay", "volunteer", None, "late"],
+        "points": [-10, -10, -10, -5, -5, 5, -5, 10],
+        "misattributed": [False, False, True, False, False, False, False, False],
+        "reverses": [-1, -1, -1, -1, -1, -1, -1, 0]})
+    reached = M.acts_scored(occ, ledger, None).row(0, named=True)
+    assert reached["occurrences"] == 80 and reached["acts_scored"] == 5
+    assert reached["share"] == pytest.approx(5 / 80) and reached["source"] == "measured"
+    # lawful occurrences: late (20) and volunteer (10); two lawful acts penalised
+    assert reached["lawful_penalised_share"] == pytest.approx(2 / 30)
+    # a ledger kept for half the citizens is scaled up
+    half = pl.DataFrame({"in_ledger": [True, False, True, False]})
+    assert M.acts_scored(occ, ledger, half).row(0, named=True)["acts_scored"] == 10
     # without per-behaviour counts: expected from rate × days × eligible citizens
     exp = M.occurrences_by_behaviour(daily.select("day"), policy, citizens_table(), days=10)
     dog = exp.filter(pl.col("behaviour") == "dog").row(0, named=True)
@@ -346,7 +358,7 @@ def test_consequence_rates_and_decisions():
     gated = M.decisions_gated(cons, svc)
     allg = gated.filter(pl.col("group") == "all").row(0, named=True)
     assert allg["decisions"] == 100 and allg["gated"] == 30
-    assert allg["gated_share"] == pytest.approx(0.3)
+    assert allg["gated_share"] == pytest.approx(0.3)  # the design: which services are gated
     assert allg["changed_share"] == pytest.approx(8 / 100)
     assert gated.filter(pl.col("group") == "b")["changed"][0] == 4
 
@@ -373,6 +385,7 @@ def test_prediction_errors():
     a = pe.filter(pl.col("group") == "a").row(0, named=True)
     assert a["precision"] == pytest.approx(4 / 5) and a["recall"] == pytest.approx(4 / 6)
     assert a["false_positive_rate"] == pytest.approx(1 / 21)
+    assert a["base_rate"] == pytest.approx(6 / 27)  # (tp + fn) of all judged
     b = pe.filter(pl.col("group") == "b").row(0, named=True)
     assert b["false_positive_rate"] == pytest.approx(4 / 14)
     assert pe.filter(pl.col("group") == "all")["tp"][0] == 5
@@ -506,8 +519,8 @@ def test_disparate_impact_four_fifths():
         "rate": ["ban"] * 3 + ["perk"] * 2 + ["rare"] * 2,
         "adverse": [True] * 3 + [False] * 2 + [True] * 2,
         "by": ["group"] * 7, "who": ["a", "b", "c", "a", "b", "a", "b"],
-        "numerator": [10, 20, 12, 50, 35, 0, 2], "denominator": [1000] * 7,
-        "value": [0.01, 0.02, 0.012, 0.05, 0.035, 0.0, 0.002]})
+        "numerator": [100, 200, 120, 500, 350, 0, 2], "denominator": [10000] * 7,
+        "value": [0.01, 0.02, 0.012, 0.05, 0.035, 0.0, 0.0002]})
     di = M.disparate_impact(rates)
 
     def get(rate, who):
@@ -518,7 +531,7 @@ def test_disparate_impact_four_fifths():
     assert c["impact_ratio"] == pytest.approx(1 / 1.2) and not c["below_four_fifths"]
     assert get("perk", "b")["impact_ratio"] == pytest.approx(0.7) and get("perk", "b")["flagged"]
     assert not get("perk", "a")["flagged"]
-    rare = get("rare", "b")  # below four fifths, but on two events only
+    rare = get("rare", "b")  # below four fifths, but on two events only: not significant
     assert rare["impact_ratio"] == 0.0 and rare["below_four_fifths"] and not rare["flagged"]
     assert get("rare", "a")["impact_ratio"] == 1.0
 
@@ -542,6 +555,10 @@ def test_measure_and_summary_on_a_run(essay_run):
     assert s["categorisation"]["score_gini"] == pytest.approx(head["score_gini"], abs=TOL)
     assert set(s) >= {"limits", "visibility", "categorisation", "judgements",
                       "intensification", "authority", "disparate_impact"}
+    # list entries and exits are reported, and add up to the final size
+    cat = s["categorisation"]
+    for name, size in cat["list_sizes_final"].items():
+        assert cat["list_entries"][name] - cat["list_exits"][name] == size
 
 
 def test_summary_of_the_null_policy(null_run):

@@ -1,11 +1,19 @@
-"""The README's own examples work: its TOML blocks validate, its tour's shell commands run,
-and its Python snippet runs (issue 12: the example with `drop` after `[[sensors]]` put
-`drop` inside the sensor).
+"""The README's own examples work: every block is exercised (issue 12: the example with
+`drop` after `[[sensors]]` put `drop` inside the sensor).
 
-Runs are made small (300 citizens, 5 days) by adding `--citizens` and `--days` to the
-commands that simulate and by shrinking the snippet's sizes: what is tested is that the
-examples are right, not how long they take. The extension example (a `fine` effect, its
-Python module and its `[[consequences]]` fragment) is run by
+- scenario TOML blocks validate;
+- the set-up block's `make` targets exist, and `make run`'s command runs (twice: it owns
+  its folder);
+- every `metricpower` command of the shell blocks runs, in order, in one fresh folder: the
+  tour, then the ensembles; `serve` is checked up to the server (its arguments and folder
+  are validated, the server itself is not started); `pip install` names an extra that
+  `pyproject.toml` declares;
+- the Python blocks run.
+
+Runs are made small (300 citizens, 5 days, 2 seeds) by rewriting the sizes in the
+commands and snippets: what is tested is that the examples are right, not how long they
+take. The extension example (a `fine` effect, its Python module and its
+`[[consequences]]` fragment) is run by
 `tests/test_engine.py::test_a_new_effect_is_one_registered_class`.
 """
 
@@ -13,6 +21,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,9 +31,12 @@ from typer.testing import CliRunner
 
 from metricpower.cli import app
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
 SMALL = ["--citizens", "300", "--days", "5"]
+#: Options whose values are sizes: shrunk wherever a command gives them.
+SIZES = {"--citizens": "300", "--days": "5", "--seeds": "2"}
 runner = CliRunner()
 
 
@@ -32,11 +46,20 @@ def blocks(language: str, holding: str = "") -> list[str]:
 
 #: Whole scenario files (the others are fragments of the extension example).
 SCENARIOS = blocks("toml", "preset = ")
+#: The Python blocks that run as they are (the other is the extension example's module).
+SNIPPETS = blocks("python", "import metricpower as mp")
 
 
-def test_the_readme_has_its_examples():
-    assert len(SCENARIOS) >= 1 and len(blocks("python", "mp.simulate")) == 1
-    assert len(blocks("sh")) >= 2
+def test_every_block_is_exercised():
+    """Each block of the README is one of the kinds the tests below run; a new kind of
+    block fails here until it is tested."""
+    extension = blocks("python", "@register") + blocks("toml", "[[consequences]]")
+    make = blocks("sh", "make run")
+    commands = [b for b in blocks("sh") if "bin/metricpower" in b]
+    assert len(SCENARIOS) >= 1 and len(SNIPPETS) == 2 and len(extension) == 2
+    assert len(make) == 1 and len(commands) == 3
+    assert len(BLOCKS) == len(SCENARIOS) + len(SNIPPETS) + len(extension) + len(make) + \
+        len(commands)
 
 
 @pytest.mark.parametrize("index", range(len(SCENARIOS)))
@@ -47,34 +70,106 @@ def test_toml_examples_validate(tmp_path, index):
     assert result.exit_code == 0, result.output
 
 
-def test_the_tour_runs(tmp_path, monkeypatch):
-    """Every `metricpower` command of the tour, in order, in a fresh folder."""
+def test_make_targets(tmp_path):
+    """`make run` runs the essay into the folder it owns, replacing its own earlier run;
+    `make test` runs pytest."""
+    (body,) = blocks("sh", "make run")
+    targets = [line.split("#", 1)[0].split()[1] for line in body.splitlines() if line]
+    assert targets == ["run", "test"]
+    out = tmp_path / "runs" / "essay"
+    printed = {t: subprocess.run(["make", "-n", "-C", str(ROOT), t, f"OUT={out}"],
+                                 capture_output=True, text=True, check=True).stdout
+               for t in targets}
+    assert "-m pytest" in printed["test"]
+    (command,) = [line for line in printed["run"].splitlines() if "bin/metricpower run" in line]
+    words = shlex.split(command)[1:]
+    assert words == ["run", "--out", str(out), "--force"]
+    for _ in range(2):
+        result = runner.invoke(app, [*words, *SMALL, "--no-report"])
+        assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").is_file()
+    assert [p.name for p in out.parent.iterdir()] == ["essay"]
+
+
+def _serve_checked(monkeypatch) -> list:
+    """Stand in for the server: record what `serve` would start it with."""
+    import metricpower.web.app
+
+    started = []
+    monkeypatch.setattr(metricpower.web.app, "serve",
+                        lambda folder, host, port: started.append((folder, host, port)))
+    return started
+
+
+def test_the_shell_commands_run(tmp_path, monkeypatch):
+    """Every `metricpower` command of the shell blocks, in order, in a fresh folder (the
+    tour, the browser, then many seeds), at small sizes."""
     monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    started = _serve_checked(monkeypatch)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
     commands = [line.split("#", 1)[0].strip() for body in blocks("sh")
-                for line in body.splitlines() if "bin/metricpower" in line]
-    assert len(commands) >= 8
+                for line in body.splitlines() if "bin/" in line]
+    assert sum("bin/metricpower" in c for c in commands) >= 12
     for command in commands:
-        words = shlex.split(command)[1:]
+        words = shlex.split(command)
+        if words[0].endswith("/pip"):
+            (extra,) = re.findall(r"\.\[(\w+)\]", command)
+            assert words[1:3] == ["install", "-e"] and extra in extras
+            continue
+        words = words[1:]
         target = None
         if ">" in words:
             words, target = words[:words.index(">")], words[words.index(">") + 1]
-        if words[0] in ("run", "compare"):
-            words += SMALL
+        for i, word in enumerate(words[:-1]):
+            if word in SIZES:
+                words[i + 1] = SIZES[word]
+        if words[0] in ("run", "compare", "ensemble", "sweep"):
+            words += [s for s in SMALL if s not in words]
+            if words[0] == "sweep" and "--seeds" not in words:
+                words += ["--seeds", "2"]  # else the grid file's 4
+            if "--seeds" in words:
+                words += ["--workers", "1"]
         result = runner.invoke(app, words)
         assert result.exit_code == 0, (command, result.output)
         if target:
             Path(target).write_text(result.stdout)
     assert (tmp_path / "runs" / "mine" / "report.html").is_file()
+    assert started == [(Path("runs"), "127.0.0.1", 8000)] * 2
+    for folder in ("essay-ensemble", "essay-vs-null-seeds"):
+        assert (tmp_path / "runs" / folder / "results.parquet").is_file(), folder
+    assert len(list((tmp_path / "runs").glob("essay-sweep*/results.parquet"))) == 1
 
 
-def test_the_python_snippet_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (snippet,) = blocks("python", "mp.simulate")
-    small = snippet.replace('"citizens": 20000', '"citizens": 300').replace('"days": 180',
-                                                                          '"days": 5')
+def _small(snippet: str) -> str:
+    small = (snippet.replace('"citizens": 20000', '"citizens": 300')
+             .replace('"days": 180', '"days": 5')
+             .replace("citizens=20000,", "citizens=300, days=5,")
+             .replace("seeds=10", "seeds=2").replace("seeds=4", "seeds=2"))
     assert small != snippet
+    return small
+
+
+def test_the_first_python_snippet_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (snippet,) = [s for s in SNIPPETS if "run.write" in s]
     namespace: dict = {}
-    exec(compile(small, "README.md", "exec"), namespace)  # the README's own text
+    exec(compile(_small(snippet), "README.md", "exec"), namespace)  # the README's own text
     again = namespace["again"]
     assert again.citizens.num_rows == 300
     assert (tmp_path / "runs" / "notebook" / "manifest.json").is_file()
+
+
+def test_the_ensembles_python_snippet_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (snippet,) = [s for s in SNIPPETS if "mp.ensemble" in s]
+    namespace: dict = {}
+    exec(compile(_small(snippet), "README.md", "exec"), namespace)  # the README's own text
+    runs = namespace["runs"]
+    assert [r.scenario.name for r in runs] == ["essay", "null"]
+    assert runs[0].tables["citizens"]["conduct"].equals(runs[1].tables["citizens"]["conduct"])
+    assert namespace["res"].effects().height > 0
+    for folder in ("essay-ensemble", "essay-sweep", "j", "essay-vs-null-seeds"):
+        assert (tmp_path / "runs" / folder / "results.parquet").is_file(), folder

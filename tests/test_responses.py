@@ -50,7 +50,12 @@ def deterrence_pair():
 def test_deterrence_lowers_penalised_acts_and_benign_ones_too(deterrence_pair):
     off, on = deterrence_pair
     sc = on.scenario
-    penalised = {r.behaviour for r in sc.rules if r.kind == "event" and r.points < 0}
+    # Behaviours every act of which costs points; a rule with a condition deters only
+    # where the condition would hold for the act (test_engine_validity.py), and the
+    # essay's frivolous-spending threshold is not reached in these 120 days.
+    always = {r.behaviour for r in sc.rules
+              if r.kind == "event" and r.points < 0 and r.when is None}
+    sometimes = {r.behaviour for r in sc.rules if r.kind == "event" and r.points < 0} - always
     for b in sc.behaviours:
         col = f"occurrences_{b.name}"
         before = off.tables["daily"][col].to_numpy()
@@ -59,9 +64,10 @@ def test_deterrence_lowers_penalised_acts_and_benign_ones_too(deterrence_pair):
         assert (after <= before).all(), b.name
         # What fell away is exactly what the run counts as chilled.
         assert (before - after == on.tables["daily"][f"chilled_{b.name}"].to_numpy()).all()
-        if b.name in penalised:
-            assert after.sum() < before.sum(), b.name
-        else:
+        if b.name in always:
+            if before.sum() >= 20:  # a handful of acts need show no fall
+                assert after.sum() < before.sum(), b.name
+        elif b.name not in sometimes:
             assert after.sum() == before.sum(), b.name
     # Lawful acts with a benign reason are chilled too: that is the chilling effect.
     assert total(on, "benign_occurrences") < total(off, "benign_occurrences")
@@ -75,7 +81,7 @@ def test_association_avoidance_raises_score_assortativity():
     kw = dict(n=3000, days=180)
     off = simulate(essay(**kw))
     on = simulate(essay(**kw, association={"enabled": True, "drop": 0.05, "form": 1.0,
-                                           "avoid_tiers": ["C", "D"]}))
+                                           "avoid_tiers": ["B", "C", "D"]}))
     a_off = off.tables["daily"]["assortativity"].to_numpy()[-1]
     a_on = on.tables["daily"]["assortativity"].to_numpy()[-1]
     assert total(on, "ties_dropped") > 0
@@ -88,7 +94,8 @@ def test_association_avoidance_raises_score_assortativity():
 
 def test_without_association_rules_no_tie_is_dropped_for_them(tmp_path):
     kw = dict(n=3000, days=120, association={"enabled": True, "drop": 0.05,
-                                             "avoid_tiers": ["C", "D"], "public_lists": False})
+                                             "avoid_tiers": ["B", "C", "D"],
+                                             "public_lists": False})
     with_rules = simulate(essay(**kw))
     path = tmp_path / "no_association.toml"
     path.write_text('preset = "essay"\n'
@@ -195,15 +202,16 @@ def test_prediction_confusion_by_group_matches_scikit_learn():
     rng = np.random.default_rng(1)
     n = 500
     group = rng.integers(0, 2, n)
-    flagged = rng.random(n) < 0.3
-    before = rng.integers(0, 3, n)
-    after = before + (rng.random(n) < 0.4)
+    bottom_then = rng.random(n) < 0.2
+    flagged = (rng.random(n) < 0.3) & ~bottom_then
+    at_bottom = bottom_then | (rng.random(n) < 0.1)
     model = RiskModel(horizon=10, threshold=0.5, rng=rng)
-    model._pending.append((5, flagged, before))
-    rows = model.judge(15, after, group, 2)
-    truth = after > before
+    model._pending.append((5, flagged, bottom_then))
+    rows = model.judge(15, at_bottom, group, 2)
+    # Judged: those not at the bottom when flagged; the truth: at the bottom now.
+    truth = at_bottom
     for row in rows:
-        m = group == row["group"]
+        m = (group == row["group"]) & ~bottom_then
         tn, fp, fn, tp = confusion_matrix(truth[m], flagged[m], labels=[False, True]).ravel()
         assert (row["tp"], row["fp"], row["fn"], row["tn"]) == (tp, fp, fn, tn)
         precision = row["tp"] / (row["tp"] + row["fp"])
@@ -211,15 +219,20 @@ def test_prediction_confusion_by_group_matches_scikit_learn():
         assert abs(row["fp"] / (row["fp"] + row["tn"]) - fp / (fp + tn)) < 1e-12
 
 
-def test_predictions_run_and_are_judged_against_hidden_truth():
-    run = simulate(essay(n=3000, days=200, prediction={"enabled": True, "every": 30,
-                                                        "horizon": 60, "threshold": 0.2}))
+def test_predictions_run_and_are_judged_on_those_not_yet_at_the_bottom():
+    # The bottom is tier B here: few citizens fall to C within 200 days.
+    sc = essay(n=3000, days=200, prediction={"enabled": True, "every": 30, "horizon": 60,
+                                             "threshold": 0.2})
+    run = simulate(sc.model_copy(update={"bottom_tier": "B"}))
     pred = run.tables["predictions"]
     assert pred.num_rows > 0
     counts = {c: pc.sum(pred[c]).as_py() for c in ("tp", "fp", "fn", "tn")}
-    # Every judged citizen falls in exactly one cell, for each judged prediction day.
-    days = len(set(pred["day"].to_pylist()))
-    assert sum(counts.values()) == days * 3000
+    # Every citizen not at the bottom (B or worse here) on a prediction day falls in
+    # exactly one cell (test_engine_validity.py checks each cell against the bottom table).
+    daily = run.tables["daily"]
+    bottom = sum(daily[f"tier_{t}"].to_numpy() for t in ("B", "C", "D"))
+    days = sorted(set(pred["day"].to_pylist()))
+    assert sum(counts.values()) == sum(3000 - bottom[d] for d in days)
     assert total(run, "flagged") > 0
 
 

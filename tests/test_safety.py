@@ -423,7 +423,8 @@ def test_terminal_summary_escapes_markup():
     console = Console(record=True, width=200)
     console.print(summary_table(Run(run.scenario, run.tables, metrics)))
     text = console.export_text()
-    assert "on [/]" in text and "on [bold]loud[/bold]" in text and "tier [/red]" in text
+    assert "on the [/] list" in text and "on the [bold]loud[/bold] list" in text
+    assert "in tier [/red]" in text
 
 
 def test_metrics_cost_is_linear_in_behaviours():
@@ -493,7 +494,7 @@ def test_every_name_is_escaped_in_report_and_terminal(tmp_path):
     result = runner.invoke(app, ["run", str(path), *SMALL, "--out",
                                  str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    assert "on <i>blacklist[/]" in result.output.replace("\n", "")
+    assert "on the <i>blacklist[/] list" in result.output.replace("\n", "")
     run = load_run(tmp_path / "run")
     html = render_report(run)
     assert "<i>" not in html and "&lt;i&gt;blacklist[/]" in html

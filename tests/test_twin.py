@@ -63,8 +63,10 @@ HEADLINE = ("mean_score", "tier_", "list_", "sanctions", "penalties")
 K = 4  # populations (seeds), one twin run each
 R = 5  # engine runs per population
 
-#: The essay preset over four months: the headline outcomes.
-ESSAY = {"overrides": {}, "citizens": 1000, "days": 120}
+#: The essay preset over four months: the headline outcomes (court listings at five
+#: times the documented inflow, so that sanctions happen among 1,000 citizens).
+ESSAY = {"overrides": {"behaviours": [{"name": "civil_fraud", "rate": 0.00003}]},
+         "citizens": 1000, "days": 120}
 #: The essay with faster clocks and more of everything, so that two months reach what
 #: the essay takes years to: restoration, leaving the blacklist (and re-entering it),
 #: reaching the redlist and its rewards, schedules and caps that bind, tier D, pet
@@ -79,7 +81,11 @@ STRESS = {
                   {"name": "low_scoring_friends", "every": 10},
                   {"name": "blacklisted_friend", "every": 15},
                   {"name": "blacklist_status", "every": 10}],
-        "lists": [{"name": "blacklist", "min_days": 20}],
+        # A list entered on a low tier or any offence, left at 850 points: it drives
+        # scores down to tier D.
+        "lists": [{"name": "blacklist", "min_days": 20, "exit": "score >= 850",
+                   "enter": "tier == 'D' or count('civil_fraud', 365) > 0 "
+                            "or count('crime', 365) > 0"}],
     },
     "citizens": 500,
     "days": 60,

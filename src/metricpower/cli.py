@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from metricpower.memory import MemoryTooSmall, check_memory
+from metricpower.report.labels import on_list
 from metricpower.runs import TABLES, Run, load_run, simulate
 from metricpower.scenario import (
     Scenario,
@@ -52,7 +53,28 @@ def resolve_scenario(scenario: Path | None, preset: str | None, citizens: int | 
     return load_preset(preset or "essay", overrides)
 
 
-def run_with_progress(scenario: Scenario) -> Run:
+ONLY_HELP = ("keep only mechanics this well supported: documented, partly, reported "
+             "(and better); drops the rest, saying what")
+
+
+def restrict(sc: Scenario, level: str | None) -> Scenario:
+    """`sc` cut down to its mechanics at provenance `level` or better (None: all), with
+    what was dropped said on stderr."""
+    if level is None:
+        return sc
+    from metricpower.scenario.only import only
+    from metricpower.scenario.schema import PROVENANCE
+
+    if level not in PROVENANCE:
+        fail(f"--only: expected one of {', '.join(PROVENANCE)}; found {level!r}")
+    sc, dropped = only(sc, level)
+    err.print(f"--only {level}: dropped {len(dropped)} "
+              + ("; ".join(escape(d) for d in dropped) if dropped else "(nothing)"),
+              highlight=False, soft_wrap=True)
+    return sc
+
+
+def run_with_progress(scenario: Scenario, population=None) -> Run:
     n, days = scenario.run.citizens, scenario.run.days
     start = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -65,7 +87,7 @@ def run_with_progress(scenario: Scenario) -> Run:
             rate = n * (day + 1) / max(time.perf_counter() - start, 1e-9)
             progress.update(task, completed=day + 1, speed=f"{rate:,.0f} citizen-days/s")
 
-        return simulate(scenario, progress=tick)
+        return simulate(scenario, progress=tick, population=population)
 
 
 def summary_table(run: Run) -> Table:
@@ -77,15 +99,16 @@ def summary_table(run: Run) -> Table:
     table.add_column("value", justify="right")
     table.add_row("mean score (start → end)", f"{m['initial_score']} → {m['mean_score']:.1f}")
     for tier, share in m["tier_shares"].items():
-        table.add_row(f"tier {escape(tier)}", f"{share:.1%}")
+        table.add_row(f"citizens in tier {escape(tier)}", f"{share:.1%}")
     for name, size in m["list_sizes"].items():
-        table.add_row(f"on {escape(name)}", f"{size:,}")
+        table.add_row(f"citizens {escape(on_list(name))}", f"{size:,}")
     p = m["penalties"]
     table.add_row("penalties", f"{p['total']:,}")
     table.add_row("  with a benign hidden context", f"{p['benign_context']:,} "
                                                    f"({p['benign_context_share']:.1%})")
-    table.add_row("  misattributed (false matches)", f"{p['misattributed']:,} "
-                                                    f"({p['misattributed_per_100k']:.1f} / 100k)")
+    table.add_row("  misattributed (false matches)", f"{p['misattributed']:,}")
+    table.add_row("  misattributed per 100,000 citizens",
+                  f"{p['misattributed_per_100k']:,.1f}")
     table.add_row("sanctions applied", f"{m['sanctions_total']:,}")
     table.add_row("rewards granted", f"{m['rewards_total']:,}")
     return table
@@ -104,10 +127,11 @@ def run(
     force: Annotated[bool, typer.Option(
         help="replace the earlier run in --out (never anything but a run)")] = False,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    only_level: Annotated[str | None, typer.Option("--only", help=ONLY_HELP)] = None,
 ) -> None:
     """Run a scenario (default: the essay preset) and write a run directory."""
     try:
-        sc = resolve_scenario(scenario, preset, citizens, days, seed)
+        sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed), only_level)
         # Everything that can be refused is refused before the simulation starts.
         base = out_dir if out_dir is not None else Path("runs") / sc.name
         check_target(base if out_dir is not None else fresh(base), force, TABLES)
@@ -186,32 +210,6 @@ def explain(
 
 
 # ---------------------------------------------------------------- compare and report
-def _compare_side(spec: str, label: str, explicit_preset: bool):
-    """One side of `compare`: ("run", Run) for a run directory, ("scenario", Scenario) for
-    a scenario file or preset, or ("null", None) for the no-policy baseline."""
-    if spec == "null":
-        return "null", None
-    path = Path(spec)
-    if not explicit_preset:
-        if path.is_dir():
-            return "run", load_run(path)
-        if path.is_file():
-            return "scenario", load_scenario(path)
-        if spec not in preset_names():
-            raise ScenarioError(
-                spec, f"{label} is not a run directory, a scenario file or a preset name "
-                      f"(presets: {', '.join(preset_names())}; or `null`)")
-    return "scenario", load_preset(spec)
-
-
-def _with_settings(sc: Scenario, settings: dict) -> Scenario:
-    if not settings:
-        return sc
-    data = sc.model_dump(mode="python")
-    data["run"] = {**data["run"], **settings}
-    return Scenario.model_validate(data)
-
-
 @app.command("compare")
 def compare_cmd(
     a: Annotated[str | None, typer.Argument(
@@ -223,75 +221,61 @@ def compare_cmd(
     citizens: Annotated[int | None, typer.Option(help="population size (scenarios)")] = None,
     days: Annotated[int | None, typer.Option(help="days to simulate (scenarios)")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (scenarios)")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        help="run both on this many seeds; effects as paired differences with 95% "
+             "intervals")] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="folder for comparison.html and comparison.json")] = None,
     save_runs: Annotated[bool, typer.Option(
         help="also write the simulated runs' directories under --out (a/, b/)")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="with --seeds: run on Ray")] = False,
+    address: Annotated[str | None, typer.Option(help="with --seeds: a Ray cluster")] = None,
+    workers: Annotated[int | None, typer.Option(help="with --seeds: processes")] = None,
+    resume: Annotated[bool, typer.Option(help="with --seeds: continue --out")] = False,
+    only_level: Annotated[str | None, typer.Option(
+        "--only", help=ONLY_HELP + "; applies to each side given as a scenario or preset")] = None,
 ) -> None:
     """Compare two policies on the same population and seed (common random numbers): every
     metric for both, and the difference the policy makes."""
-    from metricpower.compare import NotComparable, compare, describe, null_of
+    from metricpower.compare import NotComparable, compare, describe, sides
+    from metricpower.ensembles import ExtraMissing, PlanError
 
     positional = [x for x in (a, b) if x is not None]
     specs = []
     for label, preset in (("A", preset_a), ("B", preset_b)):
         if preset is not None:
-            specs.append((label, preset, True))
+            specs.append((preset, True))
         elif positional:
-            specs.append((label, positional.pop(0), False))
+            specs.append((positional.pop(0), False))
         else:
             fail(f"give {label}: a scenario file, a run directory, a preset name or `null` "
                  f"(or --preset-{label.lower()})")
     if positional:
         fail(f"too many arguments: {positional}")
-    settings = {k: v for k, v in (("citizens", citizens), ("days", days), ("seed", seed))
-                if v is not None}
     try:
-        sides = [_compare_side(spec, label, explicit)
-                 for label, spec, explicit in specs]
-        kinds = [k for k, _ in sides]
-        if kinds == ["null", "null"]:
-            fail("A and B cannot both be `null`")
-        if settings and "run" in kinds:
-            fail("--citizens/--days/--seed apply to scenarios; a run directory keeps its "
-                 "own settings (the other side follows them)")
-        # A run directory fixes the settings for a scenario on the other side.
-        for i, (kind, value) in enumerate(sides):
-            if kind == "run":
-                other = 1 - i
-                if sides[other][0] == "scenario":
-                    rs = value.scenario.run
-                    sides[other] = ("scenario", _with_settings(
-                        sides[other][1], {"citizens": rs.citizens, "days": rs.days,
-                                          "seed": rs.seed}))
-        for i, (kind, value) in enumerate(sides):
-            if kind == "scenario":
-                sides[i] = ("scenario", _with_settings(value, settings))
-        for i, (kind, _) in enumerate(sides):
-            if kind == "null":
-                other_kind, other = sides[1 - i]
-                base = other.scenario if other_kind == "run" else other
-                sides[i] = ("scenario", null_of(base))
-        names = []
-        for (kind, value), (_label, spec, _) in zip(sides, specs, strict=True):
-            sc = value.scenario if kind == "run" else value
-            names.append(Path(spec).name if kind == "run" else sc.name)
-        from metricpower.compare import check_comparable
-
-        check_comparable(*[v.scenario if k == "run" else v for k, v in sides], *names)
-        target = out_dir or Path("runs") / f"compare-{names[0]}-vs-{names[1]}"
+        given = [load_preset(spec) if explicit and spec != "null" else spec
+                 for spec, explicit in specs]
+        pair = sides(*given, citizens=citizens, days=days, seed=seed)
+        pair.a, pair.b = (s if isinstance(s, Run) else restrict(s, only_level)
+                          for s in (pair.a, pair.b))
+        target = out_dir or Path("runs") / f"compare-{pair.name_a}-vs-{pair.name_b}"
         _check_writable(target)
-        runs = [value if kind == "run" else run_with_progress(value) for kind, value in sides]
-        result = compare(runs[0], runs[1], names[0], names[1])
+        if seeds is not None:
+            result = compare(pair.a, pair.b, pair.name_a, pair.name_b, seeds=seeds, out=target,
+                             resume=resume, **_executor_options(ray, address, workers),
+                             progress=_members_progress(f"{pair.name_a} vs {pair.name_b}"))
+            _print_summary(result)
+            return
+        result = compare(pair.a, pair.b, pair.name_a, pair.name_b,
+                         runner=lambda sc, pop: run_with_progress(sc, pop))
         report_path = result.write(target)
         if save_runs:
-            for (kind, _), run_, sub in zip(sides, runs, ("a", "b"), strict=True):
-                if kind == "scenario":
+            for side, run_, sub in ((pair.a, result.a, "a"), (pair.b, result.b, "b")):
+                if not isinstance(side, Run):
                     # The comparison's own runs: rewritten with the comparison.
                     run_.write(Path(target) / sub, force=True)
-    except NotComparable as e:
-        fail(str(e))
-    except (ScenarioError, OutputError, MemoryTooSmall) as e:
+    except (NotComparable, ScenarioError, OutputError, MemoryTooSmall, ExtraMissing,
+            PlanError) as e:
         fail(str(e))
     e = result.effects
     name_a, name_b = escape(result.name_a), escape(result.name_b)
@@ -315,6 +299,144 @@ def compare_cmd(
     out.print(f"comparison report: [bold]{escape(str(report_path))}[/]")
 
 
+# ---------------------------------------------------------------- ensembles and sweeps
+def _executor_options(ray: bool, address: str | None, workers: int | None) -> dict:
+    from metricpower.ensembles import executor_of
+
+    return {"executor": executor_of(ray, address, workers)}
+
+
+def _members_progress(title: str):
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TextColumn("members"), TimeElapsedColumn(),
+                        console=err, transient=False)
+    task = None
+
+    def tick(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task(title, total=total)
+        progress.update(task, completed=done)
+        if done == total:
+            progress.stop()
+
+    return tick
+
+
+def _print_summary(results) -> None:
+    """Headline metrics by arm (a paired comparison: its effects), each as mean [95%
+    t-interval] over seeds."""
+    import polars as pl
+
+    from metricpower.ensembles.results import EFFECTS
+    from metricpower.report.ensemble import interval
+
+    if results.kind == "compare":
+        effects = results.effects()
+        table = Table(title=f"{results.arms[0]} − {results.arms[1]}: paired difference over "
+                            f"{len(results.plan['seeds'])} seeds, mean [95% t-interval]")
+        table.add_column("effect")
+        table.add_column("A − B", justify="right")
+        for r in effects.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True):
+            table.add_row(r["metric"].removeprefix("effects.").replace("_", " "),
+                          interval(r["mean"], r["lo"], r["hi"]))
+        out.print(table)
+        out.print(f"tidy table: [bold]{results.out / 'results.parquet'}[/]  "
+                  f"report: [bold]{results.out / 'report.html'}[/]")
+        return
+    rows = results.summary()
+    metrics = [m for m in results.headline() if m in set(rows["metric"])][:4]
+    table = Table(title=f"{results!r}: mean [95% t-interval]")
+    table.add_column("arm")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    arms = list(dict.fromkeys(rows["arm"])) if "arm" in rows.columns else results.arms
+    for arm in arms:
+        mine = rows.filter(pl.col("arm") == arm) if "arm" in rows.columns else rows
+        cells = {r["metric"]: interval(r["mean"], r["lo"], r["hi"])
+                 for r in mine.iter_rows(named=True)}
+        table.add_row(arm, *(cells.get(m, "") for m in metrics))
+    out.print(table)
+    out.print(f"tidy table: [bold]{results.out / 'results.parquet'}[/]  "
+              f"report: [bold]{results.out / 'report.html'}[/]")
+
+
+@app.command()
+def ensemble(
+    scenario: Annotated[str, typer.Argument(help="scenario TOML file or preset name")],
+    seeds: Annotated[int, typer.Option(help="number of replicates (seeds)")] = 10,
+    citizens: Annotated[int | None, typer.Option(help="population size")] = None,
+    days: Annotated[int | None, typer.Option(help="days to simulate")] = None,
+    seed: Annotated[int | None, typer.Option(help="first seed")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="ensemble folder")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="run on Ray (the `ray` extra)")] = False,
+    address: Annotated[str | None, typer.Option(help="a Ray cluster's address")] = None,
+    workers: Annotated[int | None, typer.Option(help="processes (default: all cores)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted --out")] = False,
+    member_reports: Annotated[bool, typer.Option(
+        help="write each member's report.html too")] = False,
+) -> None:
+    """Run a scenario on N seeds: every metric's mean with its 95% interval, one tidy table
+    (member, seed, metric, value), each member's run directory."""
+    from metricpower.ensembles import ExtraMissing, PlanError
+    from metricpower.ensembles import ensemble as run_ensemble
+
+    try:
+        sc = _scenario_arg(scenario, citizens, days, seed)
+        target = out_dir or Path("runs") / f"{sc.name}-ensemble"
+        _check_writable(target)
+        results = run_ensemble(sc, seeds, target, resume=resume, reports=member_reports,
+                               progress=_members_progress(sc.name),
+                               **_executor_options(ray, address, workers))
+    except (ScenarioError, OutputError, MemoryTooSmall, ExtraMissing, PlanError) as e:
+        fail(str(e))
+    _print_summary(results)
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[str, typer.Argument(help="scenario TOML file or preset name")],
+    grid: Annotated[Path, typer.Option(
+        help="GRID.toml: a \\[grid] table or \\[\\[arms]] entries")],
+    seeds: Annotated[int | None, typer.Option(help="seeds per arm (default: the grid's, "
+                                                    "else 1)")] = None,
+    citizens: Annotated[int | None, typer.Option(help="population size")] = None,
+    days: Annotated[int | None, typer.Option(help="days to simulate")] = None,
+    seed: Annotated[int | None, typer.Option(help="first seed")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="sweep folder")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="run on Ray (the `ray` extra)")] = False,
+    address: Annotated[str | None, typer.Option(help="a Ray cluster's address")] = None,
+    workers: Annotated[int | None, typer.Option(help="processes (default: all cores)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted --out")] = False,
+    member_reports: Annotated[bool, typer.Option(
+        help="write each member's report.html too")] = False,
+) -> None:
+    """Run a grid of overrides over scenario keys, every arm on the same seeds and
+    populations (common random numbers): metrics with intervals, effects against the
+    baseline arm, which parameters move the headline numbers."""
+    from metricpower.ensembles import ExtraMissing, PlanError
+    from metricpower.ensembles import sweep as run_sweep
+
+    try:
+        sc = _scenario_arg(scenario, citizens, days, seed)
+        target = out_dir or Path("runs") / f"{sc.name}-sweep"
+        _check_writable(target)
+        results = run_sweep(sc, grid, seeds, target, resume=resume, reports=member_reports,
+                            progress=_members_progress(sc.name),
+                            **_executor_options(ray, address, workers))
+    except (ScenarioError, OutputError, MemoryTooSmall, ExtraMissing, PlanError) as e:
+        fail(str(e))
+    _print_summary(results)
+
+
+def _scenario_arg(spec: str, citizens, days, seed) -> Scenario:
+    path = Path(spec)
+    if path.suffix == ".toml" or path.exists():
+        return resolve_scenario(path, None, citizens, days, seed)
+    return resolve_scenario(None, spec, citizens, days, seed)
+
+
 @app.command("report")
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="run directory")],
@@ -332,3 +454,33 @@ def report_cmd(
     except (ScenarioError, OutputError) as e:
         fail(str(e))
     out.print(f"report: [bold]{escape(str(path))}[/]")
+
+
+@app.command("serve")
+def serve_cmd(
+    runs_dir: Annotated[Path, typer.Argument(help="the runs folder to serve")] = Path("runs"),
+    host: Annotated[str, typer.Option(
+        help="address to listen on; anything but 127.0.0.1 lets other machines in")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """A local web app over a runs folder: browse runs, interactive charts, compare two
+    runs, explain a citizen, start new runs from a preset."""
+    from metricpower.web import MissingExtra, require
+
+    try:
+        require()
+    except MissingExtra as e:
+        fail(str(e))
+    if runs_dir.exists() and not runs_dir.is_dir():
+        fail(f"{runs_dir}: not a folder")
+    from metricpower.web.app import serve
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold red]WARNING: serving on {escape(host)}: other machines that can "
+                  "reach this address can read every run in the folder and start runs "
+                  "here. There is no login.[/]", highlight=False, soft_wrap=True)
+    out.print(f"metricpower dashboard for [bold]{escape(str(runs_dir))}[/] at "
+              f"[bold]http://{escape(host)}:{port}/[/]  (Ctrl-C stops it)", highlight=False,
+              soft_wrap=True)
+    serve(runs_dir, host=host, port=port)

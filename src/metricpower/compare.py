@@ -27,16 +27,24 @@ class NotComparable(ValueError):
 
 
 def null_of(scenario):
-    """`scenario` with no policy: no rules, lists or consequences, and responses off (there
-    is nothing to respond to) — the same population, network, behaviours, sensors, services
-    and run settings, so it is the baseline for common random numbers."""
+    """`scenario` with no policy: no rules, lists or consequences — the same population,
+    network, behaviours, sensors, services and run settings, so it is the baseline for
+    common random numbers. Of the responses only the economy stays, as it is: it is how
+    the population lives, not the policy (charity still costs money, incomes still drift
+    back), and without it the policy's effect on incomes would be confounded with it.
+    The rest respond to the policy and stay off."""
     from metricpower.scenario import Scenario
 
     data = scenario.model_dump(mode="python")
     data.update(name="null", rules=[], lists=[], consequences=[],
                 description=f"No policy: {scenario.name}'s population, behaviours, sensors "
                             "and services with no rules, lists or consequences.")
-    data.pop("responses", None)
+    data["responses"] = {"economy": data["responses"]["economy"]}
+    # With no lists nobody is listed: what only the listed do (paying off a court debt)
+    # does not happen.
+    for b in data["behaviours"]:
+        if b.get("when") and "on_list(" in b["when"]:
+            b["when"] = "False"
     return Scenario.model_validate(data)
 
 
@@ -50,6 +58,9 @@ def differences(sa, sb) -> list[str]:
         out.append("network")
     if sa.run.seed != sb.run.seed:
         out.append(f"seed ({sa.run.seed} vs {sb.run.seed})")
+    pa, pb = sa.run.effective_population_seed, sb.run.effective_population_seed
+    if pa != pb:
+        out.append(f"population seed ({pa} vs {pb})")
     if sa.run.citizens != sb.run.citizens:
         out.append(f"citizens ({sa.run.citizens:,} vs {sb.run.citizens:,})")
     return out
@@ -213,7 +224,7 @@ def effects(a, b, ta: dict, tb: dict, sa: dict, sb: dict) -> dict:
     return clean(out)
 
 
-def compare(a, b, name_a: str | None = None, name_b: str | None = None) -> Comparison:
+def compare_runs(a, b, name_a: str | None = None, name_b: str | None = None) -> Comparison:
     """Compare run `a` (the policy) with run `b` (the baseline). Raises NotComparable when
     they do not share population, network, seed and number of citizens, or when their
     citizens differ although the scenarios agree."""
@@ -239,6 +250,149 @@ def compare(a, b, name_a: str | None = None, name_b: str | None = None) -> Compa
     return Comparison(a, b, name_a, name_b, ta, tb, rows, eff, notes)
 
 
+# ---------------------------------------------------------------- the two sides
+#: The run settings a run directory imposes on a scenario compared with it.
+SETTINGS = ("citizens", "days", "seed", "population_seed")
+
+
+@dataclass
+class Sides:
+    """The two sides of a comparison after deciding whose settings win: each a Run (a run
+    directory, kept as it is) or a Scenario (to be simulated), and their names."""
+
+    a: object
+    b: object
+    name_a: str
+    name_b: str
+
+    def scenarios(self):
+        return [s.scenario if _is_run(s) else s for s in (self.a, self.b)]
+
+
+def _is_run(side) -> bool:
+    from metricpower.runs import Run
+
+    return isinstance(side, Run)
+
+
+def side_of(spec, label: str = "A"):
+    """One side as given by a user: a Run, a Scenario or None ("null") is kept; a string or
+    path is a run directory, a scenario file or a preset name, in that order."""
+    from metricpower.runs import Run, load_run
+    from metricpower.scenario import (
+        Scenario,
+        ScenarioError,
+        load_preset,
+        load_scenario,
+        preset_names,
+    )
+
+    if spec is None or isinstance(spec, Run | Scenario):
+        return spec
+    if str(spec) == "null":
+        return None
+    path = Path(spec)
+    if path.is_dir():
+        return load_run(path)
+    if path.is_file():
+        return load_scenario(path)
+    if str(spec) in preset_names():
+        return load_preset(str(spec))
+    raise ScenarioError(str(spec), f"{label} is not a run directory, a scenario file or a "
+                                   f"preset name (presets: {', '.join(preset_names())}; "
+                                   "or `null`)")
+
+
+def _with_run(sc, settings: dict):
+    if not settings:
+        return sc
+    data = sc.model_dump(mode="python")
+    data["run"] = {**data["run"], **settings}
+    from metricpower.scenario import Scenario
+
+    return Scenario.model_validate(data)
+
+
+def sides(a, b, *, citizens: int | None = None, days: int | None = None,
+          seed: int | None = None, population_seed: int | None = None,
+          names: tuple[str | None, str | None] = (None, None)) -> Sides:
+    """Decide what is compared with what. A run directory keeps its own settings and the
+    scenario on the other side follows them (so both share one population and seed);
+    `citizens`, `days`, `seed` and `population_seed` apply to scenarios only; `null` is
+    the other side with no policy. Raises NotComparable when the request cannot hold."""
+    given = {"citizens": citizens, "days": days, "seed": seed,
+             "population_seed": population_seed}
+    settings = {k: v for k, v in given.items() if v is not None}
+    pair = [side_of(a, "A"), side_of(b, "B")]
+    labels = [names[0] or (Path(a).name if isinstance(a, str | Path) and Path(a).is_dir()
+                           else None),
+              names[1] or (Path(b).name if isinstance(b, str | Path) and Path(b).is_dir()
+                           else None)]
+    if pair == [None, None]:
+        raise NotComparable("A and B cannot both be `null`")
+    runs = [s for s in pair if _is_run(s)]
+    if settings and runs:
+        raise NotComparable("--citizens/--days/--seed apply to scenarios; a run directory "
+                            "keeps its own settings (the other side follows them)")
+    for i, side in enumerate(pair):
+        other = pair[1 - i]
+        if _is_run(side) and other is not None and not _is_run(other):
+            rs = side.scenario.run
+            pair[1 - i] = _with_run(other, {k: getattr(rs, k) for k in SETTINGS})
+    pair = [s if s is None or _is_run(s) else _with_run(s, settings) for s in pair]
+    for i, side in enumerate(pair):
+        if side is None:
+            other = pair[1 - i]
+            pair[i] = null_of(other.scenario if _is_run(other) else other)
+    out = [label or (s.scenario.name if _is_run(s) else s.name)
+           for label, s in zip(labels, pair, strict=True)]
+    result = Sides(pair[0], pair[1], out[0], out[1])
+    check_comparable(*result.scenarios(), *out)
+    return result
+
+
+def compare(a, b, name_a: str | None = None, name_b: str | None = None, *,
+            citizens: int | None = None, days: int | None = None, seed: int | None = None,
+            population_seed: int | None = None, seeds: int | None = None, out=None,
+            runner=None, **ensemble_options):
+    """Compare A (the policy) with B (the baseline) on one population with common random
+    numbers. Each side is a Run, a Scenario, a run directory, a scenario file, a preset
+    name, or None / "null" (the other side with no policy); see `sides` for whose settings
+    win.
+
+    With `seeds=None` the two sides run once (`runner(scenario, population)`, default
+    `simulate`) and a Comparison comes back. With `seeds=N` both run on N seeds (N
+    populations, each shared by A and B) through the ensemble machinery, writing to `out`;
+    the result's effects are paired differences with 95% t-intervals."""
+    s = sides(a, b, citizens=citizens, days=days, seed=seed, population_seed=population_seed,
+              names=(name_a, name_b))
+    if seeds is not None:
+        if _is_run(s.a) or _is_run(s.b):
+            raise NotComparable("a run directory holds one seed; compare scenarios or "
+                                "presets with --seeds")
+        from metricpower.ensembles import paired
+
+        if out is None:
+            raise ValueError("compare with seeds writes its members: give `out`")
+        return paired(s.a, s.b, s.name_a, s.name_b, seeds=seeds, out=out,
+                      **ensemble_options)
+    from metricpower.population import build_population, population_of
+    from metricpower.runs import simulate
+
+    runner = runner or (lambda sc, population: simulate(sc, population=population))
+    populations: dict[str, object] = {}
+    done = []
+    for side in (s.a, s.b):
+        if _is_run(side):
+            done.append(side)
+            continue
+        pop = populations.get(key := population_of(side))
+        if pop is None:
+            pop = populations[key] = build_population(side)
+        done.append(runner(side, pop))
+    return compare_runs(done[0], done[1], s.name_a, s.name_b)
+
+
 def describe(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -247,5 +401,5 @@ def describe(value) -> str:
     return f"{int(value):,}"
 
 
-__all__ = ["Comparison", "NotComparable", "check_comparable", "compare", "describe",
-           "differences", "effects", "null_of"]
+__all__ = ["Comparison", "NotComparable", "Sides", "check_comparable", "compare",
+           "compare_runs", "describe", "differences", "effects", "null_of", "side_of", "sides"]

@@ -38,6 +38,11 @@ def history(run: Run, citizen: int) -> Group:
                           f"(tier {escape(row['tier'])})")
     lists = [escape(s.name) for s in sc.lists if row[CITIZENS["on", s.name]]]
     head.add_row("lists now", ", ".join(lists) or "none")
+    # A list left shows as days listed without being on it now.
+    left = [f"{s.name} ({row[f'days_on_{s.name}']} days listed)" for s in sc.lists
+            if row[f"days_on_{s.name}"] > 0 and not row[f"on_{s.name}"]]
+    if left:
+        head.add_row("lists left", ", ".join(left))
     head.add_row("sanctions / rewards", f"{row['sanctions']} / {row['rewards']}")
     head.add_row("income index", f"{row['income']:.2f} → {row['income_final']:.2f}")
     if row["flagged"]:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from metricpower.engine import Engine
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.memory import MemoryTooSmall, check_memory
-from metricpower.population import make_citizens, make_network
+from metricpower.population import Population, build_population
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
 from metricpower.store import OutputError, verify, write_run
 
@@ -65,6 +65,13 @@ class Run:
                               "(or use run.polars(), or run.tables for Arrow)") from None
         return self.tables[name].to_pandas()
 
+    def plot(self, figure: str, tables: dict | None = None):
+        """One of the report's figures, e.g. ``run.plot("tier-shares")`` (an SVG that a
+        notebook shows; `metricpower.report.FIGURES` lists them)."""
+        from metricpower.report import plot
+
+        return plot(self, figure, tables)
+
     def write(self, out: str | Path, report: bool = True, *, force: bool = False,
               fresh_name: bool = False) -> Path:
         """Write the run directory all at once (see `metricpower.store`): refused on a
@@ -89,14 +96,25 @@ class Run:
         return write_run(Path(out), fill, force=force, fresh_name=fresh_name, tables=TABLES)
 
 
-def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None) -> Run:
-    """Run a scenario in memory. `progress(day)` is called after each day. Refused
-    (MemoryTooSmall) before anything is made when it would not fit in memory."""
+def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
+             population: Population | None = None) -> Run:
+    """Run a scenario in memory. `progress(day)` is called after each day. `population`
+    (from `build_population`) runs it on a population built before, shared by runs of
+    other seeds or policies; it must have been built for this scenario's population.
+    Refused (MemoryTooSmall) before anything is made when it would not fit in memory."""
     from metricpower.metrics import headline, summary
 
     check_memory(scenario)
-    citizens = make_citizens(scenario)
-    engine = Engine(scenario, citizens, make_network(scenario, citizens))
+    if population is None:
+        population = build_population(scenario)
+        network = population.network
+    elif not population.fits(scenario):
+        raise ValueError(f"scenario {scenario.name!r}: the population given was built from "
+                         "other population or network settings, number of citizens or "
+                         "population seed")
+    else:
+        network = population.network_copy()
+    engine = Engine(scenario, population.citizens, network)
     engine.run(progress)
     tables = _tables(engine)
     run = Run(scenario, tables, headline(scenario, tables))

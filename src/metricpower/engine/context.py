@@ -7,6 +7,8 @@ any array-API library through `array-api-compat`): the compiled closures call on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from array_api_compat import array_namespace
 
@@ -24,9 +26,10 @@ class Context:
 
     def __init__(self, citizens: Citizens, network: Network, state: State,
                  windows: dict[tuple[str, int], EventWindow], day: int,
-                 idx: np.ndarray | None = None, xp=np):
+                 idx: np.ndarray | None = None, xp=np, shift: Shift | None = None):
         self.citizens, self.network, self.state = citizens, network, state
         self.windows, self.day, self.idx, self.xp = windows, day, idx, xp
+        self.shift = shift
 
     def _take(self, values: np.ndarray) -> np.ndarray:
         return values if self.idx is None else values[self.idx]
@@ -44,7 +47,15 @@ class Context:
     def call(self, name: str, args: tuple):
         if name == "count":
             behaviour, days = args
-            return self._take(self.windows[(behaviour, int(days))].counts)
+            counts = self.windows[(behaviour, int(days))].counts
+            shift = self.shift
+            if shift is None or shift.behaviour != behaviour:
+                return self._take(counts)
+            if self.idx is not None:
+                return counts[self.idx] + shift.by
+            counts = counts.copy()
+            counts[shift.rows] += shift.by
+            return counts
         if name == "on_list":
             return self._take(self.state.on_list[args[0]])
         xp = self.xp
@@ -67,6 +78,17 @@ def _numpy(values) -> np.ndarray:
     return values if isinstance(values, np.ndarray) else np.from_dlpack(values)
 
 
+@dataclass(frozen=True)
+class Shift:
+    """A count as it stands for one act rather than as the windows hold it: `count` of
+    `behaviour` is moved by `by` for the citizens `rows` (the citizens asked about; one
+    asked about twice is moved once), and for nobody else."""
+
+    behaviour: str
+    by: int
+    rows: np.ndarray
+
+
 class Conditions:
     """The policy's compiled conditions, evaluated on the run's current state."""
 
@@ -79,17 +101,23 @@ class Conditions:
         # slow the engine's day.
         self.xp = array_namespace(state.score, use_compat=False)
 
-    def context(self, day: int, idx: np.ndarray | None = None) -> Context:
+    def context(self, day: int, idx: np.ndarray | None = None,
+                shift: Shift | None = None) -> Context:
         return Context(self.citizens, self.network, self.state, self.windows, day, idx,
-                       self.xp)
+                       self.xp, shift)
 
-    def holds(self, where: str, day: int, idx: np.ndarray | None = None) -> np.ndarray:
-        """A condition's truth for citizens `idx` (everyone when None), as a bool array."""
+    def holds(self, where: str, day: int, idx: np.ndarray | None = None,
+              shift: tuple[str, int] | None = None) -> np.ndarray:
+        """A condition's truth for citizens `idx` (everyone when None), as a bool array.
+        `shift = (behaviour, by)`: the citizens `idx` count `by` more acts of `behaviour`
+        than their windows hold."""
         cond, xp = self.compiled[where], self.xp
+        moved = None if shift is None else Shift(*shift, idx)
         if idx is not None and not reads_friends([cond]):
-            return xp.broadcast_to(xp.asarray(cond(self.context(day, idx)), dtype=xp.bool),
-                                   idx.shape)
-        value = xp.broadcast_to(xp.asarray(cond(self.context(day)), dtype=xp.bool), (self.n,))
+            return xp.broadcast_to(xp.asarray(cond(self.context(day, idx, moved)),
+                                              dtype=xp.bool), idx.shape)
+        value = xp.broadcast_to(xp.asarray(cond(self.context(day, shift=moved)),
+                                           dtype=xp.bool), (self.n,))
         return value if idx is None else value[idx]
 
 

@@ -61,8 +61,8 @@ class Engine:
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in scenario.rules],
                              [b.name for b in scenario.behaviours],
                              [s.name for s in scenario.sensors])
-        # Points at stake per act of each behaviour (what deterrence and hidden offences
-        # are counted on).
+        # Points the rules can take per act of each behaviour (hidden offences are the
+        # acts of a behaviour with some).
         self.penalty = [sum(-r.points for r in scenario.rules
                             if r.kind == "event" and r.behaviour == b.name and r.is_penalty)
                         for b in scenario.behaviours]

@@ -104,9 +104,13 @@ class Sampler:
 
 
 def false_match_rates(scenario: Scenario, citizens: Citizens):
-    """For each camera that can err: (sensor index, per-citizen daily rate of being
-    charged for someone else's act, the public behaviours it can charge, and their
-    cumulative shares by base rate, from which the charge is picked)."""
+    """For each camera that can err and each public behaviour it watches: (sensor index,
+    behaviour index, per-citizen daily rate of being charged with that behaviour for
+    someone else's act). Only those who could have been seen doing it are charged (a
+    dog charge falls on a dog owner): the camera's false matches are shared among its
+    behaviours by how many acts of each there are to mistake (rate times the share who
+    can act), and each behaviour's among those who can do it, so the camera's mean rate
+    per citizen stays `false_match_rate` times the group factor and coverage."""
     out = []
     for si, s in enumerate(scenario.sensors):
         public = [bi for bi, b in enumerate(scenario.behaviours)
@@ -117,9 +121,15 @@ def false_match_rates(scenario: Scenario, citizens: Citizens):
                          for g in scenario.population.groups])
         rate = (s.false_match_rate * mult[citizens.group]
                 * np.where(citizens.urban, s.coverage.urban, s.coverage.rural))
-        weights = np.array([scenario.behaviours[bi].rate for bi in public])
-        out.append((si, rate.astype(np.float32), np.array(public),
-                    np.cumsum(weights) / weights.sum()))
+        able = [np.ones(len(citizens), bool) if scenario.behaviours[bi].requires is None
+                else getattr(citizens, scenario.behaviours[bi].requires) for bi in public]
+        share_able = np.array([a.mean() if len(a) else 0.0 for a in able])
+        volume = np.array([scenario.behaviours[bi].rate for bi in public]) * share_able
+        if volume.sum() == 0:
+            continue
+        for bi, a, sa, v in zip(public, able, share_able, volume, strict=True):
+            if v > 0:
+                out.append((si, bi, (rate * a * (v / volume.sum() / sa)).astype(np.float32)))
     return out
 
 
@@ -150,8 +160,9 @@ class Observer:
         urban = citizens.urban
         self.seen = [np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
                      * np.float32(s.detection) for s in scenario.sensors]
-        self.false_match = [(si, scenario.sensors[si].name, Sampler(rate), public, cum)
-                            for si, rate, public, cum in false_match_rates(scenario, citizens)]
+        self.false_match = [(si, bi, f"falsematch:{scenario.sensors[si].name}:"
+                             f"{self.behaviours[bi].name}", Sampler(rate))
+                            for si, bi, rate in false_match_rates(scenario, citizens)]
 
     def occurrences(self, day: int, bi: int,
                     propensity: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -190,20 +201,16 @@ class Observer:
         return Events(citizen[hit], sensor[hit], benign[hit], np.zeros(int(hit.sum()), bool))
 
     def false_matches(self, day: int) -> dict[int, Events]:
-        """Cameras charging citizens who did nothing, by the behaviour they are charged with."""
+        """Cameras charging citizens who did nothing, by the behaviour they are charged
+        with (among those who could have done it when the run began: the occur stage
+        drops those who no longer can)."""
         out: dict[int, list[Events]] = {}
-        for si, name, sampler, public, cum in self.false_match:
-            rng = self.streams.rng(f"falsematch:{name}", day)
-            cand, p, u = sampler.draw(rng, 1)
-            keep = u[0] < p
-            cand = cand[keep]
-            which = public[np.minimum(np.searchsorted(cum, u[1][keep], side="right"),
-                                      len(public) - 1)]
-            for bi in np.unique(which):
-                hit = cand[which == bi]
-                out.setdefault(int(bi), []).append(Events(
-                    hit, np.full(len(hit), si, np.int16), np.zeros(len(hit), bool),
-                    np.ones(len(hit), bool)))
+        for si, bi, stream, sampler in self.false_match:
+            cand, p, u = sampler.draw(self.streams.rng(stream, day), 0)
+            hit = cand[u[0] < p]
+            out.setdefault(bi, []).append(Events(
+                hit, np.full(len(hit), si, np.int16), np.zeros(len(hit), bool),
+                np.ones(len(hit), bool)))
         return {bi: concat(ev) for bi, ev in out.items()}
 
 

@@ -19,6 +19,9 @@ class State:
     labelled: np.ndarray            # bool: publicly labelled now
     on_list: dict[str, np.ndarray]  # list name -> bool
     list_since: dict[str, np.ndarray]   # list name -> int32 day of entry
+    #: list name -> int32: observed acts the list's entry condition counts, since entry
+    #: (what the listing rests on; an appeal that reverses the last one withdraws it)
+    list_grounds: dict[str, np.ndarray] = field(default_factory=dict)
     rule_total: dict[str, np.ndarray] = field(default_factory=dict)  # capped rule -> |points|
     sanctions: np.ndarray = None    # int32 sanctions suffered (denials, throttles, …)
     rewards: np.ndarray = None      # int32 rewards received
@@ -46,6 +49,7 @@ class State:
             labelled=np.zeros(n, dtype=bool),
             on_list={name: np.zeros(n, dtype=bool) for name in lists},
             list_since={name: np.zeros(n, dtype=np.int32) for name in lists},
+            list_grounds={name: np.zeros(n, dtype=np.int32) for name in lists},
             rule_total={r.name: np.zeros(n, dtype=np.int32) for r in scenario.rules if r.cap},
             sanctions=np.zeros(n, dtype=np.int32),
             rewards=np.zeros(n, dtype=np.int32),

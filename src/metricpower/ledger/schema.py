@@ -281,8 +281,13 @@ DAILY = Table("daily", "day of the run", "What happened each day, counted over e
     )),
     Family("list", (
         _flow("entered", "citizens", "citizens put on the list"),
-        _flow("left", "citizens", "citizens taken off the list"),
+        _flow("left", "citizens", "citizens taken off the list (by its exit condition, "
+              "on expiry, or withdrawn)"),
     )),
+    Family("list", (
+        _flow("withdrawn", "citizens", "of those taken off, listings withdrawn because an "
+              "appeal reversed the penalty they rested on"),
+    ), when="appeals"),
     Fixed((_c("flagged", I64, "citizens", "citizens flagged by the risk model"),),
           when="prediction"),
     Family("consequence", (_flow("applied", "events", "times the consequence was applied"),)),
@@ -396,9 +401,13 @@ TIES = Table("ties", "change to the network", "Every friendship dropped or forme
     )),
 ))
 
-PREDICTIONS = Table("predictions", "judgement day and group", "The risk model's flags "
-                    "judged against hidden truth once their horizon has passed.", (Fixed((
-                        _c("day", I64, "day", "day the flags were judged"),
+PREDICTIONS = Table("predictions", "prediction day and group", "The risk model's flags "
+                    "judged once their horizon has passed, on what the model predicts: of "
+                    "the citizens not at the bottom on the day of the flags, who is at the "
+                    "bottom `horizon` days later (fell). (tp + fn) / all is the base rate "
+                    "that precision is read against.", (Fixed((
+                        _c("day", I64, "day", "day the flags were made (judged `horizon` "
+                           "days later)"),
                         _c("group", STR, "name", "demographic group"),
                         _c("tp", I64, "citizens", "flagged and fell to the bottom"),
                         _c("fp", I64, "citizens", "flagged and did not"),

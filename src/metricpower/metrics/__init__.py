@@ -22,8 +22,8 @@ from metricpower.metrics.common import (
     spearman,
 )
 from metricpower.metrics.disparate import (
+    ALPHA,
     FOUR_FIFTHS,
-    MIN_EVENTS,
     disparate_impact,
     group_rates,
     list_direction,
@@ -53,10 +53,10 @@ from metricpower.metrics.judgements import (
     wrongful_sanctions,
 )
 from metricpower.metrics.limits import (
+    acts_scored,
     behaviours_regulated,
     lawful_penalised_share,
     occurrences_by_behaviour,
-    occurrences_under_rule,
     policy_table,
 )
 from metricpower.metrics.measure import PROCESSES, bottom_tiers, measure, summary
@@ -68,14 +68,14 @@ from metricpower.metrics.visibility import (
 )
 
 __all__ = [
-    "FOUR_FIFTHS", "HORIZONS", "MIN_EVENTS", "PERSISTENCE_DAYS", "PROCESSES",
+    "ALPHA", "FOUR_FIFTHS", "HORIZONS", "PERSISTENCE_DAYS", "PROCESSES",
     "assortativity_over_time", "average_ranks", "behaviours_regulated",
     "benign_penalty_share", "bottom_tiers", "chilling", "citizen_evidence",
     "consequence_rates", "decisions_gated", "detection_rate", "disparate_impact", "frame",
     "gini", "group_rates", "headline", "income_by_tier", "income_gap", "income_over_time",
     "lawful_penalised_share", "list_direction", "list_shares", "list_sizes_over_time",
     "measure", "misattributed_per_100k", "mobility", "occurrences_by_behaviour",
-    "occurrences_under_rule", "pearson", "penalties_over_time", "persistence",
+    "acts_scored", "pearson", "penalties_over_time", "persistence",
     "persistence_after_entry", "policy_table", "prediction_errors", "roc_auc",
     "sanctioned_citizens", "score_gini", "score_knowledge", "service_decisions",
     "snapshot_days", "snapshot_pairs", "spearman", "summary", "tie_changes", "tier_shares",

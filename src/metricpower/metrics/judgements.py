@@ -124,7 +124,9 @@ def wrongful_sanctions(evidence: pl.DataFrame, conduct_median: float | None = No
 def prediction_errors(predictions) -> pl.DataFrame | None:
     """The risk model's confusion counts against the hidden truth, summed over the run, by
     group and overall: precision, recall, false-positive rate (innocent citizens flagged
-    / all innocent) and false-negative rate. None when predictions were off."""
+    / all innocent) and false-negative rate, and the base rate (the share whose hidden
+    truth was positive) that precision must be read against: flags drawn at random
+    would have the base rate as their precision. None when predictions were off."""
     pred = frame(predictions)
     if pred is None or pred.height == 0:
         return None
@@ -136,4 +138,5 @@ def prediction_errors(predictions) -> pl.DataFrame | None:
     tp, fp, fn, tn = (pl.col(c) for c in counts)
     return df.with_columns(precision=ratio(tp, tp + fp), recall=ratio(tp, tp + fn),
                            false_positive_rate=ratio(fp, fp + tn),
-                           false_negative_rate=ratio(fn, fn + tp))
+                           false_negative_rate=ratio(fn, fn + tp),
+                           base_rate=ratio(tp + fn, tp + fp + fn + tn))

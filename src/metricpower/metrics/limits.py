@@ -1,5 +1,5 @@
 """Process 1, the creation of limits: what the policy defines as good and bad conduct,
-and how much of ordinary, lawful life falls under it."""
+and how much of ordinary, lawful life it actually reached."""
 
 from __future__ import annotations
 
@@ -85,19 +85,41 @@ def occurrences_by_behaviour(daily, policy: pl.DataFrame, citizens=None,
                             pl.lit(None, pl.Float64))
 
 
-def occurrences_under_rule(by_behaviour: pl.DataFrame) -> pl.DataFrame:
-    """Share of all occurrences (everything citizens did, seen or not) that are of a
-    behaviour some event rule scores — how much of life the policy reaches; and the share
-    that are lawful acts the policy penalises."""
+def acts_scored(by_behaviour: pl.DataFrame, ledger, citizens) -> pl.DataFrame:
+    """How much of life the policy reached: the share of all acts (occurrences, seen or
+    not) that an event rule scored, and the share of lawful acts it penalised — both
+    depend on what sensors saw and on which acts the rules' conditions caught, so they
+    are findings, not the catalogue's design. Scored acts are the ledger's event entries
+    on real acts (not false matches, not reversals), counted whether or not an appeal
+    later reversed them. Where the ledger keeps a sample of citizens, its counts are
+    scaled up by the share kept (`scaled` says so)."""
     occ = pl.col("occurrences")
-    return by_behaviour.select(
+    totals = by_behaviour.select(
         occurrences=occ.sum(),
-        under_rule=occ.filter(pl.col("regulated")).sum(),
-        lawful_penalised=occ.filter(pl.col("lawful") & pl.col("penalised")).sum(),
-        source=pl.col("source").first(),
+        lawful_occurrences=occ.filter(pl.col("lawful")).sum(),
+        source=pl.col("source").first())
+    ledger, citizens = frame(ledger), frame(citizens)
+    kept, n = 1.0, (citizens.height if citizens is not None else 0)
+    if citizens is not None and "in_ledger" in citizens.columns and n:
+        kept = float(citizens["in_ledger"].sum()) / n
+    lawful = by_behaviour.filter(pl.col("lawful"))["behaviour"].to_list()
+    scored = penalised = 0.0
+    if ledger is not None and ledger.height:
+        original = (pl.col("reverses").is_null() | (pl.col("reverses") < 0)
+                    if "reverses" in ledger.columns else pl.lit(True))
+        acts = ledger.filter(pl.col("behaviour").is_not_null() & original
+                             & ~pl.col("misattributed").fill_null(False))
+        scored = float(acts.height)
+        penalised = float(acts.filter((pl.col("points") < 0)
+                                      & pl.col("behaviour").cast(pl.String).is_in(lawful)
+                                      ).height)
+    scale = 1.0 / kept if kept > 0 else 0.0
+    return totals.with_columns(
+        acts_scored=pl.lit(scored * scale), lawful_penalised=pl.lit(penalised * scale),
+        scaled=pl.lit(kept < 1.0),
     ).with_columns(
-        share=ratio(pl.col("under_rule"), pl.col("occurrences")),
-        lawful_penalised_share=ratio(pl.col("lawful_penalised"), pl.col("occurrences")),
+        share=ratio(pl.col("acts_scored"), pl.col("occurrences")),
+        lawful_penalised_share=ratio(pl.col("lawful_penalised"), pl.col("lawful_occurrences")),
     )
 
 

@@ -21,7 +21,7 @@ from metricpower.metrics.common import citizen_evidence, clean, daily_total, fra
 PROCESSES = {
     "limits": ("Creation of limits", [
         "policy", "behaviours_regulated", "occurrences_by_behaviour",
-        "occurrences_under_rule", "lawful_penalised_share"]),
+        "acts_scored", "lawful_penalised_share"]),
     "visibility": ("Visible / invisible", [
         "detection_rate", "benign_penalty_share", "misattributed_per_100k",
         "penalties_over_time"]),
@@ -85,7 +85,7 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     out["behaviours_regulated"] = limits.behaviours_regulated(policy)
     occ = limits.occurrences_by_behaviour(daily, policy, citizens, sc.run.days)
     out["occurrences_by_behaviour"] = occ
-    out["occurrences_under_rule"] = limits.occurrences_under_rule(occ)
+    out["acts_scored"] = limits.acts_scored(occ, ledger, citizens)
     out["lawful_penalised_share"] = limits.lawful_penalised_share(evidence)
     # 2 visible / invisible
     out["detection_rate"] = visibility.detection_rate(daily, citizens)
@@ -151,14 +151,14 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
     s: dict[str, dict] = {}
 
     reg = m["behaviours_regulated"].row(0, named=True)
-    under = m["occurrences_under_rule"].row(0, named=True)
+    reached = m["acts_scored"].row(0, named=True)
     s["limits"] = {
         "behaviours": reg["behaviours"], "regulated": reg["regulated"],
         "penalised": reg["penalised"], "rewarded": reg["rewarded"],
         "lawful_penalised": reg["lawful_penalised"],
-        "occurrence_share_under_rule": under["share"],
-        "occurrence_share_lawful_penalised": under["lawful_penalised_share"],
-        "occurrences_source": under["source"],
+        "acts_scored_share": reached["share"],
+        "lawful_acts_penalised_share": reached["lawful_penalised_share"],
+        "occurrences_source": reached["source"],
         "lawful_share_of_penalised_events": _all(m["lawful_penalised_share"], "share"),
     }
 
@@ -189,6 +189,10 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
         "list_sizes_peak": {name: int(g["size"].max()) for (name,), g in lsz.group_by("list")},
         "ever_listed_share": {r["list"]: r["ever_share"] for r in m["list_shares"].filter(
             pl.col("by") == "all").iter_rows(named=True)},
+        "list_entries": {name: daily_total(daily, f"entered_{name}") for name in
+                         (x.name for x in sc.lists)},
+        "list_exits": {name: daily_total(daily, f"left_{name}") for name in
+                       (x.name for x in sc.lists)},
     }
 
     j: dict = {}
@@ -217,7 +221,7 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
     if "prediction_errors" in m:
         pe = m["prediction_errors"]
         j["predictions"] = {r["group"]: {k: r[k] for k in (
-            "tp", "fp", "fn", "tn", "precision", "false_positive_rate")}
+            "tp", "fp", "fn", "tn", "precision", "base_rate", "false_positive_rate")}
             for r in pe.iter_rows(named=True)}
     s["judgements"] = j
 
@@ -264,7 +268,7 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
     auth: dict = {}
     if "decisions_gated" in m:
         dg = m["decisions_gated"].filter(pl.col("group") == "all").row(0, named=True)
-        auth.update(decisions=dg["decisions"], gated_share=dg["gated_share"],
+        auth.update(decisions=dg["decisions"], changed=dg["changed"],
                     changed_share=dg["changed_share"])
     sk = m["score_knowledge"]
     auth.update(spearman=_all(sk, "spearman"), auc=_all(sk, "auc"),
@@ -272,17 +276,29 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
     s["authority"] = auth
 
     di = m["disparate_impact"]
-    flagged = di.filter(pl.col("flagged")).sort("impact_ratio")
     worst = di.filter(pl.col("impact_ratio").is_not_null()).sort("impact_ratio")
+
+    def finding(r: dict) -> dict:
+        return {k: r[k] for k in ("rate", "by", "who", "value", "reference", "impact_ratio",
+                                  "ci_low", "ci_high", "p_value", "p_adjusted",
+                                  "below_four_fifths")}
+
     s["disparate_impact"] = {
-        "rule": "four-fifths: impact ratio below 0.8",
+        "rule": (f"flagged when significant at {disparate.ALPHA:g} (family-wise): "
+                 "chi-squared test of the group against the reference group (Fisher's exact "
+                 "below 5 expected), Holm-adjusted over every pair of groups of every rate; "
+                 f"{1 - disparate.ALPHA:.0%} Katz log intervals; the four-fifths rule "
+                 "(ratio below 0.8) is descriptive"),
+        "level": disparate.ALPHA,
         "rates_checked": di.select("rate", "by").unique().height,
-        "flagged": [{"rate": r["rate"], "by": r["by"], "who": r["who"],
-                     "impact_ratio": r["impact_ratio"], "value": r["value"],
-                     "reference": r["reference"]} for r in flagged.iter_rows(named=True)],
+        "flagged": [finding(r) for r in di.filter(pl.col("flagged")).sort("impact_ratio")
+                    .iter_rows(named=True)],
+        "below_four_fifths_not_significant": [
+            finding(r) for r in di.filter(pl.col("below_four_fifths") & ~pl.col("flagged"))
+            .sort("impact_ratio").iter_rows(named=True)],
         "worst": (None if worst.height == 0 else
                   {k: worst.row(0, named=True)[k] for k in ("rate", "by", "who",
-                                                            "impact_ratio")}),
+                                                            "impact_ratio", "flagged")}),
     }
     # Every daily count the run recorded, over the whole run, as the schema declares them.
     s["totals"] = {c.name: daily_total(daily, DAILY[c.name]) for c in DAILY.fixed()

@@ -41,7 +41,7 @@ class Citizens:
 def make_citizens(scenario: Scenario, n: int | None = None) -> Citizens:
     pop = scenario.population
     n = scenario.run.citizens if n is None else n
-    rng = Streams(scenario.run.seed).rng("population")
+    rng = Streams(scenario.run.effective_population_seed).rng("population")
     shares = np.array([r.share for r in pop.regions])
     counts = rng.multinomial(n, shares / shares.sum())
     region = np.repeat(np.arange(len(counts), dtype=np.int16), counts)

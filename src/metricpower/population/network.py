@@ -150,7 +150,12 @@ class Ties(Network):
         np.subtract.at(self.active_degree, owner, 1)
         np.subtract.at(self.active_degree, friend, 1)
 
-    def form(self, a: np.ndarray, b: np.ndarray) -> None:
+    def form(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Tie a[k] to b[k] where they are not friends yet, each pair once (a second tie
+        would count one friend twice in degrees, sums and assortativity); returns which
+        of the proposed ties were made."""
+        made = self._new(a.astype(np.int64), b.astype(np.int64))
+        a, b = a[made], b[made]
         # Grow the pair arrays by doubling, so a day's new ties cost what they are.
         used = self.formed
         if used + len(a) > len(self.pair_a):
@@ -166,12 +171,27 @@ class Ties(Network):
         self.formed = used + len(a)
         np.add.at(self.active_degree, a, 1)
         np.add.at(self.active_degree, b, 1)
+        return made
+
+    def _new(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Which pairs (a[k], b[k]) are neither live ties nor repeats of an earlier k."""
+        n = np.int64(self.n)
+        key = np.minimum(a, b) * n + np.maximum(a, b)
+        made = np.zeros(len(a), bool)
+        made[np.unique(key, return_index=True)[1]] = True
+        if not len(a):
+            return made
+        wanted = np.zeros(self.n, bool)
+        wanted[a] = True
+        owner, friend, _ = self.friends_of(np.unique(a), wanted)
+        linked = np.minimum(owner, friend) * n + np.maximum(owner, friend)
+        return made & ~np.isin(key, linked)
 
 
 def make_network(scenario: Scenario, citizens: Citizens) -> Network:
     n = len(citizens)
     spec = scenario.network
-    rng = Streams(scenario.run.seed).rng("network")
+    rng = Streams(scenario.run.effective_population_seed).rng("network")
     stubs = rng.poisson(spec.mean_degree / 2.0, size=n)
     a = np.repeat(np.arange(n, dtype=np.int32), stubs)
     # Narrow draws: these arrays are the size of the network.

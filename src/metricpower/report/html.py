@@ -8,6 +8,8 @@ import math
 
 import polars as pl
 
+from metricpower.report.labels import is_index, is_share, label, share
+
 CSS = """
 :root { --ink: #222; --muted: #666; --line: #ddd; --accent: #8b1e2d; }
 * { box-sizing: border-box; }
@@ -18,7 +20,7 @@ header { padding-top: 28px; }
 h1 { margin: 0 0 4px; font-size: 1.7em; }
 h2 { border-bottom: 2px solid var(--accent); padding-bottom: 4px; margin-top: 0; }
 .meta { color: var(--muted); margin: 0 0 12px; }
-nav ol { columns: 2; padding-left: 1.2em; }
+nav ul.toc { columns: 2; padding-left: 1.2em; list-style: none; }
 section { background: white; border: 1px solid var(--line); border-radius: 6px;
           padding: 18px 22px; margin: 18px 0; }
 .gloss { color: var(--muted); font-style: italic; margin-top: -6px; }
@@ -29,7 +31,10 @@ figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: 0.9em; }
 .missing { color: var(--muted); border: 1px dashed var(--line); padding: 8px 12px; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 8px 0; }
-th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: right; }
+th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: right;
+         white-space: nowrap; }
+td.text, th.text { white-space: normal; }
+td.na { color: var(--muted); }
 th { background: #f0f0f0; }
 td.text, th.text { text-align: left; }
 details { margin: 8px 0; }
@@ -80,45 +85,52 @@ def section(sid: str, title: str, gloss: str, summary: list[str], parts: list[st
             f"<div class=\"summary\">{paras}</div>\n" + "\n".join(parts) + "\n</section>")
 
 
-def figure(fid: str, uri: str | None, caption: str, missing: str = "") -> str:
-    """A figure; when `uri` is None, a note saying why the plot is absent."""
-    if uri is None:
+def figure(fid: str, chart, caption: str, missing: str = "") -> str:
+    """A figure (an SVG chart, or a data: URI already made); when `chart` is None, a note
+    saying in words why there is nothing to draw."""
+    if chart is None:
         return (f"<p class=\"missing\" id=\"{esc(fid)}-missing\" data-figure=\"{esc(fid)}\">"
                 f"{esc(missing or 'Not recorded in this run.')}</p>")
-    return (f"<figure id=\"{esc(fid)}\"><img src=\"{uri}\" alt=\"{esc(caption)}\">"
+    src = chart if isinstance(chart, str) else chart.uri
+    return (f"<figure id=\"{esc(fid)}\"><img src=\"{src}\" alt=\"{esc(caption)}\">"
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
-def _cell(value) -> tuple[str, str]:
-    if value is None:
-        return "", ""
+def _cell(column: str, value) -> tuple[str, str]:
+    """A table cell written for its column: shares as percentages, rates per 100,000 with
+    one decimal, counts as integers with separators, other numbers to 3 significant
+    digits; an absent value says so."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a", "na"
     if isinstance(value, bool):
-        return "yes" if value else "no", "text"
+        return ("yes" if value else "no"), "text"
     if isinstance(value, int):
         return f"{value:,}", ""
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return "", ""
-        if value.is_integer() and abs(value) >= 2:
+        if is_share(column):
+            return share(value), ""
+        if "per_100k" in column or "per_1000" in column:
+            return f"{value:,.1f}", ""
+        if value.is_integer() and not is_index(column):
             return f"{int(value):,}", ""
-        if value != 0 and abs(value) < 0.01:
-            return f"{value:.2e}", ""
-        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}", ""
+        if abs(value) >= 1000:
+            return f"{value:,.0f}", ""
+        return f"{value:,.3g}" if abs(value) >= 0.001 or value == 0 else f"{value:.2g}", ""
     return esc(value), "text"
 
 
 def table(df: pl.DataFrame | None, caption: str, max_rows: int = 60,
           open_: bool = False) -> str:
-    """A table folded in a <details> element."""
+    """A table folded in a <details> element, columns named for readers."""
     if df is None or df.height == 0:
         return ""
     head = "".join(f"<th class=\"{'text' if df.schema[c] == pl.String else ''}\">"
-                   f"{esc(c)}</th>" for c in df.columns)
+                   f"{esc(label(c))}</th>" for c in df.columns)
     rows = []
     for r in df.head(max_rows).iter_rows():
         cells = []
-        for v in r:
-            text, cls = _cell(v)
+        for c, v in zip(df.columns, r, strict=True):
+            text, cls = _cell(c, v)
             cells.append(f"<td class=\"{cls}\">{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = (f"<p class=\"meta\">first {max_rows} of {df.height:,} rows</p>"

@@ -8,10 +8,11 @@ from pathlib import Path
 import polars as pl
 
 from metricpower.ledger.schema import DAILY
-from metricpower.metrics import PERSISTENCE_DAYS, PROCESSES, measure, summary
+from metricpower.metrics import PERSISTENCE_DAYS, measure, summary
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, pct, section, table
+from metricpower.report.labels import rate_label
 
 #: Section ids in report order (the processes, then disparate impact).
 SECTIONS = ("overview", "limits", "visibility", "categorisation", "judgements",
@@ -35,20 +36,70 @@ GLOSS = {
                         "impact.",
 }
 
-#: Every figure the report can show, by section: (id, always present?).
+#: Every figure the report can show, by section. A figure with nothing to show (the
+#: `null` policy charges nobody) is replaced by a sentence saying why.
 FIGURES = {
-    "limits": [("fig-policy", True), ("fig-occurrences", True)],
-    "visibility": [("fig-penalty-evidence", True), ("fig-misattribution", True)],
-    "categorisation": [("fig-tier-shares", True), ("fig-score-distribution", True),
-                       ("fig-list-sizes", True)],
-    "judgements": [("fig-sanctions", True), ("fig-wrongful", True),
-                   ("fig-predictions", False)],
-    "intensification": [("fig-mobility", False), ("fig-assortativity", False),
-                        ("fig-ties", False), ("fig-chilling", False),
-                        ("fig-income-tier", True)],
-    "authority": [("fig-score-conduct", True), ("fig-authority", True)],
-    "disparate_impact": [("fig-impact-group", True), ("fig-impact-region", True)],
+    "limits": ["fig-policy", "fig-occurrences"],
+    "visibility": ["fig-penalty-evidence", "fig-misattribution"],
+    "categorisation": ["fig-tier-shares", "fig-score-distribution", "fig-list-sizes"],
+    "judgements": ["fig-sanctions", "fig-wrongful", "fig-predictions"],
+    "intensification": ["fig-mobility", "fig-assortativity", "fig-ties", "fig-chilling",
+                        "fig-income-tier"],
+    "authority": ["fig-score-conduct", "fig-authority"],
+    "disparate_impact": ["fig-impact-group", "fig-impact-region"],
 }
+
+
+def _figure_makers(run, m: dict) -> dict:
+    """Each figure id and how to draw it from the run and its measures."""
+    sc = run.scenario
+    tiers = [t.name for t in sc.tiers]
+    groups = [g.name for g in sc.population.groups]
+
+    def citizens():
+        return frame(run.tables["citizens"])
+
+    def opt(key, fn):
+        v = m.get(key)
+        return fn(v) if v is not None and v.height else None
+
+    return {
+        "fig-policy": lambda: F.policy_points(m["policy"]),
+        "fig-occurrences": lambda: F.occurrences(m["occurrences_by_behaviour"]),
+        "fig-penalty-evidence": lambda: F.penalty_evidence(m["penalties_over_time"],
+                                                           sc.run.days),
+        "fig-misattribution": lambda: F.misattribution_by_group(m["misattributed_per_100k"],
+                                                                m["benign_penalty_share"]),
+        "fig-tier-shares": lambda: F.tier_shares(m["tier_shares_over_time"], tiers),
+        "fig-score-distribution": lambda: F.score_distribution(
+            citizens(), sc.tier_floors, sc.population.initial_score),
+        "fig-list-sizes": lambda: F.list_sizes(m["list_sizes_over_time"]),
+        "fig-sanctions": lambda: opt("consequence_rates",
+                                     lambda v: F.sanctions_by_group(v, groups)),
+        "fig-wrongful": lambda: F.wrongful(m["wrongful_sanctions"]),
+        "fig-predictions": lambda: opt("prediction_errors", F.predictions),
+        "fig-mobility": lambda: opt("mobility", lambda v: F.mobility(v, tiers)),
+        "fig-assortativity": lambda: opt("assortativity_over_time", F.assortativity),
+        "fig-ties": lambda: opt("ties_over_time", F.ties),
+        "fig-chilling": lambda: opt("chilling", F.chilling),
+        "fig-income-tier": lambda: F.income_by_tier(m["income_by_tier"]),
+        "fig-score-conduct": lambda: F.score_vs_conduct(citizens(), sc.run.seed),
+        "fig-authority": lambda: F.authority(m.get("decisions_gated"), m["score_knowledge"]),
+        "fig-impact-group": lambda: F.impact_ratios(m["disparate_impact"], "group"),
+        "fig-impact-region": lambda: F.impact_ratios(m["disparate_impact"], "region"),
+    }
+
+
+def plot(run, name: str, tables: dict[str, pl.DataFrame] | None = None):
+    """One of the report's figures (an SVG, shown as it is in a notebook), by its id with
+    or without the ``fig-`` prefix; None when the run has nothing to draw in it. Pass
+    `tables` (from `measure(run)`) to draw several without measuring again."""
+    fid = name if name.startswith("fig-") else f"fig-{name}"
+    known = [f for figs in FIGURES.values() for f in figs]
+    if fid not in known:
+        raise KeyError(f"no figure {name!r}; the report's figures: {', '.join(known)}")
+    m = tables if tables is not None else measure(run)
+    return _figure_makers(run, m)[fid]()
 
 
 def write_report(run, path, tables: dict[str, pl.DataFrame] | None = None) -> Path:
@@ -73,21 +124,12 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
     sc = run.scenario
     m = tables if tables is not None else measure(run)
     s = summary(run, m)
-    citizens = frame(run.tables["citizens"])
-    tiers = [t.name for t in sc.tiers]
-    groups = [g.name for g in sc.population.groups]
-    n, days = citizens.height, sc.run.days
-    parts = [_overview(run, s)]
-    parts.append(_limits(m, s))
-    parts.append(_visibility(m, s, days))
-    parts.append(_categorisation(run, m, s, citizens, tiers))
-    parts.append(_judgements(m, s, groups))
-    parts.append(_intensification(m, s, tiers))
-    parts.append(_authority(m, s, citizens, sc.run.seed))
-    parts.append(_disparate(m, s))
-    nav = "<nav><ol>" + "".join(
-        f"<li><a href=\"#{sid}\">{esc(PROCESSES[sid][0])}</a></li>"
-        for sid in SECTIONS[1:]) + "</ol></nav>"
+    n, days = run.tables["citizens"].num_rows, sc.run.days
+    draw = _figure_makers(run, m)
+    parts = [_overview(run, s), _limits(m, s, draw), _visibility(m, s, draw),
+             _categorisation(m, s, [t.name for t in sc.tiers], draw), _judgements(m, s, draw),
+             _intensification(m, s, draw), _authority(m, s, draw), _disparate(m, s, draw)]
+    nav = contents(parts[1:])
     header = (f"<h1>metricpower report: {esc(sc.name)}</h1>"
               f"<p class=\"meta\">{n:,} citizens · {days:,} days · seed {sc.run.seed}</p>"
               f"<p>{esc(sc.description.strip().splitlines()[0] if sc.description else '')}"
@@ -97,6 +139,17 @@ def render_report(run, tables: dict[str, pl.DataFrame] | None = None) -> str:
               "benign context, misattribution) is known to the simulation, never to the "
               "system it simulates.")
     return page(f"metricpower — {sc.name}", header, "\n".join(parts), footer)
+
+
+def contents(sections: list[str]) -> str:
+    """The table of contents, read from the sections' own ids and headings (so it says
+    exactly what they say, numbers included)."""
+    import re
+
+    found = [re.search(r'<section id="([^"]+)"[^>]*>\s*<h2>(.*?)</h2>', s) for s in sections]
+    return "<nav><ul class=\"toc\">" + "".join(
+        f"<li><a href=\"#{m.group(1)}\">{m.group(2)}</a></li>" for m in found if m) + \
+        "</ul></nav>"
 
 
 # ---------------------------------------------------------------- sections
@@ -125,7 +178,7 @@ def _overview(run, s: dict) -> str:
         ("sanctions applied", num(j.get("sanctions_total", 0))),
         ("citizens sanctioned at least once", num(j["citizens_sanctioned"])),
         ("of them wrongfully", pct(j["wrongful_share"])),
-        ("life decisions that consulted the score", pct(a.get("gated_share"))),
+        ("life decisions whose outcome the score changed", pct(a.get("changed_share"), 2)),
         ("score vs true conduct: ROC AUC", num(a["auc"], 3)),
     ]
     text = [_headline_sentence(s)]
@@ -149,28 +202,30 @@ def _headline_sentence(s: dict) -> str:
     return " ".join(parts)
 
 
-def _limits(m, s) -> str:
+def _limits(m, s, draw) -> str:
     lim = s["limits"]
-    how = ("is expected to fall" if lim["occurrences_source"] == "expected" else "fell")
+    acts = ("of the acts citizens are expected to have done"
+            if lim["occurrences_source"] == "expected" else "of everything citizens did")
     text = [
         f"The policy scores {lim['regulated']} of the {lim['behaviours']} behaviours in the "
         f"catalogue: it penalises {lim['penalised']} and rewards {lim['rewarded']}. "
         f"{lim['lawful_penalised']} of the penalised behaviours break no law — only this "
         "policy makes them offences.",
-        f"{pct(lim['occurrence_share_under_rule'])} of everything citizens did {how} under a "
-        f"rule, and {pct(lim['occurrence_share_lawful_penalised'])} were lawful acts that "
-        "the policy penalises.",
+        f"The rules scored {pct(lim['acts_scored_share'], 2)} {acts} "
+        f"(seen or not), and penalised {pct(lim['lawful_acts_penalised_share'], 2)} of "
+        "their lawful acts.",
     ]
     if lim.get("lawful_share_of_penalised_events") is not None:
         text.append(f"Of the acts actually penalised, "
                     f"{pct(lim['lawful_share_of_penalised_events'])} were lawful.")
     parts = [
-        figure("fig-policy", F.policy_points(m["policy"]),
-               "Points each behaviour earns per observed act (red: penalty, green: reward)."),
-        figure("fig-occurrences", F.occurrences(m["occurrences_by_behaviour"]),
+        figure("fig-policy", draw["fig-policy"](),
+               "Points each behaviour earns per observed act (red: penalty, green: reward).",
+               "This policy scores no behaviour: there is nothing to draw."),
+        figure("fig-occurrences", draw["fig-occurrences"](),
                "How often each behaviour happened (hatched: with a benign reason no sensor "
                "can see). Red: lawful and penalised; orange: unlawful and penalised; green: "
-               "rewarded; grey: not regulated."),
+               "rewarded; grey: not regulated.", "Citizens did nothing in this run."),
         table(m["policy"].select("behaviour", "lawful", "public", "rules", "points",
                                  "benign_share"), "Table: the policy, behaviour by behaviour"),
         table(m["lawful_penalised_share"], "Table: lawful share of penalised acts, by group "
@@ -179,7 +234,7 @@ def _limits(m, s) -> str:
     return section("limits", "1. Creation of limits", GLOSS["limits"], text, parts)
 
 
-def _visibility(m, s, days: int) -> str:
+def _visibility(m, s, draw) -> str:
     v = s["visibility"]
     text = [f"Sensors saw {pct(v['detection_rate'])} of all acts. Of "
             f"{num(v['penalties'])} penalties, {pct(v['benign_penalty_share'])} fell on acts "
@@ -189,21 +244,20 @@ def _visibility(m, s, days: int) -> str:
     worst = _worst(v["misattributed_per_100k_by_group"])
     best = _best(v["misattributed_per_100k_by_group"])
     if worst and best and worst[1] > 0:
-        ratio = f"{worst[1] / best[1]:.1f} times" if best[1] else "far more often than"
-        text.append(f"Misattribution falls hardest on {esc(worst[0])} "
-                    f"({num(worst[1], 1)} per 100,000), {ratio} "
-                    f"{'the rate of' if best[1] else ''} {esc(best[0])} "
-                    f"({num(best[1], 1)}).")
+        # Numbers only: the ratio between groups is stated once, in the disparate impact
+        # section, for the share of citizens charged (not the count of charges).
+        text.append(f"Misattributed penalties fall hardest on {esc(worst[0])}: "
+                    f"{num(worst[1], 1)} per 100,000 citizens, against {num(best[1], 1)} "
+                    f"for {esc(best[0])}.")
     parts = [
-        figure("fig-penalty-evidence", F.penalty_evidence(m["penalties_over_time"], days),
+        figure("fig-penalty-evidence", draw["fig-penalty-evidence"](),
                "Penalties per day by what they rest on: a true act, an act with a benign "
                "hidden context, another person's act (false match), or the citizen's state "
-               "and friends."),
-        figure("fig-misattribution",
-               F.misattribution_by_group(m["misattributed_per_100k"],
-                                         m["benign_penalty_share"]),
+               "and friends.", "No penalties in this run: the policy charged nobody."),
+        figure("fig-misattribution", draw["fig-misattribution"](),
                "Misattributed penalties per 100,000 citizens and benign-context share of "
-               "penalties, by group."),
+               "penalties, by group.", "No penalties in this run, so none misattributed "
+                                       "and none on a benign act."),
         table(m["benign_penalty_share"], "Table: penalties by evidence, by group and region"),
         table(m["misattributed_per_100k"], "Table: misattributed penalties per 100,000"),
         table(m["detection_rate"], "Table: detection rate"),
@@ -211,7 +265,7 @@ def _visibility(m, s, days: int) -> str:
     return section("visibility", "2. Visible / invisible", GLOSS["visibility"], text, parts)
 
 
-def _categorisation(run, m, s, citizens, tiers) -> str:
+def _categorisation(m, s, tiers, draw) -> str:
     c = s["categorisation"]
     shares = c["tier_shares"]
     top = max(shares.items(), key=lambda kv: kv[1] or 0)
@@ -226,16 +280,19 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
             f"{esc(k)} {num(v)} (peak {num(c['list_sizes_peak'][k])}, "
             f"{pct(c['ever_listed_share'].get(k), 2)} of citizens ever listed)"
             for k, v in lists.items()) + ".")
-    sc = run.scenario
+        text.append("Over the run: " + "; ".join(
+            f"{num(c['list_entries'].get(k))} entered {esc(k)} and "
+            f"{num(c['list_exits'].get(k))} left it" for k in lists) + ".")
     parts = [
-        figure("fig-tier-shares", F.tier_shares(m["tier_shares_over_time"], tiers),
-               "Share of citizens in each tier, day by day."),
-        figure("fig-score-distribution",
-               F.score_distribution(citizens, sc.tier_floors,
-                                    sc.population.initial_score),
-               "Final scores, everyone and by group (log scale)."),
-        figure("fig-list-sizes", F.list_sizes(m["list_sizes_over_time"]),
-               "Citizens on each list, day by day."),
+        figure("fig-tier-shares", draw["fig-tier-shares"](),
+               "Share of citizens in each tier, day by day.",
+               "No tier counts were recorded in this run."),
+        figure("fig-score-distribution", draw["fig-score-distribution"](),
+               "Final scores, everyone and by group (log scale).",
+               "Every citizen ended with the score they started with: nothing to draw."),
+        figure("fig-list-sizes", draw["fig-list-sizes"](),
+               "Citizens on each list, day by day.",
+               "Nobody was on a list in this run (or the policy keeps none)."),
         table(m["score_gini"], "Table: score inequality by group and region"),
         table(m["tier_shares"].filter(pl.col("in_tier") > 0),
               "Table: final tier shares by group and region"),
@@ -245,7 +302,7 @@ def _categorisation(run, m, s, citizens, tiers) -> str:
                    parts)
 
 
-def _judgements(m, s, groups) -> str:
+def _judgements(m, s, draw) -> str:
     j = s["judgements"]
     text = []
     if "denials" in j:
@@ -260,18 +317,20 @@ def _judgements(m, s, groups) -> str:
                 f"({num(j['wrongful_mostly_tainted'])}).")
     if "predictions" in j and "all" in j["predictions"]:
         p = j["predictions"]["all"]
-        text.append(f"The risk model's precision was {pct(p['precision'])}, and it flagged "
+        text.append(f"The risk model's precision was {pct(p['precision'])}, against a base "
+                    f"rate of {pct(p.get('base_rate'))} (what flags drawn at random would "
+                    "score), and it flagged "
                     f"{pct(p['false_positive_rate'], 2)} of those who did not fall to the "
                     "bottom.")
     pe = m.get("prediction_errors")
     parts = [
-        figure("fig-sanctions", F.sanctions_by_group(m["consequence_rates"], groups)
-               if "consequence_rates" in m else None,
+        figure("fig-sanctions", draw["fig-sanctions"](),
                "Each consequence by group: on services per 1,000 attempts, on citizens per "
-               "1,000 citizens.", "This run has no consequence table."),
-        figure("fig-wrongful", F.wrongful(m["wrongful_sanctions"]),
-               "Sanctioned citizens per 100,000, and how many of them wrongfully."),
-        figure("fig-predictions", F.predictions(pe) if pe is not None else None,
+               "1,000 citizens.", "No consequence was applied in this run."),
+        figure("fig-wrongful", draw["fig-wrongful"](),
+               "Sanctioned citizens per 100,000, and how many of them wrongfully.",
+               "Nobody was sanctioned in this run."),
+        figure("fig-predictions", draw["fig-predictions"](),
                "Risk model errors by group, judged against hidden truth.",
                "No prediction results in this run: predictions are off, or none has been "
                "judged against the truth yet (a prediction is judged after its horizon)."),
@@ -284,7 +343,7 @@ def _judgements(m, s, groups) -> str:
                    parts)
 
 
-def _intensification(m, s, tiers) -> str:
+def _intensification(m, s, draw) -> str:
     i = s["intensification"]
     text = []
     if "chilled" in i:
@@ -317,27 +376,26 @@ def _intensification(m, s, tiers) -> str:
                     "at least 10 citizens).")
     if not text:
         text.append("No responses were recorded in this run.")
-    mob = m.get("mobility")
-    ass = m.get("assortativity_over_time")
-    ties = m.get("ties_over_time")
     ch = m.get("chilling")
     parts = [
-        figure("fig-mobility", F.mobility(mob, tiers) if mob is not None and mob.height
-               else None, "Tier mobility: where the citizens of each tier were later "
-                          "(row shares).", "No tier snapshots in this run."),
-        figure("fig-assortativity", F.assortativity(ass) if ass is not None and ass.height
-               else None, "Network score assortativity over time (0: friends' scores "
-                          "unrelated; 1: identical).",
+        figure("fig-mobility", draw["fig-mobility"](),
+               "Tier mobility: where the citizens of each tier were later (row shares).",
+               "No tier snapshots in this run."),
+        figure("fig-assortativity", draw["fig-assortativity"](),
+               "Network score assortativity over time (0: friends' scores unrelated; 1: "
+               "identical).",
                "Assortativity was not recorded in this run."),
-        figure("fig-ties", F.ties(ties) if ties is not None else None,
+        figure("fig-ties", draw["fig-ties"](),
                "Friendships dropped and formed, running totals.",
-               "Tie changes were not recorded in this run."),
-        figure("fig-chilling", F.chilling(ch) if ch is not None else None,
+               "No friendship was dropped or formed in this run (or tie changes were not "
+               "recorded)."),
+        figure("fig-chilling", draw["fig-chilling"](),
                "Acts not done because of the system, by behaviour.",
-               "Chilling needs deterrence counts or a counterfactual run "
-               "(metricpower compare)."),
-        figure("fig-income-tier", F.income_by_tier(m["income_by_tier"]),
-               "Mean income index by final tier, at the start and the end."),
+               "No act was held back because of the system in this run (chilling needs "
+               "deterrence counts, or a counterfactual run: metricpower compare)."),
+        figure("fig-income-tier", draw["fig-income-tier"](),
+               "Mean income index by final tier, at the start and the end.",
+               "No tier holds a citizen."),
         table(m.get("persistence"), "Table: persistence at the bottom"),
         table(m.get("persistence_after_entry"), "Table: still at the bottom after entering"),
         table(ch, "Table: chilling per behaviour"),
@@ -348,13 +406,13 @@ def _intensification(m, s, tiers) -> str:
                    parts)
 
 
-def _authority(m, s, citizens, seed) -> str:
+def _authority(m, s, draw) -> str:
     a = s["authority"]
     text = []
-    if a.get("gated_share") is not None:
-        text.append(f"{pct(a['gated_share'])} of {num(a['decisions'])} life decisions — "
-                    "trips, jobs, school places, loans, utilities — consulted the score, and "
-                    f"it changed the outcome of {pct(a['changed_share'], 2)}.")
+    if a.get("changed_share") is not None:
+        text.append(f"Of {num(a['decisions'])} life decisions — trips, jobs, school places, "
+                    f"loans, utilities — the score changed the outcome of "
+                    f"{pct(a['changed_share'], 2)} ({num(a['changed'])}).")
     if a.get("auc") is not None:
         text.append(f"Yet the score knows little: its rank correlation with hidden true "
                     f"conduct is {num(a['spearman'], 3)}, and its ROC AUC for telling the "
@@ -364,48 +422,64 @@ def _authority(m, s, citizens, seed) -> str:
         text.append("Every citizen has the same score, so it says nothing about their "
                     "conduct.")
     parts = [
-        figure("fig-score-conduct", F.score_vs_conduct(citizens, seed),
-               "Final score against hidden true conduct."),
-        figure("fig-authority", F.authority(m.get("decisions_gated"), m["score_knowledge"]),
+        figure("fig-score-conduct", draw["fig-score-conduct"](),
+               "Final score against hidden true conduct.",
+               "Every citizen has the same score: it cannot be drawn against conduct."),
+        figure("fig-authority", draw["fig-authority"](),
                "Share of decisions the score decides, against how much it knows (ROC AUC "
-               "by group)."),
+               "by group).", "No decision consulted the score and every score is equal: "
+                             "the score decides nothing and knows nothing here."),
         table(m.get("decisions_gated"), "Table: decisions gated by the score"),
         table(m["score_knowledge"], "Table: score vs true conduct"),
     ]
     return section("authority", "6. Taking authority", GLOSS["authority"], text, parts)
 
 
-def _disparate(m, s) -> str:
+def _disparate(m, s, draw) -> str:
     d = s["disparate_impact"]
-    flagged = d["flagged"]
+    flagged, chance = d["flagged"], d["below_four_fifths_not_significant"]
+    adverse = {r["rate"]: r["adverse"] for r in m["disparate_impact"].iter_rows(named=True)}
+
+    def told(f: dict) -> str:
+        return (f"{esc(rate_label(f['rate']))} for {esc(f['who'])} "
+                f"(ratio {num(f['impact_ratio'], 2)}, "
+                f"{1 - d['level']:.0%} interval {num(f['ci_low'], 2)}–{num(f['ci_high'], 2)}"
+                f"{'; ' + _times(f) if adverse.get(f['rate'], True) and _times(f) else ''})")
+
     if flagged:
-        di_rows = m["disparate_impact"]
-        adverse = {r["rate"]: r["adverse"] for r in di_rows.iter_rows(named=True)}
         bad = [f for f in flagged if adverse.get(f["rate"], True)]
         good = [f for f in flagged if not adverse.get(f["rate"], True)]
-        text = [f"{len(flagged)} group or region rates fail the four-fifths rule on enough "
-                "events to matter."]
+        text = [f"{len(flagged)} group or region rates differ from the reference group's "
+                f"by more than chance explains (significant at {d['level']:g} after Holm's "
+                f"correction over every pair of groups; {d['rates_checked']} rates checked)."]
         if bad:
-            text.append("Sanctions and penalties: " + "; ".join(
-                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)}: "
-                f"{_times(f)})" for f in bad[:5]) + ".")
+            text.append("Sanctions and penalties: " + "; ".join(told(f) for f in bad[:5]) + ".")
         if good:
-            text.append("Rewards: " + "; ".join(
-                f"{esc(f['rate'])} for {esc(f['who'])} (ratio {num(f['impact_ratio'], 2)})"
-                for f in good[:5]) + ".")
+            text.append("Rewards: " + "; ".join(told(f) for f in good[:5]) + ".")
     else:
-        text = [f"No rate fails the four-fifths rule on enough events "
-                f"({d['rates_checked']} rates checked)."]
+        text = [f"No rate differs between groups by more than chance explains "
+                f"({d['rates_checked']} rates checked at {d['level']:g}, Holm-corrected)."]
+    if chance:
+        text.append(f"{len(chance)} more fall below four fifths but are not significant — "
+                    "too few events to tell from chance: " + "; ".join(
+                        told(f) for f in chance[:5]) + ".")
     di = m["disparate_impact"]
     parts = [
-        figure("fig-impact-group", F.impact_ratios(di, "group"),
+        figure("fig-impact-group", draw["fig-impact-group"](),
                "Impact ratio of every rate for every group (dashed: four fifths; circled: "
-               "flagged — below 0.8 on enough events not to be chance in small numbers)."),
-        figure("fig-impact-region", F.impact_ratios(di, "region"),
-               "Impact ratio of every citizen-level rate for every region."),
+               "flagged — significant after Holm's correction).",
+               "No rate could be compared across groups: nothing happened to anyone."),
+        figure("fig-impact-region", draw["fig-impact-region"](),
+               "Impact ratio of every citizen-level rate for every region.",
+               "No rate could be compared across regions: nothing happened to anyone."),
         table(di.filter(pl.col("flagged")).select(
             "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
-            "impact_ratio"), "Table: flagged rates", open_=True),
+            "impact_ratio", "ci_low", "ci_high", "p_adjusted", "below_four_fifths"),
+            "Table: significant disparities", open_=True),
+        table(di.filter(pl.col("below_four_fifths") & ~pl.col("flagged")).select(
+            "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
+            "impact_ratio", "ci_low", "ci_high", "p_adjusted"),
+            "Table: below four fifths, not significant"),
         table(di, "Table: every rate by group and region"),
     ]
     return section("disparate_impact", "Disparate impact", GLOSS["disparate_impact"], text,

@@ -19,7 +19,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Mean events per citizen per day: 100 a day is already far beyond any behaviour.
 Rate = Annotated[float, Field(ge=0.0, le=100.0)]
-Provenance = Literal["documented", "reported", "hypothetical"]
+#: What the sources say of a mechanic, strongest evidence first (docs/model.md):
+#: documented — a real pilot or the court list does this, with this value where one is
+#: given; partly — a narrower real measure exists (the sources say "partly"), or the
+#: mechanic is real but its value here is the preset's own; reported — only reported
+#: second-hand or said by someone, never found as a rule; hypothetical — the model's or
+#: the essay's own, no source.
+Provenance = Literal["documented", "partly", "reported", "hypothetical"]
+PROVENANCE: tuple[str, ...] = Provenance.__args__
 #: Scores are int32 in the engine; one rule's points and the starting score stay far
 #: inside it, and `Scenario` checks that a run's expected drift does too.
 INT32_MAX = 2**31 - 1
@@ -127,6 +134,9 @@ class Behaviour(Strict):
         description="log-linear rate multipliers by trait, normalised so the mean rate is `rate`",
     )
     requires: Literal["pet_owner", "has_child"] | None = None
+    when: str | None = Field(
+        None, description="a condition: the behaviour happens (at `rate`) only where it "
+        "holds that day, e.g. \"on_list('blacklist')\" for paying off a listed debt")
     benign_share: Probability = Field(
         0.0, description="share of occurrences with a benign reason no sensor can see"
     )
@@ -156,7 +166,9 @@ class Sensor(Strict):
     coverage: Coverage
     detection: Probability = 1.0
     false_match_rate: Probability = Field(
-        0.0, description="false matches per citizen-day at full coverage (cameras only)"
+        0.0, description="false matches per citizen-day at full coverage (cameras only), "
+        "shared among the public behaviours it sees by how many acts of each there are, "
+        "each charged only to citizens who could do it (`requires`, `when`)"
     )
     false_match_by_group: dict[str, Annotated[float, Field(ge=0, le=MAX_GROUP_FACTOR)]] = \
         Field(default_factory=dict, description="multiplier of false_match_rate by group")
@@ -236,15 +248,31 @@ class Tier(Strict):
 
 class ScoreList(Strict):
     """A blacklist or redlist: entered when `enter` holds, left when `exit` holds after
-    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`)."""
+    `min_days` (or, with no `exit`, when `enter` no longer holds after `min_days`), and
+    at the latest after `max_days` (the listing expires; `enter` may list again).
+
+    A listing is withdrawn, whatever its stay, when appeals have reversed the penalties
+    for every act since the listing that `enter` counts (`count(...)` of a behaviour)
+    and `enter` does not hold now (a reversed act no longer counts anywhere): the
+    listing rested on nothing. An exit by an act of the listed (paying off the debt)
+    is a behaviour with `when = "on_list('<list>')"` that `exit` counts."""
 
     name: str
     enter: str
     exit: str | None = None
     min_days: int = Field(0, ge=0, le=MAX_DAYS)
+    max_days: int | None = Field(None, ge=1, le=MAX_DAYS,
+                                 description="days after which a listing expires")
     public: bool = False
     provenance: Provenance = "hypothetical"
     source: str = ""
+
+    @model_validator(mode="after")
+    def _stay(self):
+        if self.max_days is not None and self.max_days < self.min_days:
+            raise ValueError(f"max_days: a listing cannot expire ({self.max_days} days) "
+                             f"before its minimum stay ({self.min_days} days)")
+        return self
 
 
 class Service(Strict):
@@ -309,12 +337,23 @@ class Consequence(Strict):
 class RunSettings(Strict):
     citizens: int = Field(100_000, ge=1, le=2_000_000_000)
     days: Days = 365
-    seed: int = Field(1, ge=0, le=2**63 - 1)
+    seed: int = Field(1, ge=0, le=2**63 - 1, description="seeds the day's random streams")
+    population_seed: int | None = Field(
+        None, ge=0, le=2**63 - 1,
+        description="seeds the citizens and their network; default: `seed`. Runs that share "
+        "it (and the population and network settings) share one population, so several "
+        "seeds or policies can be run on it",
+    )
     ledger_sample: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
         None,
         description="share of citizens whose ledger entries are kept (above 0); "
         "default: everyone up to 250,000 citizens, then a seeded sample of 250,000",
     )
+
+    @property
+    def effective_population_seed(self) -> int:
+        """The seed the population and network are built from."""
+        return self.seed if self.population_seed is None else self.population_seed
 
 
 class Deterrence(Strict):
@@ -322,13 +361,18 @@ class Deterrence(Strict):
 
     A citizen's rate of a penalised behaviour is multiplied by
     exp(-elasticity · P(seen where they live) · |points| / 10): elasticity 1 means a
-    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%)."""
+    10-point penalty that is always seen cuts the rate by 1 - 1/e (63%). |points| is what
+    the rules would take for the citizen's next act: a rule whose condition would not
+    hold with that act counted (`count('game_purchase', 30) > 3` before the fourth
+    purchase), or whose cap is reached, takes nothing."""
 
     enabled: bool = False
     elasticity: dict[str, Annotated[float, Field(ge=0, le=1e3)]] = Field(
         default_factory=dict, description="per behaviour; others get `default`"
     )
     default: float = Field(1.0, ge=0, le=1e3)
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Association(Strict):
@@ -343,6 +387,8 @@ class Association(Strict):
         description="tiers whose members are avoided (only while the policy has a rule on friends)",
     )
     public_lists: bool = Field(True, description="members of public lists are avoided")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Economy(Strict):
@@ -356,6 +402,8 @@ class Economy(Strict):
                               description="behaviours that cost income (charity: paid repair)")
     cost: Probability = Field(0.005, description="share of income each costly act takes")
     recovery: Probability = Field(0.002, description="daily pull back toward one's own baseline")
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Labelling(Strict):
@@ -363,6 +411,8 @@ class Labelling(Strict):
 
     refusal: Probability = Field(0.0, description="chance another party refuses a labelled citizen")
     services: list[str] = Field(default_factory=list)
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Prediction(Strict):
@@ -374,6 +424,8 @@ class Prediction(Strict):
     every: Days = 30
     horizon: Days = 90
     threshold: Probability = 0.5
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Appeals(Strict):
@@ -392,6 +444,8 @@ class Appeals(Strict):
     success_misattributed: Probability = 0.8
     success_benign: Probability = 0.4
     success_true: Probability = 0.05
+    provenance: Provenance = "hypothetical"
+    source: str = ""
 
 
 class Responses(Strict):
@@ -577,7 +631,8 @@ class Scenario(Strict):
 
         vocab = self.vocabulary()
         compiled = {}
-        for field, key_names in (("rules", ("when",)), ("lists", ("enter", "exit")),
+        for field, key_names in (("behaviours", ("when",)), ("rules", ("when",)),
+                                 ("lists", ("enter", "exit")),
                                  ("consequences", ("when",))):
             for i, item in enumerate(getattr(self, field)):
                 for key in key_names:
@@ -587,13 +642,16 @@ class Scenario(Strict):
                         compiled[where] = compile_condition(text, vocab, where)
         return compiled
 
-    def windows(self) -> set[tuple[str, int]]:
-        """The (behaviour, days) event counts the conditions read, so the engine keeps
-        exactly those. Found by running each condition once on a recording stand-in that
-        gives every variable and function the engine's own types, so that what fails on
-        those types fails here, before the run."""
+    def windows(self, only: str | None = None) -> set[tuple[str, int]]:
+        """The (behaviour, days) event counts the conditions read (those of the condition
+        at key path `only`, when given), so the engine keeps exactly those. Found by
+        running each condition once on a recording stand-in that gives every variable and
+        function the engine's own types, so that what fails on those types fails here,
+        before the run."""
         recorder = _WindowRecorder()
         for where, condition in self.conditions().items():
+            if only is not None and where != only:
+                continue
             recorder.where = where
             try:
                 with _WindowRecorder.xp.errstate(all="ignore"):

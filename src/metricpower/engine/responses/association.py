@@ -61,7 +61,8 @@ class Association(Response):
         why = np.concatenate([reason[formed][ok], reason[formed]])
         keep = a != b
         a, b, why = a[keep], b[keep], why[keep]
-        self.ties.form(a, b)
+        made = self.ties.form(a, b)
+        a, b, why = a[made], b[made], why[made]
         self.tie_changes.append((day, a, b, True, why))
         today.row.update(ties_dropped=len(dropper), ties_formed=len(a))
 

@@ -29,9 +29,9 @@ class Response(Stage):
         """Whether the scenario switches it on."""
         return getattr(scenario.responses, cls.name).enabled
 
-    def scale(self, bi: int) -> Callable[[np.ndarray], np.ndarray] | None:
-        """A float32 factor on the rate of behaviour `bi` for the citizens asked about
-        (None: it does not touch that behaviour)."""
+    def scale(self, bi: int, day: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A float32 factor on the rate of behaviour `bi` on `day` for the citizens asked
+        about (None: it does not touch that behaviour)."""
         return None
 
     def attempted(self, si: int, who: np.ndarray, served: np.ndarray, u: np.ndarray,

@@ -23,7 +23,7 @@ class Economy(Response):
         self.costly = sorted(index[b] for b in self.spec.costly)
         self.pull = np.float32(self.spec.recovery) * engine.citizens.income
 
-    def scale(self, bi):
+    def scale(self, bi, day):
         coef = self.coef[bi]
         if not coef:
             return None

@@ -1,6 +1,7 @@
 """Appeals: penalised citizens may appeal (the richer and the harder hit more often); a
 capacity-limited office decides the oldest ripe appeals, and an upheld appeal reverses
-its penalty with a new ledger entry."""
+its penalty with a new ledger entry, takes the act out of the event windows, and tells
+the categorise stage, which withdraws a listing that rested on it."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ class Appeals(Stage):
         super().__init__(engine)
         self.spec = engine.scenario.responses.appeals
         self.office = AppealOffice()
+        self.index = {b.name: i for i, b in enumerate(engine.scenario.behaviours)}
 
     def step(self, day: int, today: Today) -> None:
         filed = sum(self._file(day, *penalty) for penalty in today.penalties)
-        self.engine.score.apply(day, today, *self._decide(day, today.row, filed))
+        self.engine.score.apply(day, today, *self._decide(day, today, filed))
 
     def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed) -> int:
         spec, state = self.spec, self.engine.state
@@ -36,7 +38,7 @@ class Appeals(Stage):
                          filed=np.full(k, day))
         return k
 
-    def _decide(self, day: int, row: dict, filed: int) -> tuple[list, list]:
+    def _decide(self, day: int, today: Today, filed: int) -> tuple[list, list]:
         spec, engine = self.spec, self.engine
         rng = engine.streams.rng("appeal_office", day)
         if spec.capacity_per_100k == "unlimited":
@@ -56,12 +58,20 @@ class Appeals(Stage):
                              case["benign"][upheld].astype(bool),
                              case["misattributed"][upheld].astype(bool),
                              reverses=case["entry"][upheld].astype(np.int64))
-        waited = day - case["day"][upheld]
-        row.update(appeals_filed=filed, appeals_decided=len(chance),
-                   appeals_upheld=int(upheld.sum()),
-                   appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
-                   appeals_upheld_benign=int(case["benign"][upheld].sum()),
-                   redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
+        behaviour = case["behaviour"][upheld].astype(np.int64)
+        when = case["day"][upheld].astype(np.int64)
+        # The reversed act no longer counts where conditions count acts (thresholds,
+        # list grounds, confiscation).
+        for (name, _), window in engine.windows.items():
+            mine = behaviour == self.index[name]
+            window.withdraw(citizen[mine], day - when[mine])
+        today.reversed.append((citizen, behaviour, when))
+        waited = day - when
+        today.row.update(appeals_filed=filed, appeals_decided=len(chance),
+                         appeals_upheld=int(upheld.sum()),
+                         appeals_upheld_misattributed=int(case["misattributed"][upheld].sum()),
+                         appeals_upheld_benign=int(case["benign"][upheld].sum()),
+                         redress_days=int(waited.sum()), appeals_waiting=self.office.waiting)
         return [citizen], [back]
 
 

@@ -47,3 +47,5 @@ class Today:
     rewarded: list[np.ndarray] = field(default_factory=list)
     #: Citizens whose score moved today.
     moved: list[np.ndarray] = field(default_factory=list)
+    #: Penalties reversed on appeal today: (citizen, behaviour, day of the penalty).
+    reversed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from metricpower.engine.backend import scatter_add
-from metricpower.engine.observe import concat
+from metricpower.engine.observe import Events, concat
 from metricpower.engine.stages.base import Stage, Today
 
 
@@ -23,10 +23,10 @@ class OccurAndObserve(Stage):
         self.windows_of = [[w for (name, _), w in engine.windows.items() if name == b.name]
                            for b in sc.behaviours]
 
-    def propensity(self, bi: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    def propensity(self, bi: int, day: int) -> Callable[[np.ndarray], np.ndarray] | None:
         """How much responses scale the rate of the citizens asked about (None: not at
         all); worked out only for the day's candidates, not for everyone."""
-        scales = [s for s in (r.scale(bi) for r in self.engine.responses) if s is not None]
+        scales = [s for s in (r.scale(bi, day) for r in self.engine.responses) if s is not None]
         if not scales:
             return None
         headroom = np.float32(self.observer.headroom[bi])
@@ -39,6 +39,18 @@ class OccurAndObserve(Stage):
 
         return scale
 
+    def able(self, bi: int, day: int, who: np.ndarray) -> np.ndarray:
+        """Which of `who` can do behaviour `bi` today, so can act or be charged with it:
+        a confiscated pet is walked by nobody, and a behaviour with a `when` happens only
+        where it holds (paying off a listed debt needs a listing)."""
+        b = self.engine.scenario.behaviours[bi]
+        able = np.ones(len(who), bool)
+        if b.requires == "pet_owner":
+            able &= self.engine.state.pet_owner[who]
+        if b.when is not None and len(who):
+            able &= self.engine.conditions.holds(f"behaviours[{bi}].when", day, who)
+        return able
+
     def step(self, day: int, today: Today) -> None:
         obs, state, row = self.observer, self.engine.state, today.row
         false = obs.false_matches(day)
@@ -46,10 +58,9 @@ class OccurAndObserve(Stage):
                                 "chilled", "benign_chilled"), 0)
         for bi, b in enumerate(self.engine.scenario.behaviours):
             cand, keep, would, is_benign, u_sensor = obs.occurrences(day, bi,
-                                                                     self.propensity(bi))
-            if b.requires == "pet_owner":  # a confiscated pet is walked by nobody
-                still = state.pet_owner[cand]
-                keep, would = keep & still, would & still
+                                                                     self.propensity(bi, day))
+            able = self.able(bi, day, cand)
+            keep, would = keep & able, would & able
             chilled = would & ~keep
             acted, acted_benign = cand[keep], is_benign[keep]
             counts = {"occurrences": len(acted),
@@ -67,6 +78,10 @@ class OccurAndObserve(Stage):
             scatter_add(state.acts, acted, 1)
             scatter_add(state.observed, ev.citizen, 1)
             if bi in false:
+                wrong = false[bi]
+                able = self.able(bi, day, wrong.citizen)
+                false[bi] = Events(*(getattr(wrong, f)[able] for f in (
+                    "citizen", "sensor", "benign", "misattributed")))
                 ev = concat([ev, false[bi]])
             today.events[bi] = ev
             for window in self.windows_of[bi]:

@@ -1,5 +1,6 @@
 """Predict: a risk model refit on what the system has seen flags citizens before the
-fact (consequences can target `flagged`); each flag is judged later on hidden truth."""
+fact (consequences can target `flagged`); each flag is judged later on what it
+predicted (a fall to the bottom)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class Predict(Stage):
     def step(self, day: int, today: Today) -> None:
         engine = self.engine
         state, spec = engine.state, engine.scenario.responses.prediction
-        self.predictions += self.risk.judge(day, state.true_offences, engine.citizens.group,
+        at_bottom = state.tier >= engine.scenario.bottom
+        self.predictions += self.risk.judge(day, at_bottom, engine.citizens.group,
                                             len(engine.scenario.population.groups))
         if (day + 1) % spec.every == 0:
             def features(rows):
@@ -34,9 +36,7 @@ class Predict(Stage):
                 cols += [on[rows] for on in state.on_list.values()]
                 return np.column_stack(cols).astype(np.float32)
 
-            flagged = self.risk.refit_and_flag(day, features,
-                                               state.tier >= engine.scenario.bottom,
-                                               state.true_offences)
+            flagged = self.risk.refit_and_flag(day, features, at_bottom)
             if flagged is not None:
                 state.flagged = flagged
         today.row["flagged"] = int(state.flagged.sum())
@@ -45,8 +45,10 @@ class Predict(Stage):
 class RiskModel:
     """Logistic regression on what the system sees (score, recent observed events,
     days clean, lists), refit every few days to predict a fall to the bottom tier within
-    the horizon. Its flags are later judged against the hidden truth: did the citizen
-    really commit a rule-breaking act (not a benign one) within the horizon?"""
+    the horizon. Its flags are judged on what it predicts, once the horizon has passed:
+    of the citizens not at the bottom when flagged, who is at the bottom `horizon` days
+    later (the label it is fitted on), so its precision can be read against the share
+    who fell (the base rate)."""
 
     #: Citizens sampled (seeded) on each refit day to fit the model on later.
     FIT_SAMPLE = 20_000
@@ -59,7 +61,7 @@ class RiskModel:
         self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []
 
     def refit_and_flag(self, day: int, features: Callable[[slice | np.ndarray], np.ndarray],
-                       at_bottom: np.ndarray, offences: np.ndarray) -> np.ndarray | None:
+                       at_bottom: np.ndarray) -> np.ndarray | None:
         """Keep today's features for a sample of citizens; fit on the sample kept
         `horizon` days ago (label: reached the bottom since); flag today's citizens.
         `features(rows)` gives the feature matrix of those citizens. None until there is
@@ -82,19 +84,20 @@ class RiskModel:
             part = slice(start, min(start + self.CHUNK, n))
             risk = predict_logistic(coef, (features(part) - mean) / sd)
             flagged[part] = (risk >= self.threshold) & ~at_bottom[part]
-        self._pending.append((day, flagged, offences.copy()))
+        self._pending.append((day, flagged, at_bottom.copy()))
         return flagged
 
-    def judge(self, day: int, offences: np.ndarray, group: np.ndarray, n_groups: int):
-        """Confusion counts by group for predictions made `horizon` days ago: the hidden
-        truth is a true rule-breaking act in between."""
+    def judge(self, day: int, at_bottom: np.ndarray, group: np.ndarray, n_groups: int):
+        """Confusion counts by group for the flags made `horizon` days ago, over the
+        citizens not at the bottom then: positive is being at the bottom now."""
         rows = []
         while self._pending and self._pending[0][0] + self.horizon <= day:
-            made, flagged, before = self._pending.pop(0)
-            truth = offences > before
+            made, flagged, bottom_then = self._pending.pop(0)
+            judged = ~bottom_then
+            fell = at_bottom & judged
             for g in range(n_groups):
-                m = group == g
-                f, t = flagged[m], truth[m]
+                m = (group == g) & judged
+                f, t = flagged[m], fell[m]
                 rows.append({"day": made, "group": g, "tp": int((f & t).sum()),
                              "fp": int((f & ~t).sum()), "fn": int((~f & t).sum()),
                              "tn": int((~f & ~t).sum())})

@@ -38,7 +38,7 @@ class Score(Stage):
                 rule = rules[ri]
                 hit = np.ones(len(ev.citizen), bool)
                 if rule.when is not None and len(ev.citizen):
-                    hit = engine.conditions.holds(f"rules[{ri}].when", day, ev.citizen)
+                    hit = self._holds_per_act(ri, bi, day, ev.citizen)
                 citizen = ev.citizen[hit]
                 points = self._scheduled(ri, citizen) if rule.schedule else rule.points
                 points = self._capped(ri, citizen, points)
@@ -94,6 +94,23 @@ class Score(Stage):
         self.tier_count -= np.bincount(state.tier[moved], minlength=tiers)
         state.tier[moved] = tiers_of(scenario, state.score[moved])
         self.tier_count += np.bincount(state.tier[moved], minlength=tiers)
+
+    def _holds_per_act(self, ri: int, bi: int, day: int, citizen: np.ndarray) -> np.ndarray:
+        """An event rule's condition for each of the day's events, in the order they
+        came: the event windows already hold all of today's events, so the k-th of m
+        events of one citizen counts the m - 1 - k after it as not yet done (a threshold
+        falls on the act that crosses it, not on the ones before)."""
+        engine = self.engine
+        _, inverse, per_citizen = np.unique(citizen, return_inverse=True, return_counts=True)
+        later = per_citizen[inverse] - 1 - rank_within(citizen)
+        behaviour = engine.scenario.behaviours[bi].name
+        hit = np.empty(len(citizen), bool)
+        for k in np.unique(later):
+            # One round per number of later acts: its citizens are distinct.
+            rows = np.flatnonzero(later == k)
+            hit[rows] = engine.conditions.holds(f"rules[{ri}].when", day, citizen[rows],
+                                                shift=(behaviour, -int(k)) if k else None)
+        return hit
 
     def _scheduled(self, ri: int, citizen: np.ndarray) -> np.ndarray:
         """Points for acts paid by the hour on a diminishing schedule: the whole points

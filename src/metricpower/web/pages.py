@@ -1,0 +1,251 @@
+"""The dashboard's HTML pages. Every value from a run, a scenario or a request is escaped;
+pages carry no inline script (the Content-Security-Policy forbids it), only the two
+served scripts, which read what they need from data- attributes and the JSON API."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import quote, urlencode
+
+from metricpower.report.html import esc
+from metricpower.report.labels import count, label, on_list, share
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def url(*parts: str, **query) -> str:
+    path = "/" + "/".join(quote(p, safe="/") for p in parts)
+    q = {k: v for k, v in query.items() if v not in (None, "")}
+    return path + ("?" + urlencode(q) if q else "")
+
+
+def layout(title: str, body: str, charts: bool = False, data: dict | None = None) -> str:
+    attrs = "".join(f" data-{esc(k)}=\"{esc(v)}\"" for k, v in (data or {}).items())
+    scripts = ("<script src=\"/static/plotly.min.js\"></script>" if charts else "") + \
+        "<script src=\"/static/dashboard.js\"></script>"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{esc(title)} — metricpower</title>\n"
+        "<link rel=\"icon\" href=\"data:,\">\n"
+        "<link rel=\"stylesheet\" href=\"/static/dashboard.css\">\n"
+        f"{scripts}\n</head>\n<body{attrs}>\n"
+        "<header><a class=\"brand\" href=\"/\">metricpower</a>"
+        "<nav><a href=\"/\">Runs</a><a href=\"/new\">New run</a></nav></header>\n"
+        f"<main>\n{body}\n</main>\n</body>\n</html>\n")
+
+
+def error_page(status: int, message: str) -> str:
+    return layout(f"Error {status}", f"<h1>Error {status}</h1>"
+                  f"<p class=\"error\" id=\"error-message\">{esc(message)}</p>"
+                  "<p><a href=\"/\">Back to the runs</a></p>")
+
+
+def _options(values, selected=None) -> str:
+    return "".join(f"<option value=\"{esc(v)}\"{' selected' if v == selected else ''}>"
+                   f"{esc(text)}</option>" for v, text in values)
+
+
+def index(root: str, entries, presets) -> str:
+    runs = [e for e in entries if e.kind == "run"]
+    rows = []
+    for e in entries:
+        if e.kind == "run":
+            link = url("run", e.name)
+        elif e.kind == "comparison":
+            link = url("files", e.name, "comparison.html")
+        else:
+            link = url("folder", e.name)
+        size = (f"{count(e.citizens)} × {count(e.days)} days" if e.citizens else "")
+        rows.append(f"<tr><td class=\"text\"><a href=\"{esc(link)}\">{esc(e.name)}</a></td>"
+                    f"<td class=\"text\">{esc(e.kind)}</td>"
+                    f"<td class=\"text\">{esc(e.scenario)}</td><td>{size}</td>"
+                    f"<td>{esc(e.seed) if e.seed is not None else ''}</td></tr>")
+    listing = ("<table class=\"runs\" id=\"runs\"><thead><tr><th class=\"text\">folder</th>"
+               "<th class=\"text\">kind</th><th class=\"text\">scenario</th>"
+               "<th>size</th><th>seed</th></tr></thead><tbody>" + "".join(rows) +
+               "</tbody></table>") if rows else (
+        "<p id=\"no-runs\">No runs here yet. Start one with <a href=\"/new\">New run</a>, or "
+        "<code>metricpower run --out RUNS/NAME</code>.</p>")
+    choices = [(e.name, e.name) for e in runs]
+    compare = ("<form class=\"inline\" id=\"compare-form\" action=\"/compare\" method=\"get\">"
+               "<label>A (the policy) <select name=\"a\">" + _options(choices) + "</select>"
+               "</label><label>B (the baseline) <select name=\"b\">" +
+               _options(choices, choices[1][0] if len(choices) > 1 else None) +
+               "</select></label><button type=\"submit\">Compare</button></form>"
+               ) if len(runs) >= 2 else "<p>Two runs on the same population can be compared."
+    new = ("<form class=\"inline\" action=\"/new\" method=\"get\"><label>preset <select "
+           "name=\"preset\">" + _options([(p, p) for p in presets]) + "</select></label>"
+           "<button type=\"submit\">New run…</button></form>")
+    return layout("Runs", f"<h1>Runs</h1><p class=\"meta\">in <code>{esc(root)}</code></p>"
+                  f"{listing}<h2>Compare two runs</h2>{compare}<h2>Start a run</h2>{new}")
+
+
+def folder(name: str, files: list[str]) -> str:
+    items = "".join(f"<li><a href=\"{esc(url('files', name, f))}\">{esc(f)}</a></li>"
+                    for f in files)
+    return layout(name, f"<h1>{esc(name)}</h1><ul>{items or '<li>nothing to show</li>'}</ul>")
+
+
+def _kpis(items) -> str:
+    return "<ul class=\"kpis\">" + "".join(
+        f"<li><b>{v}</b>{esc(k)}</li>" for k, v in items) + "</ul>"
+
+
+PANELS = (
+    ("limits", "1. Creation of limits", "Which behaviours the policy scores, and how often "
+     "citizens did each (log axis when counts span orders of magnitude)."),
+    ("visibility", "2. Visible / invisible", "Penalties per day, and those resting on a "
+     "benign reason or on someone else's act."),
+    ("categorisation", "3. Categorisation", "Tiers over time (everyone), and the final score "
+     "distribution of the citizens chosen above."),
+    ("judgements", "4. Judgements and predictions", "Each consequence applied, as a running "
+     "total."),
+    ("intensification", "5. Intensification", "Income and how alike friends' scores grew."),
+    ("authority", "6. Taking authority", "The score against the hidden true conduct it is "
+     "meant to measure, for the citizens chosen above."),
+)
+
+
+def run_page(name: str, loaded, who: str | None) -> str:
+    sc, m = loaded.scenario, loaded.metrics
+    p = m.get("penalties", {})
+    n = m.get("citizens", 0) or 0
+    items = [
+        ("citizens", count(m.get("citizens"))), ("days", count(m.get("days"))),
+        ("penalties", count(p.get("total"))),
+        ("misattributed penalties per 100,000 citizens",
+         f"{p.get('misattributed_per_100k', 0):,.1f}"),
+        ("sanctions applied", count(m.get("sanctions_total"))),
+        ("rewards granted", count(m.get("rewards_total"))),
+        ("mean score, start → end", f"{count(m.get('initial_score'))} → "
+                                    f"{m.get('mean_score', math.nan):,.1f}"),
+    ]
+    for lst, size in (m.get("list_sizes") or {}).items():
+        items.append((f"citizens {on_list(lst)}", f"{count(size)} "
+                                                   f"({share(size / n if n else 0)})"))
+    citizens = loaded.tables["citizens"]
+    choices = [("", "all citizens")]
+    for by in ("group", "region"):
+        names = [x.name for x in (sc.population.groups if by == "group"
+                                  else sc.population.regions)]
+        choices += [(f"{by}:{x}", f"{label(by)}: {x}") for x in names]
+    panels = "".join(
+        f"<section class=\"panel\" id=\"{pid}\"><h2>{esc(title)}</h2>"
+        f"<p class=\"gloss\">{esc(gloss)}</p>"
+        f"<div class=\"chart\" id=\"chart-{pid}\" data-chart=\"{pid}\"></div>"
+        + ("<div class=\"chart\" id=\"chart-scores\" data-chart=\"scores\"></div>"
+           if pid == "categorisation" else "") + "</section>"
+        for pid, title, gloss in PANELS)
+    body = (
+        f"<h1>{esc(name)}</h1>"
+        f"<p class=\"meta\">scenario {esc(sc.name)} · {count(citizens.num_rows)} citizens · "
+        f"{count(sc.run.days)} days · seed {esc(sc.run.seed)} · "
+        f"<a href=\"{esc(url('files', name, 'report.html'))}\">full report</a> · "
+        f"<a href=\"{esc(url('files', name, 'scenario.toml'))}\">scenario</a></p>"
+        + _kpis(items) +
+        "<form class=\"inline\" id=\"who-form\" method=\"get\"><label>show citizens "
+        f"<select name=\"who\" id=\"who\">{_options(choices, who or '')}</select></label>"
+        "<button type=\"submit\">Show</button></form>"
+        f"<form class=\"inline\" id=\"explain-form\" action=\"{esc(url('run', name, 'citizen'))}"
+        "\" method=\"get\"><label>explain citizen <input name=\"id\" type=\"number\" min=\"0\" "
+        f"max=\"{max(citizens.num_rows - 1, 0)}\" required></label>"
+        "<button type=\"submit\">Explain</button></form>"
+        f"<p id=\"charts-status\" class=\"meta\">drawing charts…</p>{panels}")
+    return layout(name, body, charts=True,
+                  data={"charts": url("api", "run", name, "charts", who=who)})
+
+
+def citizen_page(name: str, citizen: int, history_html: str) -> str:
+    return layout(f"citizen {citizen}", f"<h1>Citizen {citizen} in "
+                  f"<a href=\"{esc(url('run', name))}\">{esc(name)}</a></h1>"
+                  "<p class=\"meta\">Each score change as the system wrote it, with the "
+                  "hidden truth beside it (the system never sees that column).</p>"
+                  f"<div class=\"explain\" id=\"history\">{history_html}</div>")
+
+
+def new_page(presets, preset: str, fields: dict, error: str = "", values=None) -> str:
+    v = values or {}
+
+    def val(key, default):
+        return esc(v.get(key, default))
+
+    rules = "".join(
+        f"<label>{esc(r)} <input name=\"rule:{esc(r)}\" type=\"text\" inputmode=\"numeric\" "
+        f"value=\"{val('rule:' + r, pts)}\"></label>" for r, pts in fields["rules"])
+    switches = "".join(
+        f"<label class=\"check\"><input type=\"checkbox\" name=\"response\" value=\"{esc(s)}\""
+        f"{' checked' if on else ''}> {esc(s)}</label>" for s, on in fields["switches"])
+    fm = ("<label>false-match factor (× every sensor's false-match rate) <input "
+          f"name=\"false_match_factor\" type=\"text\" value=\"{val('false_match_factor', 1)}\">"
+          "</label>") if fields["false_match"] else ""
+    err = (f"<p class=\"error\" id=\"form-error\" role=\"alert\">{esc(error)}</p>"
+           if error else "")
+    body = (
+        f"<h1>New run</h1>{err}"
+        "<form class=\"inline\" method=\"get\" action=\"/new\"><label>preset <select "
+        f"name=\"preset\">{_options([(p, p) for p in presets], preset)}</select></label>"
+        "<button type=\"submit\">Load its defaults</button></form>"
+        "<form id=\"run-form\" class=\"grid\" method=\"post\" action=\"/runs\">"
+        f"<input type=\"hidden\" name=\"preset\" value=\"{esc(preset)}\">"
+        "<input type=\"hidden\" name=\"switches\" value=\"1\">"
+        "<fieldset><legend>Run</legend>"
+        f"<label>citizens <input name=\"citizens\" type=\"text\" inputmode=\"numeric\" "
+        f"value=\"{val('citizens', fields['citizens'])}\"></label>"
+        f"<label>days <input name=\"days\" type=\"text\" inputmode=\"numeric\" "
+        f"value=\"{val('days', fields['days'])}\"></label>"
+        f"<label>seed <input name=\"seed\" type=\"text\" inputmode=\"numeric\" "
+        f"value=\"{val('seed', fields['seed'])}\"></label></fieldset>"
+        + (f"<fieldset><legend>Points per act (event rules)</legend>{rules}</fieldset>"
+           if rules else "")
+        + (f"<fieldset><legend>Sensors</legend>{fm}</fieldset>" if fm else "")
+        + f"<fieldset><legend>Responses</legend>{switches}</fieldset>"
+        "<button type=\"submit\" id=\"start\">Start the run</button></form>")
+    return layout("New run", body)
+
+
+def job_page(job) -> str:
+    body = (f"<h1>Running {esc(job.scenario.name)}</h1>"
+            f"<p class=\"meta\">{count(job.scenario.run.citizens)} citizens · "
+            f"{count(job.scenario.run.days)} days · seed {esc(job.scenario.run.seed)} → "
+            f"<code>{esc(job.name)}</code></p>"
+            f"<progress id=\"progress\" max=\"{job.scenario.run.days}\" value=\"0\"></progress>"
+            "<p id=\"job-state\" role=\"status\">starting…</p>"
+            "<p id=\"job-result\"></p>")
+    return layout(f"running {job.scenario.name}", body,
+                  data={"job": url("api", "jobs", job.id), "run-url": url("run", job.name)})
+
+
+def compare_page(a: str, b: str, rows, notes, intervals) -> str:
+    body_rows = "".join(
+        f"<tr><td class=\"text\">{esc(r['label'])}</td><td>{r['a']}</td><td>{r['b']}</td>"
+        f"<td>{r['difference']}</td><td class=\"text\">{esc(r['words'])}</td></tr>"
+        for r in rows)
+    interval_rows = "".join(
+        f"<tr><td class=\"text\">{esc(r['label'])}</td><td>{r['a']}</td><td>{r['b']}</td>"
+        f"<td>{r['difference']}</td><td>{r['interval']}</td></tr>" for r in intervals)
+    notes_html = "".join(f"<p class=\"note\">{esc(n)}</p>" for n in notes)
+    body = (
+        f"<h1>A: {esc(a)} vs B: {esc(b)}</h1>"
+        "<p class=\"meta\">Same citizens, network and seed in both (common random numbers): "
+        f"each difference is what {esc(a)}'s policy did against {esc(b)}. "
+        f"<a href=\"{esc(url('compare', 'report', a=a, b=b))}\">full comparison report</a>"
+        f"</p>{notes_html}"
+        "<h2>What the policy caused</h2><table id=\"effects\"><thead><tr>"
+        f"<th class=\"text\">effect</th><th>{esc(a)}</th><th>{esc(b)}</th>"
+        "<th>difference (A − B)</th><th class=\"text\">in words</th></tr></thead>"
+        f"<tbody>{body_rows}</tbody></table>"
+        "<h2>Per citizen, with 95% intervals</h2><p class=\"meta\">The same citizens live in "
+        "both runs, so each one's difference is paired; the interval is the mean difference "
+        "± 1.96 standard errors over citizens (how precisely this population pins the "
+        "average effect down, for this seed).</p>"
+        "<table id=\"intervals\"><thead><tr><th class=\"text\">per citizen</th>"
+        f"<th>{esc(a)}</th><th>{esc(b)}</th><th>difference</th><th>95% interval</th></tr>"
+        f"</thead><tbody>{interval_rows}</tbody></table>")
+    return layout(f"{a} vs {b}", body)
+
+
+__all__ = ["CSP", "PANELS", "citizen_page", "compare_page", "error_page", "folder",
+           "index", "job_page", "layout", "new_page", "run_page", "url"]
