@@ -391,6 +391,36 @@ def test_a_run_that_will_not_fit_in_memory_is_refused_before_allocating(monkeypa
     assert time.perf_counter() - start < 30
 
 
+def test_an_ensemble_that_will_not_fit_is_refused_before_any_member(monkeypatch, tmp_path):
+    import metricpower.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 << 30)
+    out = tmp_path / "ensemble"
+    result = runner.invoke(app, ["ensemble", "essay", "--seeds", "2", "--citizens",
+                                 "2000000000", "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "GiB of memory" in result.output and "Traceback" not in result.output
+    assert listing(tmp_path) == []
+
+
+def test_a_failed_comparison_write_keeps_the_earlier_one_whole(tmp_path, monkeypatch):
+    import metricpower.report.comparison as comparison_report
+    from metricpower.compare import compare
+
+    a, b = run_preset("essay", citizens=300, days=5), run_preset("null", citizens=300, days=5)
+    result = compare(a, b)
+    result.write(tmp_path / "c")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "c").iterdir()}
+    assert sorted(before) == ["comparison.html", "comparison.json"]
+
+    # A report that fails while its file is being written (after it was opened).
+    monkeypatch.setattr(comparison_report, "render_comparison",
+                        lambda comparison: "<html>" + "\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        result.write(tmp_path / "c")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "c").iterdir()} == before
+
+
 # ---------------------------------------------------------------- escaped names
 def test_tier_names_are_escaped_in_the_report():
     """A tier named like a meta refresh redirected the report's reader."""
