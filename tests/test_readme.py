@@ -19,6 +19,7 @@ take. The extension example (a `fine` effect, its Python module and its
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -77,8 +78,10 @@ def test_make_targets(tmp_path):
     targets = [line.split("#", 1)[0].split()[1] for line in body.splitlines() if line]
     assert targets == ["run", "test"]
     out = tmp_path / "runs" / "essay"
-    printed = {t: subprocess.run(["make", "-n", "-C", str(ROOT), t, f"OUT={out}"],
-                                 capture_output=True, text=True, check=True).stdout
+    # Not the settings of a `make test` this may run under (MAKEFLAGS carries its ARGS).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    printed = {t: subprocess.run(["make", "-n", "-C", str(ROOT), t, f"OUT={out}", "ARGS="],
+                                 capture_output=True, text=True, check=True, env=env).stdout
                for t in targets}
     assert "-m pytest" in printed["test"]
     (command,) = [line for line in printed["run"].splitlines() if "bin/metricpower run" in line]
@@ -162,7 +165,10 @@ def test_the_first_python_snippet_runs(tmp_path, monkeypatch):
 
 
 def test_the_ensembles_python_snippet_runs(tmp_path, monkeypatch):
+    import metricpower.ensembles.executors as executors
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(executors, "cores", lambda: 1)  # members in this process: no pool
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (snippet,) = [s for s in SNIPPETS if "mp.ensemble" in s]
     namespace: dict = {}
