@@ -9,6 +9,9 @@ matches, eight blacklistings with the seed below), so no assertion rests on one 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +19,22 @@ import pytest
 
 from metricpower.runs import Run, simulate
 from metricpower.scenario import Scenario, load_preset
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_MISSING = ("the report's browser tests need Chromium: install Debian's `chromium` "
+                   "package (apt-get install -y chromium; .ci/run does)")
+
+
+def require_browser(path: str = CHROMIUM) -> str:
+    """The Chromium to test the report with. Where it is missing the browser tests are
+    skipped with a message naming the package, except under CI (CI=true), where a
+    missing browser fails the run: CI must test the report."""
+    if Path(path).exists():
+        return path
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(f"{BROWSER_MISSING}; CI=true, so a missing browser is a failure")
+    pytest.skip(BROWSER_MISSING)
+
 
 CITIZENS = 3_000
 DAYS = 90

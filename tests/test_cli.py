@@ -154,15 +154,31 @@ def test_explain_not_a_run_directory(tmp_path):
     assert "not a run directory" in result.output and str(tmp_path) in result.output
 
 
-def test_run_replaces_an_existing_run_directory(tmp_path):
+def test_run_keeps_a_folder_that_is_not_a_run(tmp_path):
+    """The issue's first loss: `--out` on a folder holding a thesis deleted it."""
     out = tmp_path / "run"
     out.mkdir()
-    (out / "stale.txt").write_text("old")
+    (out / "thesis.txt").write_text("years of work")
     result = runner.invoke(app, ["run", "--citizens", "300", "--days", "5", "--no-report",
-                                 "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert not (out / "stale.txt").exists()
-    assert (out / "ledger.parquet").is_file()
+                                 "--out", str(out), "--force"])
+    assert result.exit_code == 2, result.output
+    assert "is not a run" in result.output and "thesis.txt" in result.output
+    assert (out / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_run_replaces_an_earlier_run_only_with_force(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--citizens", "300", "--days", "5", "--no-report", "--out", str(out)]
+    assert runner.invoke(app, [*args, "--seed", "1"]).exit_code == 0
+    first = (out / "citizens.parquet").read_bytes()
+    refused = runner.invoke(app, [*args, "--seed", "2"])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert (out / "citizens.parquet").read_bytes() == first
+    replaced = runner.invoke(app, [*args, "--seed", "2", "--force"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (out / "citizens.parquet").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing set aside left
 
 
 def test_run_refuses_a_file_and_a_preset_together(tmp_path):

@@ -190,6 +190,33 @@ def test_ensemble_table_is_every_members_metrics(tmp_path):
     assert len(conducts) == 3
 
 
+def test_resume_rewrites_a_member_written_but_not_recorded(tmp_path):
+    """A kill between a member's run folder and its manifest line leaves a complete run
+    that the ensemble has not counted: --resume writes it again (the folder is the
+    ensemble's own), but never replaces a member folder holding something it did not
+    write."""
+    from metricpower.runs import OutputError
+
+    out = tmp_path / "e"
+    first = ensemble(scenario(**TINY), seeds=3, out=out, executor=LocalPool(1))
+    table = first.table()
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    (out / "manifest.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (out / "parts" / "00002.parquet").unlink()
+    (out / "results.parquet").unlink()
+    assert (out / "members" / "00002" / "manifest.json").is_file()
+    resumed = ensemble(scenario(**TINY), seeds=3, out=out, executor=LocalPool(1),
+                       resume=True)
+    assert resumed.table().equals(table)
+    assert len(mp.load_run(out / "members" / "00002").tables["citizens"]) == TINY["citizens"]
+    (out / "manifest.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (out / "parts" / "00002.parquet").unlink()
+    (out / "members" / "00002" / "thesis.txt").write_text("not the program's")
+    with pytest.raises(OutputError, match="thesis.txt"):
+        ensemble(scenario(**TINY), seeds=3, out=out, executor=LocalPool(1), resume=True)
+    assert (out / "members" / "00002" / "thesis.txt").read_text() == "not the program's"
+
+
 def test_sweep_arms_share_seeds_and_populations(small_sweep):
     t = small_sweep.table()
     assert t.columns == ["member", "seed", "arm", "rules.jaywalking.points",

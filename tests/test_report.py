@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import require_browser
 from typer.testing import CliRunner
 
 from metricpower.cli import app
@@ -13,19 +13,17 @@ from metricpower.compare import compare
 from metricpower.report import FIGURES, SECTIONS, write_report
 from metricpower.report.comparison import COMPARISON_SECTIONS, write_comparison_report
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), \
-        "the report tests need Debian's chromium: apt-get install -y chromium (.ci/run does)"
+    chromium = require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=chromium, args=ARGS)
         yield b
         b.close()
 

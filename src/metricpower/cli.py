@@ -14,8 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from metricpower.checkpoints import CheckpointError, Checkpoints
+from metricpower.memory import MemoryTooSmall, check_memory
 from metricpower.report.labels import on_list
-from metricpower.runs import OutputError, Run, load_run, simulate
+from metricpower.runs import TABLES, Run, load_run, simulate
 from metricpower.scenario import (
     Scenario,
     ScenarioError,
@@ -25,6 +26,7 @@ from metricpower.scenario import (
     preset_summary,
     preset_text,
 )
+from metricpower.store import OutputError, check_target, fresh, write_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="A social credit system, executable, on a synthetic population.")
@@ -81,7 +83,7 @@ def run_with_progress(scenario: Scenario, population=None,
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("days"), TimeElapsedColumn(), TextColumn("{task.fields[speed]}"))
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task(f"{scenario.name}: {n:,} citizens", total=days,
+        task = progress.add_task(f"{escape(scenario.name)}: {n:,} citizens", total=days,
                                  completed=first, speed="")
 
         def tick(day: int) -> None:
@@ -93,16 +95,17 @@ def run_with_progress(scenario: Scenario, population=None,
 
 
 def summary_table(run: Run) -> Table:
+    """The headline numbers; every name from the scenario is escaped (Rich markup)."""
     m = run.metrics
-    table = Table(title=f"{m['scenario']}: {m['citizens']:,} citizens, {m['days']} days, "
-                        f"seed {m['seed']}")
+    table = Table(title=f"{escape(str(m['scenario']))}: {m['citizens']:,} citizens, "
+                        f"{m['days']} days, seed {m['seed']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("mean score (start → end)", f"{m['initial_score']} → {m['mean_score']:.1f}")
     for tier, share in m["tier_shares"].items():
-        table.add_row(f"citizens in tier {tier}", f"{share:.1%}")
+        table.add_row(f"citizens in tier {escape(tier)}", f"{share:.1%}")
     for name, size in m["list_sizes"].items():
-        table.add_row(f"citizens {on_list(name)}", f"{size:,}")
+        table.add_row(f"citizens {escape(on_list(name))}", f"{size:,}")
     p = m["penalties"]
     table.add_row("penalties", f"{p['total']:,}")
     table.add_row("  with a benign hidden context", f"{p['benign_context']:,} "
@@ -122,7 +125,11 @@ def run(
     citizens: Annotated[int | None, typer.Option(help="population size")] = None,
     days: Annotated[int | None, typer.Option(help="days to simulate")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="run directory (default: a fresh folder runs/NAME, runs/NAME-2, …)")]
+        = None,
+    force: Annotated[bool, typer.Option(
+        help="replace the earlier run in --out (never anything but a run)")] = False,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     only_level: Annotated[str | None, typer.Option("--only", help=ONLY_HELP)] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
@@ -136,15 +143,20 @@ def run(
     try:
         sc = restrict(resolve_scenario(scenario, preset, citizens, days, seed, backend),
                       only_level)
-        target = out_dir or Path("runs") / sc.name
-        _check_writable(target)
+        # Everything that can be refused is refused before the simulation starts.
+        base = out_dir if out_dir is not None else Path("runs") / sc.name
+        first = base if out_dir is not None else fresh(base)
+        check_target(first, force, TABLES)
+        check_memory(sc)
         checkpoints = (None if checkpoint_every == 0 else
-                       Checkpoints.begin(sc, target, report, checkpoint_every))
+                       Checkpoints.begin(sc, first, report, checkpoint_every))
         result = run_with_progress(sc, checkpoints=checkpoints)
-        result.write(target, report=report)
+        # The fresh name is chosen again when the run is complete: another run may have
+        # taken this one meanwhile.
+        target = result.write(base, report=report, force=force, fresh_name=out_dir is None)
         if checkpoints is not None:
             checkpoints.finish()
-    except (ScenarioError, OutputError, CheckpointError) as e:
+    except (ScenarioError, OutputError, CheckpointError, MemoryTooSmall) as e:
         fail(str(e))
     _finished(result, target, report)
 
@@ -158,18 +170,20 @@ def resume(run_dir: Annotated[Path, typer.Argument(
         checkpoints = Checkpoints.reopen(run_dir)
         if checkpoints.saved is None:
             err.print("no checkpoint was written yet: the run starts again from day 0")
+        check_memory(checkpoints.scenario)
         result = run_with_progress(checkpoints.scenario, checkpoints=checkpoints)
-        result.write(checkpoints.out, report=checkpoints.report)
+        target = result.write(checkpoints.out, report=checkpoints.report)
         checkpoints.finish()
-    except (ScenarioError, OutputError, CheckpointError) as e:
+    except (ScenarioError, OutputError, CheckpointError, MemoryTooSmall) as e:
         fail(str(e))
-    _finished(result, checkpoints.out, checkpoints.report)
+    _finished(result, target, checkpoints.report)
 
 
 def _finished(result: Run, target: Path, report: bool) -> None:
     out.print(summary_table(result))
-    out.print(f"run directory: [bold]{target}[/]" +
-              (f"  report: [bold]{target / 'report.html'}[/]" if report else ""))
+    shown = escape(str(target))
+    out.print(f"run directory: [bold]{shown}[/]" +
+              (f"  report: [bold]{shown}/report.html[/]" if report else ""))
 
 
 def _check_writable(target: Path) -> None:
@@ -192,7 +206,8 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario TOML file")
         sc = load_scenario(scenario)
     except ScenarioError as e:
         fail(str(e))
-    out.print(f"[green]ok[/]: {scenario} — scenario {sc.name!r}: {len(sc.behaviours)} "
+    out.print(f"[green]ok[/]: {escape(str(scenario))} — scenario {escape(repr(sc.name))}: "
+              f"{len(sc.behaviours)} "
               f"behaviours, {len(sc.rules)} rules, {len(sc.tiers)} tiers, {len(sc.lists)} "
               f"lists, {len(sc.consequences)} consequences")
 
@@ -295,16 +310,19 @@ def compare_cmd(
         if save_runs:
             for side, run_, sub in ((pair.a, result.a, "a"), (pair.b, result.b, "b")):
                 if not isinstance(side, Run):
-                    run_.write(Path(target) / sub)
-    except (NotComparable, ScenarioError, OutputError, ExtraMissing, PlanError) as e:
+                    # The comparison's own runs: rewritten with the comparison.
+                    run_.write(Path(target) / sub, force=True)
+    except (NotComparable, ScenarioError, OutputError, MemoryTooSmall, ExtraMissing,
+            PlanError) as e:
         fail(str(e))
     e = result.effects
-    table = Table(title=f"{result.name_a} vs {result.name_b} (difference = A − B)")
-    for col, justify in (("effect", "left"), (result.name_a, "right"),
-                         (result.name_b, "right"), ("difference", "right")):
+    name_a, name_b = escape(result.name_a), escape(result.name_b)
+    table = Table(title=f"{name_a} vs {name_b} (difference = A − B)")
+    for col, justify in (("effect", "left"), (name_a, "right"),
+                         (name_b, "right"), ("difference", "right")):
         table.add_column(col, justify=justify)
     for name, eff in e["sanctions"].items():
-        table.add_row(f"sanction: {name}", describe(eff["a"]), describe(eff["b"]),
+        table.add_row(f"sanction: {escape(name)}", describe(eff["a"]), describe(eff["b"]),
                       describe(eff["difference"]))
     for key in ("sanctions_total", "citizens_sanctioned", "penalties", "wrongful_penalties",
                 "wrongful_sanctions", "score_gini", "income_gini"):
@@ -315,8 +333,8 @@ def compare_cmd(
     table.add_row("lawful acts chilled", "", "", describe(e.get("lawful_acts_chilled")))
     out.print(table)
     for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"comparison report: [bold]{report_path}[/]")
+        out.print(f"[yellow]note:[/] {escape(note)}")
+    out.print(f"comparison report: [bold]{escape(str(report_path))}[/]")
 
 
 # ---------------------------------------------------------------- ensembles and sweeps
@@ -409,7 +427,7 @@ def ensemble(
         results = run_ensemble(sc, seeds, target, resume=resume, reports=member_reports,
                                progress=_members_progress(sc.name),
                                **_executor_options(ray, address, workers))
-    except (ScenarioError, OutputError, ExtraMissing, PlanError) as e:
+    except (ScenarioError, OutputError, MemoryTooSmall, ExtraMissing, PlanError) as e:
         fail(str(e))
     _print_summary(results)
 
@@ -445,7 +463,7 @@ def sweep(
         results = run_sweep(sc, grid, seeds, target, resume=resume, reports=member_reports,
                             progress=_members_progress(sc.name),
                             **_executor_options(ray, address, workers))
-    except (ScenarioError, OutputError, ExtraMissing, PlanError) as e:
+    except (ScenarioError, OutputError, MemoryTooSmall, ExtraMissing, PlanError) as e:
         fail(str(e))
     _print_summary(results)
 
@@ -464,16 +482,16 @@ def report_cmd(
         "--out", help="where to write the report (default: RUN/report.html)")] = None,
 ) -> None:
     """Write a run's self-contained HTML report (opens offline)."""
-    from metricpower.report import write_report
+    from metricpower.report import render_report
 
     try:
         result = load_run(run_dir)
         target = out_path or Path(run_dir) / "report.html"
-        _check_writable(target.parent)
-        path = write_report(result, target)
+        html = render_report(result)
+        path = write_file(target, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     except (ScenarioError, OutputError) as e:
         fail(str(e))
-    out.print(f"report: [bold]{path}[/]")
+    out.print(f"report: [bold]{escape(str(path))}[/]")
 
 
 @app.command("serve")

@@ -20,6 +20,7 @@ import polars as pl
 from metricpower.metrics import gini, measure, summary
 from metricpower.metrics.common import clean, daily_total, frame
 from metricpower.metrics.intensification import chilling
+from metricpower.store import write_file
 
 
 class NotComparable(ValueError):
@@ -105,7 +106,9 @@ class Comparison:
         else:
             html_path, json_path = out / "comparison.html", out / "comparison.json"
         html_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(self.to_dict(), indent=2))
+        text = json.dumps(self.to_dict(), indent=2)
+        # Each file through a temporary sibling renamed into place: never half-written.
+        write_file(json_path, lambda tmp: tmp.write_text(text))
         if report:
             from metricpower.report.comparison import write_comparison_report
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow.compute as pc
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from metricpower.ledger.schema import CITIZENS
@@ -31,10 +32,11 @@ def history(run: Run, citizen: int) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("citizen", f"{citizen}  ({row['group']}, {row['region']}, "
+    head.add_row("citizen", f"{citizen}  ({escape(row['group'])}, {escape(row['region'])}, "
                             f"{'urban' if row['urban'] else 'rural'})")
-    head.add_row("score", f"{sc.population.initial_score} → {row['score']}  (tier {row['tier']})")
-    lists = [s.name for s in sc.lists if row[CITIZENS["on", s.name]]]
+    head.add_row("score", f"{sc.population.initial_score} → {row['score']}  "
+                          f"(tier {escape(row['tier'])})")
+    lists = [escape(s.name) for s in sc.lists if row[CITIZENS["on", s.name]]]
     head.add_row("lists now", ", ".join(lists) or "none")
     # A list left shows as days listed without being on it now.
     left = [f"{s.name} ({row[f'days_on_{s.name}']} days listed)" for s in sc.lists
@@ -66,13 +68,14 @@ def history(run: Run, citizen: int) -> Group:
     for e in mine:
         score += e["points"]
         rule = rules[e["rule"]]
-        evidence = f"{e['behaviour']} seen by {e['sensor']}" if e["behaviour"] else rule.kind
+        evidence = (f"{escape(e['behaviour'])} seen by {escape(e['sensor'])}" if e["behaviour"]
+                    else rule.kind)
         hidden = truth(rule.kind, e["benign"], e["misattributed"])
         if e["reverses"] >= 0:
             evidence = f"appeal upheld: undoes #{e['reverses']}"
         elif e["entry"] in reversed_on:
             hidden += f" [green](reversed on appeal, day {reversed_on[e['entry']]})[/]"
-        table.add_row(f"{e['day']}", f"#{e['entry']} {e['rule']}", evidence,
+        table.add_row(f"{e['day']}", f"#{e['entry']} {escape(e['rule'])}", evidence,
                       f"{e['points']:+d}", str(score), rule.provenance, hidden)
     parts.append(table)
     return Group(*parts)

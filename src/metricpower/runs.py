@@ -15,11 +15,11 @@ DuckDB and Polars read the Parquet files in place.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +31,10 @@ from metricpower.engine import Engine
 from metricpower.engine.backend import backend_named
 from metricpower.engine.gpu import GpuUnavailable
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
+from metricpower.memory import MemoryTooSmall, check_memory
 from metricpower.population import Population, build_population
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
+from metricpower.store import OutputError, verify, write_run
 
 #: The tables of a run directory, as the results schema declares them.
 TABLES = tuple(RESULTS)
@@ -58,6 +60,12 @@ class Run:
         return pl.from_arrow(self.tables[name])
 
     def pandas(self, name: str):
+        """A table as a pandas DataFrame (needs the `pandas` extra)."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ImportError("Run.pandas() needs pandas: pip install 'metricpower[pandas]' "
+                              "(or use run.polars(), or run.tables for Arrow)") from None
         return self.tables[name].to_pandas()
 
     def plot(self, figure: str, tables: dict | None = None):
@@ -67,18 +75,13 @@ class Run:
 
         return plot(self, figure, tables)
 
-    def write(self, out: str | Path, report: bool = True) -> Path:
-        """Write the run directory all at once: into a temporary folder beside `out`,
-        then renamed into place, so a failure leaves nothing half-written."""
-        out = Path(out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-            tmp.chmod(0o755)
-        except OSError as err:
-            raise OutputError(f"{out}: cannot write the run directory here ({err.strerror})") \
-                from None
-        try:
+    def write(self, out: str | Path, report: bool = True, *, force: bool = False,
+              fresh_name: bool = False) -> Path:
+        """Write the run directory all at once (see `metricpower.store`): refused on a
+        folder that is not a run, and on an earlier run unless `force`; with
+        `fresh_name`, the first free name from `out` (out, out-2, …). Returns where it
+        went."""
+        def fill(tmp: Path) -> dict:
             (tmp / "scenario.toml").write_text(to_toml(self.scenario))
             for name in TABLES:
                 pq.write_table(self.tables[name], tmp / f"{name}.parquet")
@@ -87,17 +90,13 @@ class Run:
                 from metricpower.report import write_report
 
                 write_report(self, tmp / "report.html")
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+            rs = self.scenario.run
+            return {"version": version("metricpower"), "scenario": self.scenario.name,
+                    "scenario_sha256": hashlib.sha256(
+                        (tmp / "scenario.toml").read_bytes()).hexdigest(),
+                    "seed": rs.seed, "citizens": rs.citizens, "days": rs.days}
 
-
-class OutputError(Exception):
-    """The run directory cannot be written."""
+        return write_run(Path(out), fill, force=force, fresh_name=fresh_name, tables=TABLES)
 
 
 def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
@@ -106,9 +105,11 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
     """Run a scenario in memory. `progress(day)` is called after each day. `population`
     (from `build_population`) runs it on a population built before, shared by runs of
     other seeds or policies; it must have been built for this scenario's population. With
-    `checkpoints`, the run goes on from their saved state, if any, and saves its own."""
+    `checkpoints`, the run goes on from their saved state, if any, and saves its own.
+    Refused (MemoryTooSmall) before anything is made when it would not fit in memory."""
     from metricpower.metrics import headline, summary
 
+    check_memory(scenario)
     # The backend first: a machine that cannot run it is told before any work is done.
     try:
         backend = backend_named(scenario.run.backend)
@@ -220,16 +221,32 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run directory back: the scenario, the tables (Arrow) and the metrics."""
+    """Read a complete run directory back: the scenario, the tables (Arrow) and the
+    metrics. OutputError when it is not one (see `metricpower.store.verify`)."""
     path = Path(path)
-    if not (path / "scenario.toml").is_file():
-        raise OutputError(f"{path}: not a run directory (no scenario.toml)")
+    manifest = verify(path)
+    files = manifest["files"]
+    for name in ("scenario.toml", "metrics.json", "citizens.parquet", "daily.parquet"):
+        if name not in files:
+            raise OutputError(f"{path}: {name} is not part of this run; the run is incomplete")
     scenario = load_scenario(path / "scenario.toml")
-    # Tables added in later versions may be missing from older run directories.
-    tables = {name: pq.read_table(path / f"{name}.parquet") for name in TABLES
-              if (path / f"{name}.parquet").is_file()}
-    metrics = json.loads((path / "metrics.json").read_text())
+    tables = {}
+    for name in TABLES:
+        entry = files.get(f"{name}.parquet")
+        if entry is None:
+            continue  # tables added in later versions are missing from older runs
+        try:
+            tables[name] = pq.read_table(path / f"{name}.parquet")
+        except (pa.ArrowException, OSError) as err:
+            raise OutputError(f"{path}: {name}.parquet cannot be read ({err})") from None
+        if tables[name].num_rows != entry.get("rows"):
+            raise OutputError(f"{path}: {name}.parquet has {tables[name].num_rows:,} rows, "
+                              f"the run wrote {entry.get('rows')}")
+    try:
+        metrics = json.loads((path / "metrics.json").read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise OutputError(f"{path}: metrics.json cannot be read ({err})") from None
     return Run(scenario, tables, metrics)
 
 
-__all__ = ["OutputError", "Run", "ScenarioError", "load_run", "simulate"]
+__all__ = ["MemoryTooSmall", "OutputError", "Run", "ScenarioError", "load_run", "simulate"]

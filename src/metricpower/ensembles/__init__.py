@@ -16,6 +16,7 @@ from metricpower.ensembles.executors import Executor, ExtraMissing, LocalPool, R
 from metricpower.ensembles.plan import Arm, Plan, PlanError, load_grid, seed_list, sweep_plan
 from metricpower.ensembles.results import Results
 from metricpower.ensembles.store import Store
+from metricpower.memory import check_memory
 
 
 def run_plan(plan: Plan, out: str | Path, *, executor: Executor | None = None,
@@ -23,9 +24,12 @@ def run_plan(plan: Plan, out: str | Path, *, executor: Executor | None = None,
              progress: Callable[[int, int], None] | None = None) -> Results:
     """Run every member of `plan` not yet finished in `out`, then write the tidy table,
     the summaries and (with `report`) report.html. `reports` also writes each member's own
-    report.html. `progress(done, total)` is called as members finish."""
+    report.html. `progress(done, total)` is called as members finish. Refused
+    (MemoryTooSmall) before anything is made when one member would not fit in memory."""
     store = Store(out, plan)
     try:
+        for arm in plan.arms:
+            check_memory(arm.scenario)
         done = store.open(resume)
     except BaseException:
         if executor is not None:

@@ -60,7 +60,9 @@ def run_group(out: str, members: list[Member], reports: bool,
         t0 = time.perf_counter()
         run = simulate(m.scenario, population=population)
         t1 = time.perf_counter()
-        run.write(Path(out) / "members" / f"{m.member:05d}", report=reports)
+        # The member's folder is the ensemble's own: a killed run may have written it
+        # without recording it in the manifest, and --resume writes it again.
+        run.write(Path(out) / "members" / f"{m.member:05d}", report=reports, force=True)
         t2 = time.perf_counter()
         rows = numbers(run.metrics)
         if baseline_arm is not None:

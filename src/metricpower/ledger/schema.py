@@ -13,6 +13,7 @@ way only, and two entities can never be given the same column (`check_unambiguou
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,20 @@ from pathlib import Path
 import pyarrow as pa
 
 NAMES = pa.dictionary(pa.int32(), pa.string())  # a name stored as a dictionary code
+
+#: Column names of each table asked about, as a set: metrics ask once per behaviour, and
+#: scanning the list of a table of 20,000 behaviours each time is quadratic.
+_COLUMNS: dict[int, tuple[weakref.ref, frozenset[str]]] = {}
+
+
+def _column_set(df) -> frozenset[str]:
+    key = id(df)
+    hit = _COLUMNS.get(key)
+    if hit is None or hit[0]() is not df:
+        cols = df.column_names if isinstance(df, pa.Table) else df.columns
+        hit = (weakref.ref(df, lambda _, key=key: _COLUMNS.pop(key, None)), frozenset(cols))
+        _COLUMNS[key] = hit
+    return hit[1]
 
 
 class UndeclaredColumn(KeyError):
@@ -136,9 +151,7 @@ class Table:
     def has(self, df, key: str | tuple[str, str]) -> bool:
         """Whether table `df` (Arrow or Polars) holds a declared column; an undeclared one
         raises, so a misspelt name cannot pass for a column the run did not record."""
-        name = self[key]
-        cols = df.column_names if isinstance(df, pa.Table) else df.columns
-        return name in cols
+        return self[key] in _column_set(df)
 
     def members(self, df, family: str) -> list[str]:
         """The entities of `family` whose columns table `df` holds, in its order."""

@@ -20,9 +20,11 @@ COMPARISON_SECTIONS = ("overview", "effects", *PROCESSES)
 
 
 def write_comparison_report(comparison, path) -> Path:
-    path = Path(path)
-    path.write_text(render_comparison(comparison), encoding="utf-8")
-    return path
+    """Write the report through a temporary sibling renamed into place."""
+    from metricpower.store import write_file
+
+    html = render_comparison(comparison)
+    return write_file(Path(path), lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
 def _signed(x, digits: int = 0) -> str:

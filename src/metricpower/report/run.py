@@ -382,7 +382,8 @@ def _intensification(m, s, draw) -> str:
                     f"{num(i['ties_formed'])} formed.")
     after = i.get("still_at_bottom_after_entry")
     if after and after.get("checked"):
-        text.append(f"Of those who fell to the bottom ({', '.join(i['bottom_tiers'])}), "
+        bottom = ", ".join(map(esc, i["bottom_tiers"]))
+        text.append(f"Of those who fell to the bottom ({bottom}), "
                     f"{pct(after['share'])} were still there {PERSISTENCE_DAYS} days later.")
     elif "persistence_at_bottom" in i:
         vals = {h: v for h, v in i["persistence_at_bottom"].items() if v is not None}

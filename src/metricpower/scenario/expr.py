@@ -11,7 +11,11 @@ The text is parsed with :func:`ast.parse` and only this subset is accepted:
 
 - numbers (``3``, ``2.5``), ``True`` and ``False``;
 - names of the vocabulary's variables (``score``, ``urban``, ...);
-- arithmetic ``+ - * /`` and unary ``-``;
+- arithmetic ``+ - * /`` and unary ``-``, done in float64 whatever the operands' types
+  (scores are int32 and flags bool at run time: ``score * 3000000`` cannot wrap around);
+  numbers written must be finite and at most 2**53 in size, unary ``-`` takes no
+  true/false value, and only a value that is never zero may divide (a nonzero number,
+  or a variable the vocabulary declares nonzero: ``100 / day`` is refused);
 - comparisons ``< <= > >= == !=``, chains included (``600 <= score < 850``);
 - ``and``, ``or``, ``not`` (element-wise) and parentheses;
 - enum variables (``tier``) compared with one of their labels, ``tier == "A"``;
@@ -50,6 +54,8 @@ from typing import Any, NoReturn
 MAX_LENGTH = 2000
 #: Deepest nesting of sub-expressions accepted.
 MAX_DEPTH = 100
+#: Largest number a condition may write: beyond it float64 no longer holds every integer.
+MAX_CONSTANT = 2.0**53
 
 _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
                ast.Div: operator.truediv}
@@ -102,12 +108,17 @@ class Vocabulary:
     ``variables``: names usable as bare variables. ``enums``: variable -> ordered labels
     (``ctx.var`` returns their indices). ``functions``: name -> argument kinds, each
     ``"num"`` or a domain name. ``domains``: domain name -> allowed string literals.
+    ``types``: variable or function -> "bool" or "num", the kind of value it gives at
+    run time (others may give either). ``nonzero``: variables never zero, which may
+    divide.
     """
 
     variables: frozenset[str] = frozenset()
     enums: Mapping[str, Sequence[str]] = field(default_factory=dict)
     functions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     domains: Mapping[str, Collection[str]] = field(default_factory=dict)
+    types: Mapping[str, str] = field(default_factory=dict)
+    nonzero: frozenset[str] = frozenset()
 
     def __post_init__(self):
         for name, kinds in self.functions.items():
@@ -171,10 +182,21 @@ class _Part:
     evaluate: Callable[[Any], Any] | None
     value: Any = None
     enum: str = ""
+    nonzero: bool = False  # surely never zero (may divide)
 
 
 def _constant(kind: str, value) -> _Part:
-    return _Part(kind, lambda ctx: value, value)
+    return _Part(kind, lambda ctx: value, value, nonzero=value != 0)
+
+
+def _wide(xp, value):
+    """Integers and flags as float64: arithmetic on scores (int32) and flags (bool) can
+    neither wrap around nor turn `+` into `or`; float64 holds every integer up to 2**53."""
+    if isinstance(value, bool | int):
+        return float(value)
+    if isinstance(value, float):
+        return value
+    return xp.astype(value, xp.float64)
 
 
 def _describe(part: _Part) -> str:
@@ -241,7 +263,7 @@ class _Compiler:
             case ast.Constant(value=bool(value)):
                 return _constant("bool", value)
             case ast.Constant(value=int(value) | float(value)):
-                return _constant("num", value)
+                return self._checked(node, value)
             case ast.Constant(value=str(value)):
                 return _Part("str", None, value)
             case ast.Name():
@@ -267,6 +289,13 @@ class _Compiler:
                                 "allowed: `+ - * /`, unary `-` and `not`")
         self.fail(node, f"{_FORBIDDEN.get(type(node), type(node).__name__)} not allowed")
 
+    def _checked(self, node: ast.AST, value) -> _Part:
+        """A numeric constant, refused unless finite and at most MAX_CONSTANT in size."""
+        if not abs(value) <= MAX_CONSTANT:  # also false for NaN
+            self.fail(node, f"the number {value!r} is out of range; numbers must be finite "
+                            f"and at most {MAX_CONSTANT:.0f} in size")
+        return _constant("num", value)
+
     def _boolean(self, node: ast.AST) -> _Part:
         part = self.expr(node)
         if part.kind not in ("bool", "any"):
@@ -288,7 +317,8 @@ class _Compiler:
             return _Part("enum", lambda ctx: ctx.var(name), enum=name)
         if name in self.vocab.variables:
             self.variables.add(name)
-            return _Part("any", lambda ctx: ctx.var(name))
+            return _Part(self.vocab.types.get(name, "any"), lambda ctx: ctx.var(name),
+                         nonzero=name in self.vocab.nonzero)
         if name in self.vocab.functions:
             self.fail(node, f"{name!r} is a function; call it as {name}(...)")
         allowed = ", ".join(sorted({*self.vocab.variables, *self.vocab.enums}))
@@ -296,23 +326,30 @@ class _Compiler:
 
     def _negative(self, node: ast.UnaryOp) -> _Part:
         operand = self._number(node.operand)
+        if operand.kind == "bool":
+            self.fail(node, "unary `-` of a true/false value; write `not` to negate it")
         if operand.value is not None:
-            return _constant("num", -operand.value)
+            return self._checked(node, -operand.value)
         evaluate = operand.evaluate
-        return _Part("num", lambda ctx: -evaluate(ctx))
+        return _Part("num", lambda ctx: -_wide(ctx.xp, evaluate(ctx)),
+                     nonzero=operand.nonzero)
 
     def _arithmetic(self, node: ast.BinOp) -> _Part:
         left, right = self._number(node.left), self._number(node.right)
         apply = _ARITHMETIC[type(node.op)]
-        if isinstance(node.op, ast.Div) and right.value is not None and right.value == 0:
+        division = isinstance(node.op, ast.Div)
+        if division and right.value is not None and right.value == 0:
             self.fail(node, "division by zero")
+        if division and not right.nonzero:
+            self.fail(node.right, "division by a value that can be zero (on some day, for "
+                                  "some citizen); divide by a number other than 0, or by "
+                                  f"{' or '.join(sorted(self.vocab.nonzero)) or 'a number'}")
         if left.value is not None and right.value is not None:
-            try:
-                return _constant("num", apply(left.value, right.value))
-            except ArithmeticError as e:
-                self.fail(node, f"arithmetic error: {e}")
+            return self._checked(node, apply(left.value, right.value))
         a, b = left.evaluate, right.evaluate
-        return _Part("num", lambda ctx: apply(a(ctx), b(ctx)))
+        nonzero = (left.nonzero and right.nonzero and isinstance(node.op, ast.Mult | ast.Div))
+        return _Part("num", lambda ctx: apply(_wide(ctx.xp, a(ctx)), _wide(ctx.xp, b(ctx))),
+                     nonzero=nonzero)
 
     def _label_index(self, enum: str, node: ast.AST) -> int:
         labels = list(self.vocab.enums[enum])
@@ -411,7 +448,7 @@ class _Compiler:
             return ctx.call(name, tuple(arg if isinstance(arg, str) else arg(ctx)
                                         for arg in args))
 
-        return _Part("any", evaluate)
+        return _Part(self.vocab.types.get(name, "any"), evaluate)
 
     def _argument(self, function: str, kind: str, node: ast.AST):
         """A "num" argument's evaluator, or a domain argument's string."""

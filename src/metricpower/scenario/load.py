@@ -15,6 +15,7 @@ the entry's name is given beside it.
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 import typing
 from importlib import resources
@@ -27,6 +28,11 @@ from pydantic import BaseModel, ValidationError
 from metricpower.scenario.schema import Scenario
 
 PRESET_PACKAGE = "metricpower.scenario.presets"
+#: Largest scenario file read, in bytes (the essay preset is about 25 KB); read before
+#: parsing, so that /dev/zero or a huge file is refused at once.
+MAX_BYTES = 1_000_000
+#: Deepest nesting of arrays and tables accepted (a scenario needs 4).
+MAX_NESTING = 20
 NAMED_ARRAYS = ("behaviours", "sensors", "services", "rules", "tiers", "lists", "consequences",
                 "changes")
 _SINGULAR = {"behaviours": "behaviour", "sensors": "sensor", "services": "service",
@@ -72,6 +78,7 @@ def preset_summary(name: str) -> str:
 
 
 def _parse(text: str, file: str) -> dict[str, Any]:
+    _check_nesting(text, file)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -79,6 +86,59 @@ def _parse(text: str, file: str) -> dict[str, Any]:
         raise ScenarioError(
             file, f"not valid TOML: {err}", line=int(match.group(1)) if match else None
         ) from None
+    except RecursionError:
+        raise ScenarioError(file, f"arrays or tables nested more than {MAX_NESTING} "
+                                  "levels deep") from None
+
+
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse arrays, inline tables and dotted keys nested deeper than MAX_NESTING before
+    the TOML parser recurses into them (its time and memory grow with the depth); what
+    is in strings and comments does not count."""
+    depth = dots = 0
+    line, quote, lead, i, n = 1, "", True, 0, len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+            if c == "\\" and quote[0] == '"':
+                i += 1
+            elif c == "\n":
+                line += 1
+            i += 1
+            continue
+        if c == "\n":
+            line, lead, dots = line + 1, True, 0
+        elif c == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            i += len(quote)
+            lead = False
+            continue
+        elif c in "[{":
+            # At depth 0 a bracket first on its line opens a [table] header, not a value.
+            if depth or not lead:
+                depth += 1
+            dots = 0
+        elif c in "]}":
+            depth -= 1 if depth else 0
+            dots = 0
+        elif c in "=,":
+            dots, lead = 0, False
+        elif c == ".":
+            dots += 1
+        elif c not in " \t":
+            lead = False
+        if depth > MAX_NESTING or dots > MAX_NESTING:
+            raise ScenarioError(file, f"{'arrays or tables' if depth > MAX_NESTING else 'keys'}"
+                                      f" nested more than {MAX_NESTING} levels deep", line=line)
+        i += 1
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -87,9 +147,9 @@ def merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         if key in NAMED_ARRAYS and isinstance(value, list) and isinstance(out.get(key), list):
             entries = [dict(e) if isinstance(e, dict) else e for e in out[key]]
-            index = {e.get("name"): i for i, e in enumerate(entries) if isinstance(e, dict)}
+            index = {_name(e): i for i, e in enumerate(entries) if _name(e) is not None}
             for entry in value:
-                if isinstance(entry, dict) and entry.get("name") in index:
+                if _name(entry) in index:
                     i = index[entry["name"]]
                     entries[i] = merge(entries[i], entry)
                 else:
@@ -100,6 +160,13 @@ def merge(base: dict, override: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def _name(entry) -> str | None:
+    """An array entry's name, None for an entry without one (or with a name that is not
+    a string: the schema refuses it, with its key and line)."""
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _apply_drop(data: dict, file: str, text: str | None = None) -> dict:
@@ -116,18 +183,16 @@ def _apply_drop(data: dict, file: str, text: str | None = None) -> dict:
         if field not in NAMED_ARRAYS:
             raise error(f"expected one of {list(NAMED_ARRAYS)}, found {field!r}", f"drop.{field}")
         entries = data.get(field, [])
-        present = {e.get("name") for e in entries if isinstance(e, dict)} \
-            if isinstance(entries, list) else set()
+        present = {_name(e) for e in entries} - {None} if isinstance(entries, list) else set()
         if names == "*":
             names = sorted(present)
-        elif not isinstance(names, list):
+        elif not isinstance(names, list) or not all(isinstance(x, str) for x in names):
             raise error(f'expected a list of names or "*", found {names!r}', f"drop.{field}")
         for name in names:
             if name not in present:
                 raise error(f"no {field} entry named {name!r}; expected one of "
                             f"{sorted(present)}", f"drop.{field}")
-        data[field] = [e for e in entries
-                       if not (isinstance(e, dict) and e.get("name") in names)]
+        data[field] = [e for e in entries if _name(e) not in names]
     return data
 
 
@@ -183,8 +248,9 @@ def _explain(err: ValidationError, data: dict, sources: list[_Source],
     message = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     # Cross-field checks put the key path at the front of their message.
     match = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.S)
-    if match and not key:
-        key, message = match.groups()
+    if match:
+        # A model's own check names the key inside that model ("rules[0]" + "points").
+        key, message = (f"{key}.{match[1]}" if key else match[1]), match[2]
     if first["type"] not in ("value_error", "assertion_error") and "input" in first:
         found = first["input"]
         if not isinstance(found, dict | list):
@@ -255,13 +321,10 @@ def _local_key(key: str | None, merged: dict, own: dict) -> str | None:
     if not isinstance(entries, list) or not isinstance(mine, list) or i >= len(entries):
         return None
 
-    def name(e):
-        return e.get("name") if isinstance(e, dict) else None
-
-    # The k-th entry of that name (or the k-th unnamed one) in both.
-    target = name(entries[i])
-    k = sum(1 for e in entries[:i] if name(e) == target)
-    same = [j for j, e in enumerate(mine) if name(e) == target]
+    # The k-th entry of that name (or the k-th without a string name) in both.
+    target = _name(entries[i])
+    k = sum(1 for e in entries[:i] if _name(e) == target)
+    same = [j for j, e in enumerate(mine) if _name(e) == target]
     return f"{field}[{same[k]}]{rest}" if k < len(same) else None
 
 
@@ -301,9 +364,15 @@ def _model_in(annotation) -> type[BaseModel] | None:
     return None
 
 
+#: Parts of a pydantic error location that name a member of a union, not a key.
+_UNION_TAG = re.compile(r"^(constrained-[a-z]+|literal\[.*\]|function-[a-z-]+\[.*\])$")
+
+
 def _key_path(loc) -> str:
     path = ""
     for part in loc:
+        if isinstance(part, str) and _UNION_TAG.match(part):
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 
@@ -359,6 +428,9 @@ def _line_of(key: str | None, text: str) -> int | None:
             scope_end = next((h for h, _, p in headers if h > start and
                               (p[:len(path)] != path or p == path)), len(lines))
             continue
+        if idx is None and any(p[:len(path)] == path and len(p) > len(path)
+                               for h, _, p in headers if start < h < scope_end):
+            continue  # a table written only through its sub-tables ([a.b] without [a])
         # Not a table of its own: a `key =` (maybe dotted, maybe inline) in the body.
         rest = [s for s, _ in steps[k:]]
         for j in range(len(rest), 0, -1):
@@ -382,15 +454,37 @@ def _inline_element(lines: list[str], at: int, end: int, idx: int | None) -> int
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     path = Path(path)
+    return resolve(_parse(text := read_text(path), str(path)), str(path), text, overrides)
+
+
+def read_text(path: Path) -> str:
+    """A scenario file's text: a regular file of at most MAX_BYTES, UTF-8. Devices, FIFOs
+    and sockets are refused without being opened (reading them may never end)."""
     try:
-        text = path.read_text()
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise ScenarioError(str(path), "no such file; expected a scenario TOML file") from None
-    except IsADirectoryError:
-        raise ScenarioError(str(path), "is a folder; expected a scenario TOML file") from None
-    except (PermissionError, UnicodeDecodeError, OSError) as err:
-        raise ScenarioError(str(path), f"cannot read it as a text file ({err})") from None
-    return resolve(_parse(text, str(path)), str(path), text, overrides)
+    except OSError as err:
+        raise ScenarioError(str(path), f"cannot read it ({err.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ScenarioError(str(path), "is a folder; expected a scenario TOML file")
+    if not stat.S_ISREG(mode):
+        raise ScenarioError(str(path), "is not a regular file (a device, a pipe or a "
+                                       "socket); expected a scenario TOML file")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as err:
+        raise ScenarioError(str(path), f"cannot read it ({err.strerror})") from None
+    if len(data) > MAX_BYTES:
+        raise ScenarioError(str(path), f"is larger than {MAX_BYTES:,} bytes; a scenario "
+                                       "file is a few dozen KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ScenarioError(str(path), f"not UTF-8 text (byte {err.start + 1})",
+                            line=line) from None
 
 
 def load_preset(name: str, overrides: dict[str, Any] | None = None) -> Scenario:

@@ -1,9 +1,12 @@
 """The scenario schema: policy, population, network, responses and run settings.
 
 Every model is strict (unknown keys are errors) so a typo in a scenario file is caught
-before anything runs. Cross-references (a rule naming a behaviour, a consequence naming
-a service) and rule conditions are checked in `Scenario`'s validators, so one call to
-`Scenario.model_validate` answers whether a scenario can run.
+before anything runs. Every number is bounded before work starts: no NaN or infinity
+anywhere, scores and points inside int32 (the engine's type), rates and sizes that cannot
+allocate absurd memory, day counts inside the ledger's int16. Cross-references (a rule
+naming a behaviour, a consequence naming a service) and rule conditions are checked in
+`Scenario`'s validators, so one call to `Scenario.model_validate` answers whether a
+scenario can run.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +27,8 @@ from pydantic import (
 )
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Rate = Annotated[float, Field(ge=0.0)]
+#: Mean events per citizen per day: 100 a day is already far beyond any behaviour.
+Rate = Annotated[float, Field(ge=0.0, le=100.0)]
 #: What the sources say of a mechanic, strongest evidence first (docs/model.md):
 #: documented — a real pilot or the court list does this, with this value where one is
 #: given; partly — a narrower real measure exists (the sources say "partly"), or the
@@ -32,20 +37,54 @@ Rate = Annotated[float, Field(ge=0.0)]
 #: the essay's own, no source.
 Provenance = Literal["documented", "partly", "reported", "hypothetical"]
 PROVENANCE: tuple[str, ...] = Provenance.__args__
+#: Scores are int32 in the engine; one rule's points and the starting score stay far
+#: inside it, and `Scenario` checks that a run's expected drift does too.
+INT32_MAX = 2**31 - 1
+Score = Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)]
+Points = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+#: Days are int16 in the ledger.
+MAX_DAYS = 32_000
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+#: Entries of one kind: the ledger indexes rules, behaviours and sensors as int16.
+MAX_ENTRIES = 30_000
+#: A driver's coefficient: rates are exp(coefficient · trait), traits of order 1.
+Coefficient = Annotated[float, Field(ge=-50.0, le=50.0)]
+#: How many times a group's false matches may exceed the sensor's base rate.
+MAX_GROUP_FACTOR = 1_000.0
+#: Longest scenario name (it names the run's folder).
+MAX_NAME = 100
+
+
+def _folder_name(name: str) -> str:
+    """A scenario's name names its run folder: a plain name, never a path."""
+    if not name.strip():
+        raise ValueError("expected a name (it names the run's folder); found an empty one")
+    if name in (".", "..") or name.startswith("."):
+        raise ValueError(f"expected a plain name, not starting with '.'; found {name!r}")
+    if re.search(r"[/\\\x00-\x1f\x7f]", name) or re.match(r"^[A-Za-z]:", name):
+        raise ValueError("expected a plain name without path separators or control "
+                         f"characters (it names the run's folder); found {name!r}")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"expected a name of at most {MAX_NAME} characters; found "
+                         f"{len(name)}")
+    return name
+
+
+FolderName = Annotated[str, AfterValidator(_folder_name)]
 
 #: Citizen traits a behaviour's or a service's rate may depend on (log-linear drivers).
 TRAITS = ("conduct", "gamer", "prosociality", "urban", "pet_owner", "has_child", "income")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Beta(Strict):
     """A Beta(alpha, beta) distribution on [0, 1]."""
 
-    alpha: float = Field(gt=0)
-    beta: float = Field(gt=0)
+    alpha: float = Field(gt=0, le=1e6)
+    beta: float = Field(gt=0, le=1e6)
 
 
 class Region(Strict):
@@ -62,16 +101,18 @@ class Group(Strict):
 
 
 class Population(Strict):
-    initial_score: int = 1000
-    regions: list[Region] = Field(min_length=1)
-    groups: list[Group] = Field(min_length=1)
+    initial_score: Score = 1000
+    regions: list[Region] = Field(min_length=1, max_length=MAX_ENTRIES)
+    groups: list[Group] = Field(min_length=1, max_length=MAX_ENTRIES)
     conduct: Beta = Beta(alpha=5, beta=2)
     gamer: Beta = Beta(alpha=1.2, beta=4)
     prosociality: Beta = Beta(alpha=2, beta=3)
     pet_owner: Probability = 0.2
     has_child: Probability = 0.3
-    income_sigma: float = Field(0.5, ge=0, description="sd of log income")
-    urban_income_premium: float = Field(0.4, description="log-income premium of city dwellers")
+    # Incomes are float32: beyond these, the poorest or richest underflow or overflow.
+    income_sigma: float = Field(0.5, ge=0, le=3, description="sd of log income")
+    urban_income_premium: float = Field(0.4, ge=-5, le=5,
+                                        description="log-income premium of city dwellers")
 
     @field_validator("regions", "groups")
     @classmethod
@@ -89,7 +130,8 @@ class Network(Strict):
     mean_degree: float = Field(10.0, ge=0, le=500)
     homophily: Probability = Field(0.8, description="share of ties within one's community")
     community_size: int = Field(
-        1000, ge=2, description="citizens per community (communities nest in regions)")
+        1000, ge=2, le=2_000_000_000,
+        description="citizens per community (communities nest in regions)")
 
 
 class Behaviour(Strict):
@@ -97,7 +139,7 @@ class Behaviour(Strict):
 
     name: str
     rate: Rate = Field(description="mean occurrences per citizen per day")
-    drivers: dict[str, float] = Field(
+    drivers: dict[str, Coefficient] = Field(
         default_factory=dict,
         description="log-linear rate multipliers by trait, normalised so the mean rate is `rate`",
     )
@@ -133,14 +175,23 @@ class Sensor(Strict):
     kind: Literal["camera", "records", "online"]
     coverage: Coverage
     detection: Probability = 1.0
-    false_match_rate: Rate = Field(
+    false_match_rate: Probability = Field(
         0.0, description="false matches per citizen-day at full coverage (cameras only), "
         "shared among the public behaviours it sees by how many acts of each there are, "
         "each charged only to citizens who could do it (`requires`, `when`)"
     )
-    false_match_by_group: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=dict, description="multiplier of false_match_rate by group"
-    )
+    false_match_by_group: dict[str, Annotated[float, Field(ge=0, le=MAX_GROUP_FACTOR)]] = \
+        Field(default_factory=dict, description="multiplier of false_match_rate by group")
+
+    @model_validator(mode="after")
+    def _at_most_one_a_day(self):
+        for group, factor in self.false_match_by_group.items():
+            if self.false_match_rate * factor > 1:
+                raise ValueError(
+                    f"false_match_by_group.{group}: false_match_rate × {factor:g} = "
+                    f"{self.false_match_rate * factor:g} false matches per citizen-day; "
+                    "expected at most 1")
+        return self
 
 
 class Rule(Strict):
@@ -159,15 +210,17 @@ class Rule(Strict):
 
     name: str
     kind: Literal["event", "periodic", "restoration"]
-    points: int
+    points: Points
     behaviour: str | None = None
     when: str | None = None
-    every: int = Field(30, ge=1)
-    clean_days: int = Field(180, ge=1)
-    cap: int | None = Field(None, gt=0, description="most |points| one citizen can get from it")
-    hours: float = Field(1.0, gt=0, description="hours each act is worth (with `schedule`)")
-    schedule: list[tuple[Annotated[float, Field(gt=0)],
-                         Annotated[float, Field(ge=0)]]] | None = None
+    every: Days = 30
+    clean_days: Days = 180
+    cap: int | None = Field(None, gt=0, le=INT32_MAX,
+                            description="most |points| one citizen can get from it")
+    hours: float = Field(1.0, gt=0, le=1e6, description="hours each act is worth (with `schedule`)")
+    schedule: list[tuple[Annotated[float, Field(gt=0, le=1e9)],
+                         Annotated[float, Field(ge=0, le=1e6)]]] | None = Field(
+        None, max_length=1000)
     provenance: Provenance = "hypothetical"
     source: str = ""
 
@@ -199,8 +252,8 @@ class Tier(Strict):
     """A score band; `min`/`max` inclusive, omitted at the open ends."""
 
     name: str
-    min: int | None = None
-    max: int | None = None
+    min: Score | None = None
+    max: Score | None = None
 
 
 class ScoreList(Strict):
@@ -217,8 +270,9 @@ class ScoreList(Strict):
     name: str
     enter: str
     exit: str | None = None
-    min_days: int = Field(0, ge=0)
-    max_days: int | None = Field(None, ge=1, description="days after which a listing expires")
+    min_days: int = Field(0, ge=0, le=MAX_DAYS)
+    max_days: int | None = Field(None, ge=1, le=MAX_DAYS,
+                                 description="days after which a listing expires")
     public: bool = False
     provenance: Provenance = "hypothetical"
     source: str = ""
@@ -236,7 +290,7 @@ class Service(Strict):
 
     name: str
     demand: Rate = Field(description="attempts per citizen per day")
-    drivers: dict[str, float] = Field(default_factory=dict)
+    drivers: dict[str, Coefficient] = Field(default_factory=dict)
     requires: Literal["pet_owner", "has_child"] | None = None
 
     _known_traits = field_validator("drivers")(Behaviour._known_traits.__func__)
@@ -292,10 +346,10 @@ class Consequence(Strict):
 
 class RunSettings(Strict):
     citizens: int = Field(100_000, ge=1, le=2_000_000_000)
-    days: int = Field(365, ge=1, le=36_500)
-    seed: int = Field(1, ge=0, description="seeds the day's random streams")
+    days: Days = 365
+    seed: int = Field(1, ge=0, le=2**63 - 1, description="seeds the day's random streams")
     population_seed: int | None = Field(
-        None, ge=0,
+        None, ge=0, le=2**63 - 1,
         description="seeds the citizens and their network; default: `seed`. Runs that share "
         "it (and the population and network settings) share one population, so several "
         "seeds or policies can be run on it",
@@ -307,9 +361,9 @@ class RunSettings(Strict):
         description="the population the run stands for: counts are also reported scaled "
         "by represents / citizens, with their sampling error",
     )
-    ledger_sample: Probability | None = Field(
+    ledger_sample: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
         None,
-        description="share of citizens whose ledger entries are kept; "
+        description="share of citizens whose ledger entries are kept (above 0); "
         "default: everyone up to 250,000 citizens, then a seeded sample of 250,000",
     )
     backend: Literal["cpu", "gpu"] = Field(
@@ -333,10 +387,10 @@ class Deterrence(Strict):
     purchase), or whose cap is reached, takes nothing."""
 
     enabled: bool = False
-    elasticity: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    elasticity: dict[str, Annotated[float, Field(ge=0, le=1e3)]] = Field(
         default_factory=dict, description="per behaviour; others get `default`"
     )
-    default: float = Field(1.0, ge=0)
+    default: float = Field(1.0, ge=0, le=1e3)
     provenance: Provenance = "hypothetical"
     source: str = ""
 
@@ -387,8 +441,8 @@ class Prediction(Strict):
     consequences (`when = "flagged"`)."""
 
     enabled: bool = False
-    every: int = Field(30, ge=1)
-    horizon: int = Field(90, ge=1)
+    every: Days = 30
+    horizon: Days = 90
     threshold: Probability = 0.5
     provenance: Provenance = "hypothetical"
     source: str = ""
@@ -399,13 +453,14 @@ class Appeals(Strict):
     probability · (|points| / 10)^points_elasticity · income^income_elasticity (at most 1)."""
 
     enabled: bool = False
-    probability: float = Field(0.05, ge=0)
-    points_elasticity: float = 1.0
-    income_elasticity: float = 0.5
-    capacity_per_100k: Annotated[float, Field(ge=0)] | Literal["unlimited"] = Field(
+    probability: float = Field(0.05, ge=0, le=1e12)
+    points_elasticity: float = Field(1.0, ge=-10, le=10)
+    income_elasticity: float = Field(0.5, ge=-10, le=10)
+    capacity_per_100k: Annotated[float, Field(ge=0, le=1e7)] | Literal["unlimited"] = Field(
         20.0, description='appeals decided per day per 100,000 citizens, or "unlimited"'
     )
-    decision_days: int = Field(14, ge=0, description="days before an appeal can be decided")
+    decision_days: int = Field(14, ge=0, le=MAX_DAYS,
+                               description="days before an appeal can be decided")
     success_misattributed: Probability = 0.8
     success_benign: Probability = 0.4
     success_true: Probability = 0.05
@@ -463,26 +518,35 @@ FUNCTIONS = {
     "friends_min": ("num",),
     "friends_sum": ("num",),
 }
-#: Per-citizen variables a rule condition may read.
-VARIABLES = ("score", "income", "urban", "pet_owner", "has_child", "days_clean", "day", "flagged")
+#: Per-citizen variables a rule condition may read, with the NumPy type the engine gives
+#: them (`day` is one Python int for everyone).
+VARIABLES = {"score": "int32", "income": "float32", "urban": "bool", "pet_owner": "bool",
+             "has_child": "bool", "days_clean": "int32", "day": "int", "flagged": "bool"}
+#: The tier is an index into the tiers (0 = best), int8 in the engine: at most 127 tiers.
+TIER_TYPE, MAX_TIERS = "int8", 127
+#: What each function gives, as NumPy types.
+RESULTS = {"count": "int32", "on_list": "bool", "friends_mean": "float64",
+           "friends_min": "float64", "friends_sum": "float64"}
+#: Variables that are never zero (and so may divide): incomes are log-normal.
+NONZERO = frozenset({"income"})
 
 
 class Scenario(Strict):
     """A whole scenario: the world (population, network, behaviours, sensors, services),
     the policy (rules, tiers, lists, consequences), people's responses and run settings."""
 
-    name: str = "scenario"
+    name: FolderName = "scenario"
     description: str = ""
     run: RunSettings = RunSettings()
     population: Population
     network: Network = Network()
-    behaviours: list[Behaviour] = Field(min_length=1)
-    sensors: list[Sensor] = Field(default_factory=list)
-    services: list[Service] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)
-    tiers: list[Tier] = Field(min_length=1)
-    lists: list[ScoreList] = Field(default_factory=list)
-    consequences: list[Consequence] = Field(default_factory=list)
+    behaviours: list[Behaviour] = Field(min_length=1, max_length=MAX_ENTRIES)
+    sensors: list[Sensor] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    services: list[Service] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    rules: list[Rule] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    tiers: list[Tier] = Field(min_length=1, max_length=MAX_TIERS)
+    lists: list[ScoreList] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    consequences: list[Consequence] = Field(default_factory=list, max_length=MAX_ENTRIES)
     responses: Responses = Responses()
     bottom_tier: str | None = Field(
         None, description="this tier and worse count as 'the bottom' (default: the worst tier)"
@@ -553,6 +617,7 @@ class Scenario(Strict):
                 raise ValueError(f"responses.labelling.services: unknown service {name!r}; "
                                  f"expected one of {sorted(services)}")
         self._check_tiers()
+        self._check_drift()
         self.windows()  # compiles every condition, raising on the first bad one
         self._segments = self._resolve_changes()
         return self
@@ -637,6 +702,20 @@ class Scenario(Strict):
                         'entry in the scenario, switched off with when = "False", and '
                         "switch it on here)")
 
+    def _check_drift(self):
+        """Scores are int32: the starting score plus what the rules can pay over the run
+        (each behaviour at ten times its mean rate, each periodic rule every time) must
+        stay inside it."""
+        rate = {b.name: b.rate for b in self.behaviours}
+        daily = sum(abs(r.points) * (10 * rate[r.behaviour] if r.kind == "event"
+                                     else 1 / r.every) for r in self.rules)
+        reach = abs(self.population.initial_score) + daily * self.run.days
+        if reach > INT32_MAX:
+            raise ValueError(
+                f"rules: scores could reach {reach:.3g} over {self.run.days} days (starting "
+                f"at {self.population.initial_score}), beyond the engine's int32 range "
+                f"(±{INT32_MAX:,}); expected smaller points or fewer days")
+
     # ------------------------------------------------------------------ conditions
 
     def _check_tiers(self):
@@ -678,6 +757,9 @@ class Scenario(Strict):
                 "behaviour": {b.name for b in self.behaviours},
                 "list": {s.name for s in self.lists},
             },
+            types={name: "bool" if kind == "bool" else "num"
+                   for name, kind in (VARIABLES | RESULTS).items()},
+            nonzero=NONZERO,
         )
 
     def conditions(self) -> dict[str, object]:
@@ -700,13 +782,20 @@ class Scenario(Strict):
     def windows(self, only: str | None = None) -> set[tuple[str, int]]:
         """The (behaviour, days) event counts the conditions read (those of the condition
         at key path `only`, when given), so the engine keeps exactly those. Found by
-        running each condition once on a recording stand-in."""
+        running each condition once on a recording stand-in that gives every variable and
+        function the engine's own types, so that what fails on those types fails here,
+        before the run."""
         recorder = _WindowRecorder()
         for where, condition in self.conditions().items():
             if only is not None and where != only:
                 continue
             recorder.where = where
-            condition(recorder)
+            try:
+                with _WindowRecorder.xp.errstate(all="ignore"):
+                    condition(recorder)
+            except (TypeError, ArithmeticError) as err:
+                raise ValueError(f"{where}: cannot be evaluated on the engine's types "
+                                 f"({err})") from None
         return recorder.windows
 
     @property
@@ -756,16 +845,18 @@ class _WindowRecorder:
         self.where = ""
 
     def var(self, name):
-        return self.xp.zeros(1)
+        if name == "day":
+            return 0
+        return self.xp.zeros(2, dtype=TIER_TYPE if name == "tier" else VARIABLES[name])
 
     def call(self, name, args):
         if name == "count":
             behaviour, days = args
-            if self.xp.ndim(days) != 0 or days != int(days) or not 1 <= days <= 3650:
+            if self.xp.ndim(days) != 0 or not 1 <= days <= 3650 or days != int(days):
                 raise ValueError(
                     f"{self.where}: count({behaviour!r}, ...) needs a window of 1 to 3650 "
                     "whole days written as a number; found "
                     + (repr(days) if self.xp.ndim(days) == 0 else "an expression")
                 )
             self.windows.add((behaviour, int(days)))
-        return self.xp.zeros(1)
+        return self.xp.zeros(2, dtype=RESULTS[name])

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metricpower.memory import MemoryTooSmall
 from metricpower.runs import OutputError, simulate
 from metricpower.scenario import Scenario, ScenarioError, load_preset
 
@@ -108,7 +109,7 @@ def _work(scenario: Scenario, out: str, day, state, errors) -> None:
         state.value = STATES.index("writing")
         result.write(out)
         state.value = STATES.index("done")
-    except (ScenarioError, OutputError) as e:
+    except (ScenarioError, OutputError, MemoryTooSmall) as e:
         errors.send(str(e))
         state.value = STATES.index("failed")
     except Exception as e:  # reported on the run's page; the server goes on
