@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
@@ -174,11 +175,17 @@ def _small(snippet: str) -> str:
     return small
 
 
+def _run_snippet(folder: Path, snippet: str) -> dict:
+    """Run the README's snippet (shrunk) as a script; its globals."""
+    path = folder / "snippet.py"
+    path.write_text(_small(snippet))
+    return runpy.run_path(str(path), run_name="__main__")
+
+
 def test_the_first_python_snippet_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (snippet,) = [s for s in SNIPPETS if "run.write" in s]
-    namespace: dict = {}
-    exec(compile(_small(snippet), "README.md", "exec"), namespace)  # the README's own text
+    namespace = _run_snippet(tmp_path, snippet)
     again = namespace["again"]
     assert again.citizens.num_rows == 300
     assert (tmp_path / "runs" / "notebook" / "manifest.json").is_file()
@@ -191,8 +198,7 @@ def test_the_ensembles_python_snippet_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(executors, "cores", lambda: 1)  # members in this process: no pool
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (snippet,) = [s for s in SNIPPETS if "mp.ensemble" in s]
-    namespace: dict = {}
-    exec(compile(_small(snippet), "README.md", "exec"), namespace)  # the README's own text
+    namespace = _run_snippet(tmp_path, snippet)
     runs = namespace["runs"]
     assert [r.scenario.name for r in runs] == ["essay", "null"]
     assert runs[0].tables["citizens"]["conduct"].equals(runs[1].tables["citizens"]["conduct"])
