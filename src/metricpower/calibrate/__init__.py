@@ -16,8 +16,6 @@ import csv
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 import tomllib
 import warnings
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from metricpower.metrics.scaling import ERRORS
 from metricpower.population import make_citizens, make_network
 from metricpower.scenario import Scenario, ScenarioError, load_preset
 from metricpower.scenario.load import NAMED_ARRAYS, _key_path, _line_of, merge
+from metricpower.store import write_file
 
 SPECS = "metricpower.calibrate.specs"
 #: The most free parameters a calibration may fit.
@@ -407,16 +406,8 @@ def _value(data: dict, key: str) -> float:
 
 # ---------------------------------------------------------------- writing
 def _write_atomic(path: Path, text: str) -> None:
-    """Write into a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `text` through a temporary sibling renamed into place (store.write_file)."""
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_outputs(cal: Calibration, out: Path) -> dict[str, Path]:
