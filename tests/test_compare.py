@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -113,3 +114,39 @@ def test_cli_compare_and_refusal(tmp_path):
     assert not (tmp_path / "ab").exists()
     res = runner.invoke(app, ["compare", "essay", "no-such-thing"])
     assert res.exit_code == 2 and "not a run directory" in res.output
+
+
+def test_comparison_from_stored_summaries_equals_one_measured_again(tmp_path):
+    """A comparison reads each run's summary from metrics.json (computed once by
+    `simulate`) and measures only chilling against the baseline; its rows and effects equal
+    those of a comparison that measures both runs again from every table, after the runs
+    went through their directories (JSON and Parquet)."""
+    from metricpower.compare import compare_runs
+    from metricpower.metrics import measure, summary
+    from metricpower.runs import Run, load_run
+
+    sc = load_preset("essay", {"run": {"citizens": 800, "days": 40, "seed": 5}})
+    simulate(sc).write(tmp_path / "a", report=False)
+    simulate(null_of(sc)).write(tmp_path / "b", report=False)
+    a, b = load_run(tmp_path / "a"), load_run(tmp_path / "b")
+    fast = compare_runs(a, b, "a", "b")
+    # the same runs without their stored summaries: everything measured from the tables
+    bare_a, bare_b = (Run(r.scenario, r.tables, {}) for r in (a, b))
+    slow = compare_runs(bare_a, bare_b, "a", "b")
+    assert fast.rows.equals(slow.rows, null_equal=True)
+    assert fast.effects == slow.effects
+    assert fast.summary_a == summary(bare_a, measure(bare_a, baseline=bare_b))
+    # chilling is the counterfactual one: B's acts minus A's (a baseline with 1,000 more
+    # acts of one behaviour on day 0 gives 1,000 more chilled)
+    from metricpower.compare import summary_against
+
+    col = "occurrences_jaywalking"
+    daily = b.tables["daily"]
+    more = daily.set_column(daily.column_names.index(col), col, pa.array(
+        [v + (1000 if i == 0 else 0) for i, v in enumerate(daily[col].to_pylist())]))
+    shifted = Run(b.scenario, {**b.tables, "daily": more}, b.metrics)
+    chilled = fast.summary_a["intensification"]["chilled"]["jaywalking"]
+    assert chilled == (sum(b.tables["daily"][col].to_pylist())
+                       - sum(a.tables["daily"][col].to_pylist()))
+    assert summary_against(a, shifted)["intensification"]["chilled"]["jaywalking"] == \
+        chilled + 1000

@@ -9,9 +9,11 @@ sanctions caused, penalties (and wrongful ones), lawful acts chilled, inequality
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ import polars as pl
 from metricpower.metrics import gini, measure, summary
 from metricpower.metrics.common import clean, daily_total, frame
 from metricpower.metrics.intensification import chilling
+from metricpower.metrics.limits import policy_table
 from metricpower.store import write_file
 
 
@@ -87,11 +90,21 @@ class Comparison:
     b: object
     name_a: str
     name_b: str
-    tables_a: dict[str, pl.DataFrame]
-    tables_b: dict[str, pl.DataFrame]
+    summary_a: dict             # A's process summary, chilling measured against B
+    summary_b: dict
     rows: pl.DataFrame          # process, metric, a, b, difference (a − b)
     effects: dict               # what A's policy caused, against B
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def tables_a(self) -> dict[str, pl.DataFrame]:
+        """Every metric table of A (chilling against B), measured when first asked for:
+        only the full comparison report's figures need them, and they need the ledger."""
+        return measure(self.a, baseline=self.b)
+
+    @cached_property
+    def tables_b(self) -> dict[str, pl.DataFrame]:
+        return measure(self.b)
 
     def to_dict(self) -> dict:
         return clean({"a": self.name_a, "b": self.name_b, "effects": self.effects,
@@ -176,10 +189,12 @@ def _refusals(run) -> int:
     return int(svc["refused_by_others"].sum())
 
 
-def effects(a, b, ta: dict, tb: dict, sa: dict, sb: dict) -> dict:
+def effects(a, b, sa: dict, sb: dict) -> dict:
     """What A's policy caused against baseline B (A − B): sanctions by consequence,
     citizens sanctioned, penalties (and those on benign or misattributed evidence),
-    wrongful sanctions, acts and lawful acts chilled, and inequality added."""
+    wrongful sanctions, acts and lawful acts chilled, and inequality added. Read from the
+    daily, citizens, consequences and services tables and the two summaries only (never
+    the ledger), so that it is quick for runs of any size."""
     da, db = frame(a.tables["daily"]), frame(b.tables["daily"])
     ca, cb = frame(a.tables["citizens"]), frame(b.tables["citizens"])
     out: dict = {}
@@ -200,7 +215,7 @@ def effects(a, b, ta: dict, tb: dict, sa: dict, sb: dict) -> dict:
                                         sb["judgements"]["wrongful_sanctions"])
     out["occurrences"] = _effect(daily_total(da, "occurrences"),
                                  daily_total(db, "occurrences"))
-    ch = chilling(da, ta["policy"], db)
+    ch = chilling(da, policy_table(a.scenario), db)
     if ch is not None:
         out["acts_chilled"] = int(ch["chilled"].sum())
         out["lawful_acts_chilled"] = int(ch["lawful_chilled"].sum())
@@ -246,11 +261,35 @@ def compare_runs(a, b, name_a: str | None = None, name_b: str | None = None) -> 
     if a.scenario.run.days != b.scenario.run.days:
         notes.append(f"The runs cover different spans ({a.scenario.run.days} vs "
                      f"{b.scenario.run.days} days): totals are not like for like.")
-    ta, tb = measure(a, baseline=b), measure(b)
-    sa, sb = summary(a, ta), summary(b, tb)
+    sa, sb = summary_against(a, b), summary_against(b)
     rows = _metric_rows(sa, sb)
-    eff = effects(a, b, ta, tb, sa, sb)
-    return Comparison(a, b, name_a, name_b, ta, tb, rows, eff, notes)
+    eff = effects(a, b, sa, sb)
+    return Comparison(a, b, name_a, name_b, sa, sb, rows, eff, notes)
+
+
+def summary_against(run, baseline=None) -> dict:
+    """`summary(run)` with chilling measured against `baseline` (when given). The summary
+    that `simulate` computed and metrics.json keeps under "processes" is used where the
+    run has it: only chilling depends on the baseline, and it is read from the two daily
+    tables, so a comparison never measures either run again. A run without it (made by
+    hand) is measured."""
+    stored = run.metrics.get("processes") if isinstance(run.metrics, dict) else None
+    if stored is None:
+        return summary(run, measure(run, baseline=baseline))
+    if baseline is None:
+        return stored
+    s = copy.deepcopy(stored)
+    ch = chilling(frame(run.tables["daily"]), policy_table(run.scenario),
+                  frame(baseline.tables["daily"]))
+    kept = {}
+    for key, value in s.get("intensification", {}).items():
+        if key == "income_by_tier" and ch is not None:  # where `summary` puts chilling
+            kept["chilled"] = {r["behaviour"]: r["chilled"] for r in ch.iter_rows(named=True)}
+            kept["lawful_chilled"] = int(ch["lawful_chilled"].sum())
+        if key not in ("chilled", "lawful_chilled"):
+            kept[key] = value
+    s["intensification"] = kept
+    return clean(s)
 
 
 # ---------------------------------------------------------------- the two sides
@@ -405,4 +444,5 @@ def describe(value) -> str:
 
 
 __all__ = ["Comparison", "NotComparable", "Sides", "check_comparable", "compare",
-           "compare_runs", "describe", "differences", "effects", "null_of", "side_of", "sides"]
+           "compare_runs", "describe", "differences", "effects", "null_of", "side_of", "sides",
+           "summary_against"]

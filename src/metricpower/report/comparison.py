@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from metricpower.metrics import PROCESSES, summary
+from metricpower.metrics import PROCESSES
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, section
@@ -145,8 +145,8 @@ def _relative(r: dict) -> str:
 
 def _disparate_words(c) -> list[str]:
     out = []
-    for side, run, tables in (("A", c.a, c.tables_a), ("B", c.b, c.tables_b)):
-        d = summary(run, tables).get("disparate_impact", {})
+    for side, s in (("A", c.summary_a), ("B", c.summary_b)):
+        d = s.get("disparate_impact", {})
         flagged = d.get("flagged") or []
         if flagged:
             out.append(f"Under {side}, {len(flagged)} of {d.get('rates_checked', 0)} group or "

@@ -45,9 +45,9 @@ def create_app(runs_dir: str | Path) -> Starlette:
     comparisons: dict = {}
     compare_lock = threading.Lock()
 
-    def loaded(request: Request, key: str = "name"):
+    def loaded(name: str):
         try:
-            return folder.run(request.path_params[key])
+            return folder.run(name)
         except Refused as e:
             raise HTTPException(404, str(e)) from None
         except (ScenarioError, OutputError, OSError) as e:
@@ -59,10 +59,10 @@ def create_app(runs_dir: str | Path) -> Starlette:
     async def run_page(request: Request):
         name = request.path_params["name"]
         who = request.query_params.get("who") or None
-        return _html(pages.run_page(name, loaded(request), who))
+        return _html(pages.run_page(name, loaded(request.path_params["name"]), who))
 
     async def charts(request: Request):
-        data = run_charts(loaded(request), request.query_params.get("who") or None)
+        data = run_charts(loaded(request.path_params["name"]), request.query_params.get("who") or None)
         return JSONResponse(data, headers=_headers())
 
     async def citizen(request: Request):
@@ -70,7 +70,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
         from metricpower.runs import Run
 
         name = request.path_params["name"]
-        run = loaded(request)
+        run = loaded(request.path_params["name"])
         raw = request.query_params.get("id", "")
         try:
             cid = int(raw)
@@ -117,7 +117,10 @@ def create_app(runs_dir: str | Path) -> Starlette:
             raise HTTPException(404, "no such run in progress")
         return JSONResponse(job.as_dict(), headers=_headers())
 
-    def comparison(request: Request):
+    def comparison(request: Request, full: bool = False):
+        """The comparison of ?a= and ?b=. The page's is made from the runs as the dashboard
+        keeps them (no ledger: the effects and the stored summaries need none); the full
+        report's (`full`) from the whole run directories, whose figures measure both."""
         from metricpower.compare import NotComparable, compare_runs
 
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
@@ -125,18 +128,25 @@ def create_app(runs_dir: str | Path) -> Starlette:
             raise HTTPException(400, "compare needs two runs: ?a=RUN&b=RUN")
         try:
             pa_, pb_ = folder.inside(a), folder.inside(b)
-            key = tuple((p, (p / "metrics.json").stat().st_mtime_ns) for p in (pa_, pb_))
+            key = (full, *((p, (p / "metrics.json").stat().st_mtime_ns) for p in (pa_, pb_)))
         except (Refused, OSError) as e:
             raise HTTPException(404, str(e)) from None
         with compare_lock:
             if key not in comparisons:
                 try:
-                    comparisons.clear()  # one kept: a comparison holds two whole runs
-                    comparisons[key] = compare_runs(load_run(pa_), load_run(pb_), a, b)
+                    if full:
+                        ra, rb = load_run(pa_), load_run(pb_)
+                    else:
+                        ra, rb = loaded(a).run(), loaded(b).run()
+                    made = compare_runs(ra, rb, a, b)
                 except NotComparable as e:
                     raise HTTPException(422, str(e)) from None
                 except (ScenarioError, OutputError, OSError) as e:
                     raise HTTPException(422, f"cannot read the runs: {e}") from None
+                # a few kept: a full comparison holds two whole runs
+                while len(comparisons) >= 4:
+                    comparisons.pop(next(iter(comparisons)))
+                comparisons[key] = made
             return comparisons[key]
 
     async def compare_page(request: Request):
@@ -150,7 +160,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
     async def compare_report(request: Request):
         from metricpower.report.comparison import render_comparison
 
-        return HTMLResponse(render_comparison(comparison(request)))
+        return HTMLResponse(render_comparison(comparison(request, full=True)))
 
     async def files(request: Request):
         try:
