@@ -37,3 +37,37 @@ def paired(table: pl.LazyFrame | pl.DataFrame, baseline: str, keys: list[str]) -
              .join(base, on=["seed", "metric"], how="inner")
              .with_columns(difference=pl.col("value") - pl.col("base")))
     return t_interval(diffs, [*keys, "metric"], "difference")
+
+
+def between(a: pl.DataFrame, b: pl.DataFrame, paired_seeds: bool) -> pl.DataFrame:
+    """Two sets of members (each `seed, metric, value`: two ensembles, or two arms of a
+    sweep) compared metric by metric: each side's mean with its 95% t-interval, and the
+    difference A − B with its 95% interval. With `paired_seeds` (both sides ran the same
+    seeds on the same populations) the difference is paired: a t-interval over the seeds
+    both have. Otherwise the sides are independent and the interval is Welch's (unequal
+    variances, Welch–Satterthwaite degrees of freedom). Only metrics both sides have."""
+    sides = [t_interval(x.lazy(), ["metric"]).rename(
+        {"n": f"n_{s}", "mean": f"mean_{s}", "sd": f"sd_{s}", "lo": f"lo_{s}",
+         "hi": f"hi_{s}"}) for x, s in ((a, "a"), (b, "b"))]
+    out = sides[0].join(sides[1], on="metric", how="inner", maintain_order="left")
+    if paired_seeds:
+        diffs = (a.lazy().join(b.lazy().select("seed", "metric", base=pl.col("value")),
+                               on=["seed", "metric"], how="inner")
+                 .with_columns(difference=pl.col("value") - pl.col("base")))
+        d = t_interval(diffs, ["metric"], "difference").select(
+            "metric", n=pl.col("n"), difference=pl.col("mean"), lo=pl.col("lo"),
+            hi=pl.col("hi"))
+        return out.join(d, on="metric", how="inner", maintain_order="left").with_columns(
+            paired=pl.lit(True))
+    va = out["sd_a"] ** 2 / out["n_a"]
+    vb = out["sd_b"] ** 2 / out["n_b"]
+    se = (va + vb).sqrt()
+    dof = (va + vb) ** 2 / (va ** 2 / (out["n_a"] - 1) + vb ** 2 / (out["n_b"] - 1))
+    q = [float(st.t.ppf(0.5 + LEVEL / 2, f)) if f == f and f > 0 else
+         (0.0 if s == 0 else float("nan"))
+         for f, s in zip(dof.fill_null(float("nan")).to_list(),
+                         se.fill_null(float("nan")).to_list(), strict=True)]
+    diff = out["mean_a"] - out["mean_b"]
+    half = pl.Series("q", q) * se
+    return out.with_columns(n=pl.min_horizontal("n_a", "n_b"), difference=diff,
+                            lo=diff - half, hi=diff + half, paired=pl.lit(False))

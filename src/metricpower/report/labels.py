@@ -124,6 +124,17 @@ def label(key: str) -> str:
     return LABELS.get(key, key.replace("_", " "))
 
 
+def metric_label(key: str) -> str:
+    """The reader's name for a metric of an ensemble's tidy table: a key of metrics.json
+    flattened with dots (``processes.judgements.wrongful_sanctions``, ``penalties.total``,
+    ``effects.lawful_acts_chilled``)."""
+    if key.startswith("effects."):
+        return f"effect: {metric_label(key.removeprefix('effects.'))}"
+    if key.startswith("processes."):
+        key = key.split(".", 2)[-1]
+    return label(key)
+
+
 def is_share(key: str) -> bool:
     last = key.split(".")[0] if key.startswith(("tier_shares", "ever_listed")) else key
     return any(s in last for s in SHARES) and "per_100k" not in last
@@ -189,6 +200,32 @@ def difference(key: str, d) -> str:
     return sign + value(key, abs(d))
 
 
+def estimate(key: str, xs, sign: bool = False) -> list[str]:
+    """An estimate and its interval bounds (`xs`, e.g. mean, low, high) written alike: to
+    the precision the interval supports (two significant digits of its half-width), as
+    percentages for shares, with thousands separators and a true minus sign; `sign` puts
+    a + on positive values (differences, of shares in percentage points). NaN or None:
+    "n/a"."""
+    vals = [x if x is not None and math.isfinite(x) else None for x in xs]
+    scale, unit = ((100.0, " points" if sign else "%") if is_share(key) else (1.0, ""))
+    finite = [v * scale for v in vals if v is not None]
+    spread = (max(finite) - min(finite)) / 2 if len(finite) > 1 else 0.0
+    if spread > 0:
+        digits = min(max(0, 1 - math.floor(math.log10(spread))), 4)
+    else:
+        digits = 0 if all(float(v).is_integer() for v in finite) else 3
+    out = []
+    for v in vals:
+        if v is None:
+            out.append("n/a")
+            continue
+        text = f"{abs(v * scale):,.{digits}f}"
+        zero = float(text.replace(",", "")) == 0
+        lead = "" if zero else "−" if v < 0 else "+" if sign else ""
+        out.append(f"{'±' if zero and sign else ''}{lead}{text}{unit}")
+    return out
+
+
 def log_scale_needed(values, span: float = 100.0) -> bool:
     """Counts spanning more than `span`× among positive values read better on a log axis."""
     pos = [v for v in values if v is not None and v > 0]
@@ -196,5 +233,5 @@ def log_scale_needed(values, span: float = 100.0) -> bool:
 
 
 __all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "RATES", "count", "decimal",
-           "difference", "is_index", "is_share", "label", "log_scale_needed", "on_list", "per_100k",
-           "rate_label", "share", "tier_colours", "value"]
+           "difference", "estimate", "is_index", "is_share", "label", "log_scale_needed", "metric_label",
+           "on_list", "per_100k", "rate_label", "share", "tier_colours", "value"]

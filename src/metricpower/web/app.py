@@ -21,6 +21,7 @@ from metricpower.runs import OutputError, load_run
 from metricpower.scenario import ScenarioError, preset_names
 from metricpower.web import pages
 from metricpower.web.charts import run_charts
+from metricpower.web.ensembles import Ensembles, NotAnEnsemble
 from metricpower.web.jobs import FormError, Jobs, form_fields, scenario_from_form
 from metricpower.web.store import VIEWABLE, Refused, RunsFolder
 
@@ -42,6 +43,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
     folder = RunsFolder(runs_dir)
     folder.root.mkdir(parents=True, exist_ok=True)
     jobs = Jobs(folder.root)
+    sets = Ensembles(folder)
     comparisons: dict = {}
     compare_lock = threading.Lock()
 
@@ -53,8 +55,54 @@ def create_app(runs_dir: str | Path) -> Starlette:
         except (ScenarioError, OutputError, OSError) as e:
             raise HTTPException(422, f"this run cannot be read: {e}") from None
 
+    def finished_sets(entries) -> list:
+        out = []
+        for e in entries:
+            if e.kind in ("run", "comparison"):
+                continue
+            try:
+                out.append(sets.get(e.name))
+            except (NotAnEnsemble, Refused):
+                continue  # unfinished: listed, not offered for comparison
+        return out
+
     async def home(request: Request):
-        return _html(pages.index(str(folder.root), folder.entries(), preset_names()))
+        entries = folder.entries()
+        return _html(pages.index(str(folder.root), entries, preset_names(),
+                                 finished_sets(entries)))
+
+    def ensemble_of(name: str):
+        try:
+            return sets.get(name)
+        except Refused as e:
+            raise HTTPException(404, str(e)) from None
+        except NotAnEnsemble as e:
+            raise HTTPException(404, str(e)) from None
+
+    async def ensemble_page(request: Request):
+        from metricpower.ensembles.results import Results
+
+        ens = ensemble_of(request.path_params["name"])
+        effects = Results(ens.path).effects() if ens.kind != "ensemble" else None
+        return _html(pages.ensemble_page(ens, ens.summary(), effects))
+
+    async def compare_ensembles(request: Request):
+        from metricpower.web.ensembles import choice, compare
+
+        a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        if not a or not b:
+            raise HTTPException(400, "compare needs two ensembles or sweep arms: "
+                                     "?a=FOLDER#ARM&b=FOLDER#ARM")
+        try:
+            (na, ia), (nb, ib) = choice(a), choice(b)
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+        ea, eb = ensemble_of(na), ensemble_of(nb)
+        for ens, i in ((ea, ia), (eb, ib)):
+            if not 0 <= i < len(ens.arms):
+                raise HTTPException(404, f"{ens.name!r} has no arm {i} (arms 0 to "
+                                         f"{len(ens.arms) - 1})")
+        return _html(pages.ensemble_compare_page(compare(ea, ia, eb, ib), a, b))
 
     async def run_page(request: Request):
         name = request.path_params["name"]
@@ -202,6 +250,8 @@ def create_app(runs_dir: str | Path) -> Starlette:
         Route("/api/jobs/{job}", job_api),
         Route("/compare", compare_page),
         Route("/compare/report", compare_report),
+        Route("/compare/ensembles", compare_ensembles),
+        Route("/ensemble/{name:path}", ensemble_page),
         Route("/api/run/{name:path}/charts", charts),
         Route("/run/{name:path}/citizen", citizen),
         Route("/run/{name:path}", run_page),

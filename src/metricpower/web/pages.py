@@ -8,7 +8,14 @@ import math
 from urllib.parse import quote, urlencode
 
 from metricpower.report.html import esc
-from metricpower.report.labels import count, label, on_list, share
+from metricpower.report.labels import (
+    count,
+    estimate,
+    label,
+    metric_label,
+    on_list,
+    share,
+)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; "
@@ -48,16 +55,16 @@ def _options(values, selected=None) -> str:
                    f"{esc(text)}</option>" for v, text in values)
 
 
-def index(root: str, entries, presets) -> str:
-    runs = [e for e in entries if e.kind == "run"]
+def index(root: str, entries, presets, ensembles=()) -> str:
+    """The runs folder: its runs (and saved comparisons), its ensembles and sweeps, and
+    forms to compare two runs, compare two ensembles or sweep arms, and start a run.
+    `ensembles`: the LoadedEnsemble of each finished ensemble or sweep."""
+    runs = [e for e in entries if e.kind in ("run", "comparison")]
+    sets = [e for e in entries if e.kind not in ("run", "comparison")]
     rows = []
-    for e in entries:
-        if e.kind == "run":
-            link = url("run", e.name)
-        elif e.kind == "comparison":
-            link = url("files", e.name, "comparison.html")
-        else:
-            link = url("folder", e.name)
+    for e in runs:
+        link = (url("run", e.name) if e.kind == "run"
+                else url("files", e.name, "comparison.html"))
         size = (f"{count(e.citizens)} × {count(e.days)} days" if e.citizens else "")
         rows.append(f"<tr><td class=\"text\"><a href=\"{esc(link)}\">{esc(e.name)}</a></td>"
                     f"<td class=\"text\">{esc(e.kind)}</td>"
@@ -69,18 +76,48 @@ def index(root: str, entries, presets) -> str:
                "</tbody></table>") if rows else (
         "<p id=\"no-runs\">No runs here yet. Start one with <a href=\"/new\">New run</a>, or "
         "<code>metricpower run --out RUNS/NAME</code>.</p>")
-    choices = [(e.name, e.name) for e in runs]
+    finished = {x.name: x for x in ensembles}
+    set_rows = []
+    for e in sets:
+        ens = finished.get(e.name)
+        arms = (", ".join(ens.arms) if ens is not None and ens.kind != "ensemble" else "")
+        seeds = f"{len(ens.seeds)}" if ens is not None else "unfinished"
+        set_rows.append(
+            f"<tr><td class=\"text\"><a href=\"{esc(url('ensemble', e.name))}\">"
+            f"{esc(e.name)}</a></td><td class=\"text\">{esc(e.kind)}</td>"
+            f"<td class=\"text\">{esc(e.scenario)}</td><td class=\"text\">{esc(arms)}</td>"
+            f"<td>{seeds}</td></tr>")
+    set_listing = ("<table class=\"runs\" id=\"ensembles\"><thead><tr><th class=\"text\">"
+                   "folder</th><th class=\"text\">kind</th><th class=\"text\">scenario</th>"
+                   "<th class=\"text\">arms</th><th>seeds</th></tr></thead><tbody>"
+                   + "".join(set_rows) + "</tbody></table>") if set_rows else (
+        "<p id=\"no-ensembles\">No ensembles or sweeps here. <code>metricpower ensemble</code>, "
+        "<code>metricpower sweep</code> and <code>metricpower compare --seeds</code> make "
+        "them (with <code>--out</code> inside this folder).</p>")
+    choices = [(e.name, e.name) for e in runs if e.kind == "run"]
     compare = ("<form class=\"inline\" id=\"compare-form\" action=\"/compare\" method=\"get\">"
                "<label>A (the policy) <select name=\"a\">" + _options(choices) + "</select>"
                "</label><label>B (the baseline) <select name=\"b\">" +
                _options(choices, choices[1][0] if len(choices) > 1 else None) +
                "</select></label><button type=\"submit\">Compare</button></form>"
-               ) if len(runs) >= 2 else "<p>Two runs on the same population can be compared."
+               ) if len(choices) >= 2 else "<p>Two runs on the same population can be compared."
+    sides = [(f"{x.name}#{i}", x.arm_name(i)) for x in ensembles for i in range(len(x.arms))]
+    compare_sets = (
+        "<form class=\"inline\" id=\"compare-ensembles-form\" action=\"/compare/ensembles\" "
+        "method=\"get\"><label>A <select name=\"a\">" + _options(sides) + "</select></label>"
+        "<label>B <select name=\"b\">" +
+        _options(sides, sides[1][0] if len(sides) > 1 else None) +
+        "</select></label><button type=\"submit\">Compare</button></form>"
+    ) if len(sides) >= 2 else ("<p>Two finished ensembles (or two arms of a sweep) can be "
+                               "compared, with 95% intervals.</p>")
     new = ("<form class=\"inline\" action=\"/new\" method=\"get\"><label>preset <select "
            "name=\"preset\">" + _options([(p, p) for p in presets]) + "</select></label>"
            "<button type=\"submit\">New run…</button></form>")
     return layout("Runs", f"<h1>Runs</h1><p class=\"meta\">in <code>{esc(root)}</code></p>"
-                  f"{listing}<h2>Compare two runs</h2>{compare}<h2>Start a run</h2>{new}")
+                  f"{listing}<h2>Ensembles and sweeps</h2>{set_listing}"
+                  f"<h2>Compare two runs</h2>{compare}"
+                  f"<h2>Compare two ensembles or sweep arms</h2>{compare_sets}"
+                  f"<h2>Start a run</h2>{new}")
 
 
 def folder(name: str, files: list[str]) -> str:
@@ -247,5 +284,131 @@ def compare_page(a: str, b: str, rows, notes, intervals) -> str:
     return layout(f"{a} vs {b}", body)
 
 
-__all__ = ["CSP", "PANELS", "citizen_page", "compare_page", "error_page", "folder",
+def _interval(metric: str, mean, lo, hi) -> str:
+    m, a, b = estimate(metric, [mean, lo, hi])
+    if a == "n/a" or b == "n/a":
+        return f"{m} <span class=\"na\">(one seed: no interval)</span>"
+    return f"{m} <span class=\"ci\">[{a} to {b}]</span>"
+
+
+def _finite(*xs) -> bool:
+    return all(x is not None and math.isfinite(x) for x in xs)
+
+
+def _difference_words(metric: str, d, lo, hi) -> str:
+    if not _finite(d):
+        return "n/a"
+    if not _finite(lo, hi):
+        return "too few seeds for an interval"
+    shown = estimate(metric, [d, lo, hi], sign=True)[0]
+    if d == lo == hi:
+        return "the same on every seed" if d == 0 else f"{shown} on every seed"
+    if lo > 0:
+        return f"higher under A by {shown.lstrip('+')} (the 95% interval excludes 0)"
+    if hi < 0:
+        return f"lower under A by {shown.lstrip('−')} (the 95% interval excludes 0)"
+    return "no clear difference: the 95% interval includes 0"
+
+
+def _set_rows(rows) -> str:
+    out = []
+    for r in rows.iter_rows(named=True):
+        m = r["metric"]
+        d, lo, hi = estimate(m, [r["difference"], r["lo"], r["hi"]], sign=True)
+        ci = f"{lo} to {hi}" if _finite(r["lo"], r["hi"]) else "<span class=\"na\">n/a</span>"
+        out.append(
+            f"<tr><td class=\"text\">{esc(metric_label(m))}</td>"
+            f"<td>{_interval(m, r['mean_a'], r['lo_a'], r['hi_a'])}</td>"
+            f"<td>{_interval(m, r['mean_b'], r['lo_b'], r['hi_b'])}</td>"
+            f"<td>{d}</td><td>{ci}</td><td class=\"text\">"
+            f"{esc(_difference_words(m, r['difference'], r['lo'], r['hi']))}</td></tr>")
+    return "".join(out)
+
+
+def _ci_diff(r: dict) -> str:
+    if not _finite(r["lo"], r["hi"]):
+        return "<span class=\"na\">n/a</span>"
+    _, lo, hi = estimate(r["metric"], [r["mean"], r["lo"], r["hi"]], sign=True)
+    return f"{lo} to {hi}"
+
+
+def ensemble_compare_page(c, a: str, b: str) -> str:
+    head = ("<thead><tr><th class=\"text\">measure</th><th>A: mean [95% interval]</th>"
+            "<th>B: mean [95% interval]</th><th>A − B</th><th>95% interval of A − B</th>"
+            "<th class=\"text\">in words</th></tr></thead>")
+    how = (f"Both sides ran the same seeds on the same populations, so each seed gives one "
+           f"paired difference (common random numbers); the interval of A − B is a "
+           f"Student-t interval over the {c.rows['n'].max() or 0} seeds both have."
+           if c.paired else
+           "The two sides do not share seeds and populations, so they are compared as "
+           "independent samples: the interval of A − B is Welch's (unequal variances).")
+    moved = sum(1 for r in c.rows.iter_rows(named=True)
+                if _finite(r["lo"], r["hi"]) and (r["lo"] > 0 or r["hi"] < 0))
+    body = (
+        f"<h1>A: {esc(c.a)} vs B: {esc(c.b)}</h1>"
+        f"<p class=\"meta\">A: {c.seeds_a} seeds · B: {c.seeds_b} seeds · "
+        f"{'paired by seed' if c.paired else 'independent samples'}. {esc(how)}</p>"
+        f"<p id=\"ensemble-summary\">Of the {c.rows.height:,} measures both sides have, "
+        f"{moved:,} differ between A and B by more than their 95% interval allows "
+        "(the interval of A − B excludes 0).</p>"
+        "<h2>Headline measures</h2>"
+        f"<table id=\"ensemble-effects\">{head}<tbody>{_set_rows(c.headline())}</tbody></table>"
+        "<details><summary>Every measure both sides have</summary>"
+        f"<table id=\"ensemble-all\">{head}<tbody>{_set_rows(c.rows)}</tbody></table></details>"
+        f"<p class=\"meta\"><a href=\"{esc(url('ensemble', a.rpartition('#')[0]))}\">A's "
+        f"folder</a> · <a href=\"{esc(url('ensemble', b.rpartition('#')[0]))}\">B's folder</a>"
+        "</p>")
+    return layout(f"{c.a} vs {c.b}", body)
+
+
+def ensemble_page(ens, summary, effects) -> str:
+    """One ensemble or sweep: its plan, each arm's headline measures with 95% intervals,
+    and (a sweep or paired comparison) the effects against its baseline arm."""
+    from metricpower.ensembles.results import EFFECTS, HEADLINE
+
+    shown = [m for m in HEADLINE if m in set(summary["metric"])]
+    arms = ens.arms if "arm" in summary.columns else [ens.arms[0] if ens.arms else ens.name]
+    head = "".join(f"<th>{esc(a)}</th>" for a in arms)
+    rows = []
+    for m in shown:
+        cells = []
+        for a in arms:
+            r = summary.filter(summary["metric"] == m)
+            if "arm" in summary.columns:
+                r = r.filter(r["arm"] == a)
+            cells.append(f"<td>{_interval(m, r['mean'][0], r['lo'][0], r['hi'][0])}</td>"
+                         if r.height else "<td><span class=\"na\">not measured</span></td>")
+        rows.append(f"<tr><td class=\"text\">{esc(metric_label(m))}</td>{''.join(cells)}</tr>")
+    eff = ""
+    if effects is not None and effects.height:
+        erows = "".join(
+            f"<tr><td class=\"text\">{esc(r['arm'])}</td>"
+            f"<td class=\"text\">{esc(metric_label(r['metric']))}</td>"
+            f"<td>{estimate(r['metric'], [r['mean'], r['lo'], r['hi']], sign=True)[0]}</td>"
+            f"<td>{_ci_diff(r)}</td>"
+            f"<td class=\"text\">{esc(_difference_words(r['metric'], r['mean'], r['lo'], r['hi']))}"
+            "</td></tr>"
+            for r in effects.filter(effects["metric"].is_in(
+                [*EFFECTS, *HEADLINE])).iter_rows(named=True))
+        eff = ("<h2>Against the baseline arm, paired by seed</h2><table id=\"arm-effects\">"
+               "<thead><tr><th class=\"text\">arm</th><th class=\"text\">measure</th>"
+               "<th>mean difference</th><th>95% interval</th><th class=\"text\">in words</th>"
+               f"</tr></thead><tbody>{erows}</tbody></table>")
+    report = ens.path / "report.html"
+    links = (f"<a href=\"{esc(url('files', ens.name, 'report.html'))}\">full report</a> · "
+             if report.is_file() else "")
+    seeds = ens.seeds
+    body = (
+        f"<h1>{esc(ens.name)}</h1>"
+        f"<p class=\"meta\">{esc(ens.kind)} · {len(ens.arms)} arm(s) × {len(seeds)} seed(s)"
+        + (f" ({seeds[0]}–{seeds[-1]})" if seeds else "") + " · "
+        f"{links}<a href=\"{esc(url('folder', ens.name))}\">files</a></p>"
+        "<p>Each number is a mean over seeds with its 95% Student-t interval in brackets.</p>"
+        f"<table id=\"ensemble-summary\"><thead><tr><th class=\"text\">measure</th>{head}"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{eff}")
+    return layout(ens.name, body)
+
+
+__all__ = ["CSP", "PANELS", "citizen_page", "compare_page", "ensemble_compare_page", "ensemble_page",
+           "error_page", "folder",
            "index", "job_page", "layout", "new_page", "run_page", "url"]
