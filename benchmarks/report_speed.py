@@ -1,16 +1,18 @@
-"""How long the run report and the dashboard's pages take for a run of a given size.
+"""How long the run report and the dashboard's pages take for runs of a given size.
 
     python benchmarks/report_speed.py [--citizens 100000] [--days 365] [--repeat 3]
-                                      [--run RUN_DIR]
+                                      [--seeds 3] [--run RUN_DIR]
 
-Simulates the essay preset (or reads RUN_DIR), then times, best of `--repeat`:
+Simulates the essay preset and its `null` (or reads RUN_DIR), and two ensembles of
+`--seeds` members of that size (essay and null), then times, best of `--repeat`:
 - the report: `measure` (the metrics; `simulate` has already done it when `Run.write`
   writes the report), rendering (figures and HTML), and `write_report` with and without
   the measures at hand;
-- the dashboard, served by uvicorn on a loopback port and asked over HTTP: the runs list,
-  a run's page and its charts (the first request reads the run; later ones find it
-  cached), a group's charts, a citizen's history, and the comparison with `null` (first
-  and cached).
+- the dashboard, served by uvicorn on a loopback port and asked over HTTP. Each page's
+  first view is timed on a server just started (nothing read yet: the runs are read from
+  disk by that request), then again once cached: the runs list, a run's page and its
+  charts, a group's charts, a citizen's history, the comparison with `null` and its full
+  report, an ensemble's page and the comparison of the two ensembles.
 
 Writes benchmarks/results/report_speed.json and .md, naming the machine and its load
 average (a loaded machine makes every number larger).
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from run import machine  # noqa: E402
 
 from metricpower.compare import null_of  # noqa: E402
+from metricpower.ensembles import LocalPool, ensemble  # noqa: E402
 from metricpower.metrics import measure  # noqa: E402
 from metricpower.report import render_report, write_report  # noqa: E402
 from metricpower.runs import load_run, simulate  # noqa: E402
@@ -78,11 +81,27 @@ def fetch(url: str) -> None:
         r.read()
 
 
+def first_and_cached(root: Path, path: str, repeat: int, before: str | None = None
+                     ) -> tuple[float, float]:
+    """`path` on a server just started (after `before`, if given, e.g. the page that
+    links to it), then best of `repeat` once cached."""
+    server, base = serve(root)
+    try:
+        fetch(base + "/static/dashboard.css")  # the server is up and answering
+        if before:
+            fetch(base + before)
+        first = once(lambda: fetch(base + path))
+        return first, best(lambda: fetch(base + path), repeat)
+    finally:
+        server.should_exit = True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--citizens", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="members of each ensemble")
     ap.add_argument("--run", type=Path, help="an existing essay run directory to time")
     args = ap.parse_args()
     out: dict = {"machine": machine(), "load_average": list(os.getloadavg())}
@@ -94,9 +113,12 @@ def main() -> None:
             sc = load_preset("essay", {"run": {"citizens": args.citizens, "days": args.days}})
             run = simulate(sc)
         sc = run.scenario
-        out["run"] = {"citizens": sc.run.citizens, "days": sc.run.days}
+        out["run"] = {"citizens": sc.run.citizens, "days": sc.run.days,
+                      "ensemble_seeds": args.seeds}
         run.write(root / "essay", report=False)
         simulate(null_of(sc)).write(root / "null", report=False)
+        for name, scenario in (("ens-essay", sc), ("ens-null", null_of(sc))):
+            ensemble(scenario, args.seeds, root / name, executor=LocalPool(1))
         # measure() keeps its tables on the run: a fresh read each time times it cold
         fresh = [load_run(root / "essay") for _ in range(args.repeat)]
         cold = iter(fresh)
@@ -114,27 +136,28 @@ def main() -> None:
                 best(lambda: write_report(next(unmeasured), root / "report.html"),
                      args.repeat),
         }
-        server, base = serve(root)
-        try:
-            pages = {}
-            pages["runs list"] = best(lambda: fetch(base + "/"), args.repeat)
-            pages["run page, first"] = once(lambda: fetch(base + "/run/essay"))
-            pages["run page"] = best(lambda: fetch(base + "/run/essay"), args.repeat)
-            pages["run charts"] = best(lambda: fetch(base + "/api/run/essay/charts"),
-                                       args.repeat)
-            group = sc.population.groups[-1].name
-            pages["run charts, one group"] = best(
-                lambda: fetch(f"{base}/api/run/essay/charts?who=group:{group}"), args.repeat)
-            pages["citizen"] = best(lambda: fetch(base + "/run/essay/citizen?id=17"),
-                                    args.repeat)
-            pages["new run form"] = best(lambda: fetch(base + "/new"), args.repeat)
-            pages["compare with null, first"] = once(
-                lambda: fetch(base + "/compare?a=essay&b=null"))
-            pages["compare with null"] = best(lambda: fetch(base + "/compare?a=essay&b=null"),
-                                              args.repeat)
-            out["dashboard_s"] = pages
-        finally:
-            server.should_exit = True
+        group = sc.population.groups[-1].name
+        worst = int(run.tables["citizens"]["score"].to_numpy().argmin())
+        pages = {
+            "runs list (with the ensembles)": ("/", None),
+            "run page": ("/run/essay", None),
+            "run charts (after the run page)": ("/api/run/essay/charts", "/run/essay"),
+            "run charts, one group (after the run page)":
+                (f"/api/run/essay/charts?who=group:{group}", "/run/essay"),
+            f"citizen's history (citizen {worst}, the lowest score)":
+                (f"/run/essay/citizen?id={worst}", None),
+            "new run form": ("/new", None),
+            "compare with null": ("/compare?a=essay&b=null", None),
+            "full comparison report (a report, linked from the compare page)":
+                ("/compare/report?a=essay&b=null", None),
+            "ensemble page": ("/ensemble/ens-essay", None),
+            "compare two ensembles":
+                ("/compare/ensembles?a=ens-essay%230&b=ens-null%230", None),
+        }
+        out["dashboard_s"] = {}
+        for label, (path, before) in pages.items():
+            first, cached = first_and_cached(root, path, args.repeat, before)
+            out["dashboard_s"][label] = {"first": first, "cached": cached}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "report_speed.json").write_text(json.dumps(out, indent=2))
     m = out["machine"]
@@ -143,10 +166,15 @@ def main() -> None:
              "", f"Machine: {m.get('cpu')}, {m.get('usable_cores')} usable cores, "
              f"Python {m.get('python')}; load average at the start "
              f"{', '.join(f'{x:.1f}' for x in out['load_average'])} "
-             "(a shared, loaded machine makes every time larger).", "",
-             "| step | seconds (best of runs) |", "| --- | ---: |"]
-    lines += [f"| report: {k} | {v:.3f} |" for k, v in out["report_s"].items()]
-    lines += [f"| dashboard: {k} | {v:.3f} |" for k, v in out["dashboard_s"].items()]
+             "(a shared, loaded machine makes every time larger). Ensembles: "
+             f"{args.seeds} members each, of the same size.", "",
+             "| report step | seconds (best of runs) |", "| --- | ---: |"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in out["report_s"].items()]
+    lines += ["", "Dashboard pages over HTTP. First view: on a server just started, the "
+              "request reads what it shows from disk. Cached: best of later requests.", "",
+              "| page | first view (s) | cached (s) |", "| --- | ---: | ---: |"]
+    lines += [f"| {k} | {v['first']:.3f} | {v['cached']:.3f} |"
+              for k, v in out["dashboard_s"].items()]
     (RESULTS / "report_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

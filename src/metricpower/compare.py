@@ -226,7 +226,7 @@ def effects(a, b, sa: dict, sb: dict) -> dict:
         out["acts_chilled"] = out["occurrences"]["b"] - out["occurrences"]["a"]
         out["lawful_acts_chilled"] = None
     score_a, score_b = ca["score"].to_numpy(), cb["score"].to_numpy()
-    out["score_gini"] = _effect(gini(np.maximum(score_a, 0)), gini(np.maximum(score_b, 0)))
+    out["score_gini"] = _effect(_score_gini(a, score_a), _score_gini(b, score_b))
     inc = "income_final" if "income_final" in ca.columns else "income"
     inc_b = "income_final" if "income_final" in cb.columns else "income"
     out["income_gini"] = _effect(gini(ca[inc].to_numpy()), gini(cb[inc_b].to_numpy()))
@@ -240,6 +240,12 @@ def effects(a, b, sa: dict, sb: dict) -> dict:
         out["citizens_scored_differently"] = int(moved.sum())
         out["mean_score_change"] = float((score_a - score_b).mean()) if len(score_a) else 0.0
     return clean(out)
+
+
+def _score_gini(run, score) -> float:
+    """The run's score Gini as metrics.json keeps it (the same formula), else computed."""
+    kept = run.metrics.get("score_gini") if isinstance(run.metrics, dict) else None
+    return kept if kept is not None else gini(np.maximum(score, 0))
 
 
 def compare_runs(a, b, name_a: str | None = None, name_b: str | None = None) -> Comparison:

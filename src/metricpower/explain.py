@@ -11,14 +11,56 @@ from metricpower.ledger.schema import CITIZENS
 from metricpower.runs import Run
 
 
-def truth(rule_kind: str, benign: bool, misattributed: bool) -> str:
+#: The hidden truth behind a score change, by kind: its words and its rich style.
+TRUTHS = {"misattributed": ("misattributed: someone else's act", "red"),
+          "benign": ("benign: a reason no sensor sees", "yellow"),
+          "recorded": ("as recorded", ""),
+          "derived": ("no act: derived from state", "")}
+
+
+def truth_kind(rule_kind: str, benign: bool, misattributed: bool) -> str:
     if misattributed:
-        return "[red]misattributed: someone else's act[/]"
+        return "misattributed"
     if benign:
-        return "[yellow]benign: a reason no sensor sees[/]"
-    if rule_kind == "event":
-        return "as recorded"
-    return "no act: derived from state"
+        return "benign"
+    return "recorded" if rule_kind == "event" else "derived"
+
+
+def truth(rule_kind: str, benign: bool, misattributed: bool) -> str:
+    words, style = TRUTHS[truth_kind(rule_kind, benign, misattributed)]
+    return f"[{style}]{words}[/]" if style else words
+
+
+def tier_of(scenario, score: int) -> str:
+    """The tier a score falls in (the first whose band holds it)."""
+    for t in scenario.tiers:
+        if (t.min is None or score >= t.min) and (t.max is None or score <= t.max):
+            return t.name
+    return scenario.tiers[-1].name
+
+
+def events(scenario, entries: list[dict]) -> list[dict]:
+    """One citizen's ledger entries (as rows) with what a reader needs beside each: the
+    score and tier after it, the evidence in words, the hidden truth's kind (see
+    TRUTHS), the rule's provenance, whether it undoes an earlier entry on appeal, and the
+    day it was itself reversed (None if never)."""
+    rules = {r.name: r for r in scenario.rules}
+    score = scenario.population.initial_score
+    reversed_on = {e["reverses"]: e["day"] for e in entries if e["reverses"] >= 0}
+    out = []
+    for e in entries:
+        score += e["points"]
+        rule = rules[e["rule"]]
+        appeal = e["reverses"] >= 0
+        evidence = (f"appeal upheld: undoes #{e['reverses']}" if appeal
+                    else f"{e['behaviour']} seen by {e['sensor']}" if e["behaviour"]
+                    else rule.kind)
+        out.append({**e, "score": score, "tier": tier_of(scenario, score),
+                    "evidence": evidence, "kind": rule.kind, "provenance": rule.provenance,
+                    "truth": truth_kind(rule.kind, e["benign"], e["misattributed"]),
+                    "appeal": appeal,
+                    "reversed_on": None if appeal else reversed_on.get(e["entry"])})
+    return out
 
 
 def history(run: Run, citizen: int) -> Group:
@@ -28,7 +70,6 @@ def history(run: Run, citizen: int) -> Group:
                          f"{citizens.num_rows - 1})")
     row = citizens.slice(citizen, 1).to_pylist()[0]
     sc = run.scenario
-    rules = {r.name: r for r in sc.rules}
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
@@ -63,19 +104,12 @@ def history(run: Run, citizen: int) -> Group:
                          ("points", "right"), ("score", "right"), ("provenance", "left"),
                          ("hidden truth", "left")):
         table.add_column(col, justify=justify)
-    score = sc.population.initial_score
-    reversed_on = {e["reverses"]: e["day"] for e in mine if e["reverses"] >= 0}
-    for e in mine:
-        score += e["points"]
-        rule = rules[e["rule"]]
-        evidence = (f"{escape(e['behaviour'])} seen by {escape(e['sensor'])}" if e["behaviour"]
-                    else rule.kind)
-        hidden = truth(rule.kind, e["benign"], e["misattributed"])
-        if e["reverses"] >= 0:
-            evidence = f"appeal upheld: undoes #{e['reverses']}"
-        elif e["entry"] in reversed_on:
-            hidden += f" [green](reversed on appeal, day {reversed_on[e['entry']]})[/]"
-        table.add_row(f"{e['day']}", f"#{e['entry']} {escape(e['rule'])}", evidence,
-                      f"{e['points']:+d}", str(score), rule.provenance, hidden)
+    for e in events(sc, mine):
+        hidden = truth(e["kind"], e["benign"], e["misattributed"])
+        if e["reversed_on"] is not None:
+            hidden += f" [green](reversed on appeal, day {e['reversed_on']})[/]"
+        table.add_row(f"{e['day']}", f"#{e['entry']} {escape(e['rule'])}",
+                      escape(e["evidence"]), f"{e['points']:+d}", str(e["score"]),
+                      e["provenance"], hidden)
     parts.append(table)
     return Group(*parts)

@@ -197,7 +197,7 @@ def effect_row(key: str, eff: dict, name: str | None = None) -> dict:
 
 
 #: Per-citizen columns compared with paired intervals.
-PAIRED = ("score", "sanctions", "rewards", "acts", "income_final")
+PAIRED = ("score", "sanctions", "rewards", "occurrences", "income_final")
 
 
 def paired(c) -> list[dict]:

@@ -15,12 +15,15 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from metricpower.report.comparison import EFFECTS, effect_row, paired
+from metricpower.compare import NotComparable, compare_runs
+from metricpower.ensembles.results import Results
+from metricpower.explain import events
+from metricpower.report.comparison import EFFECTS, PAIRED, effect_row, paired
 from metricpower.report.labels import label
 from metricpower.runs import OutputError, load_run
 from metricpower.scenario import ScenarioError, preset_names
 from metricpower.web import pages
-from metricpower.web.charts import run_charts
+from metricpower.web.charts import citizen_score, run_charts
 from metricpower.web.ensembles import Ensembles, NotAnEnsemble
 from metricpower.web.jobs import FormError, Jobs, form_fields, scenario_from_form
 from metricpower.web.store import VIEWABLE, Refused, RunsFolder
@@ -37,6 +40,12 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
 def _headers() -> dict:
     return {"Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+#: The citizens' columns a comparison reads: to check that both runs hold the same
+#: citizens (conduct), for its effects and for its paired per-citizen intervals.
+COMPARED = tuple(dict.fromkeys(("conduct", "score", "sanctions", "income", "income_final",
+                                *PAIRED)))
 
 
 def create_app(runs_dir: str | Path) -> Starlette:
@@ -80,8 +89,6 @@ def create_app(runs_dir: str | Path) -> Starlette:
             raise HTTPException(404, str(e)) from None
 
     async def ensemble_page(request: Request):
-        from metricpower.ensembles.results import Results
-
         ens = ensemble_of(request.path_params["name"])
         effects = Results(ens.path).effects() if ens.kind != "ensemble" else None
         return _html(pages.ensemble_page(ens, ens.summary(), effects))
@@ -114,23 +121,22 @@ def create_app(runs_dir: str | Path) -> Starlette:
         return JSONResponse(data, headers=_headers())
 
     async def citizen(request: Request):
-        from metricpower.explain import history
-        from metricpower.runs import Run
-
         name = request.path_params["name"]
-        run = loaded(request.path_params["name"])
+        run = loaded(name)
         raw = request.query_params.get("id", "")
         try:
             cid = int(raw)
         except ValueError:
             raise HTTPException(400, f"citizen: expected a whole number, found {raw!r}") \
                 from None
-        n = run.tables["citizens"].num_rows
+        n = run.citizen_count
         if not 0 <= cid < n:
             raise HTTPException(404, f"citizen {cid} is not in this run (ids 0 to {n - 1})")
-        one = Run(run.scenario, {"citizens": run.tables["citizens"],
-                                 "ledger": run.ledger_of(cid)}, run.metrics)
-        return _html(pages.citizen_page(name, cid, _rich_html(history(one, cid))))
+        row = run.citizen(cid)
+        evs = events(run.scenario, run.ledger_of(cid).to_pylist()) if row["in_ledger"] \
+            else None
+        chart = citizen_score(run.scenario, evs) if evs is not None else None
+        return _html(pages.citizen_page(name, cid, row, evs, run.scenario, chart))
 
     async def new(request: Request):
         preset = request.query_params.get("preset", "essay")
@@ -169,8 +175,6 @@ def create_app(runs_dir: str | Path) -> Starlette:
         """The comparison of ?a= and ?b=. The page's is made from the runs as the dashboard
         keeps them (no ledger: the effects and the stored summaries need none); the full
         report's (`full`) from the whole run directories, whose figures measure both."""
-        from metricpower.compare import NotComparable, compare_runs
-
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
         if not a or not b:
             raise HTTPException(400, "compare needs two runs: ?a=RUN&b=RUN")
@@ -185,7 +189,7 @@ def create_app(runs_dir: str | Path) -> Starlette:
                     if full:
                         ra, rb = load_run(pa_), load_run(pb_)
                     else:
-                        ra, rb = loaded(a).run(), loaded(b).run()
+                        ra, rb = loaded(a).run(COMPARED), loaded(b).run(COMPARED)
                     made = compare_runs(ra, rb, a, b)
                 except NotComparable as e:
                     raise HTTPException(422, str(e)) from None
@@ -262,17 +266,6 @@ def create_app(runs_dir: str | Path) -> Starlette:
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: on_http_error,
                                                         Exception: on_error})
-
-
-def _rich_html(renderable) -> str:
-    """A rich renderable (explain's history) as an HTML fragment with inline styles."""
-    import io
-
-    from rich.console import Console
-
-    console = Console(record=True, width=140, file=io.StringIO(), color_system="truecolor")
-    console.print(renderable)
-    return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
 
 
 def serve(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,

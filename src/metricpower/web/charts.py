@@ -12,6 +12,8 @@ import pyarrow.compute as pc
 
 from metricpower.report.labels import COLOURS, EVIDENCE, label, log_scale_needed
 
+#: The citizens' columns the charts read (the rest are not read for them).
+CHARTED = ("citizen", "group", "region", "conduct", "score")
 #: Citizens drawn in the score-against-conduct scatter (a seeded sample beyond this).
 SCATTER_MAX = 2_000
 
@@ -179,11 +181,65 @@ def authority(citizens: pa.Table, who: str, seed: int) -> dict:
         "hidden true conduct (1 = never breaks a rule)", "final score")}
 
 
+#: How each kind of score change is marked on a citizen's chart (explain.TRUTHS' kinds,
+#: and upheld appeals).
+MARKS = {"recorded": ("act as recorded", COLOURS["true"]),
+         "benign": ("act with a benign reason", COLOURS["benign"]),
+         "misattributed": ("someone else's act (false match)", COLOURS["misattributed"]),
+         "derived": ("derived from state (no act)", COLOURS["derived"]),
+         "appeal": ("appeal upheld", COLOURS["reward"])}
+
+
+def citizen_score(scenario, events: list[dict]) -> dict:
+    """One citizen's score over the run: a step line through every change, each change
+    marked by the hidden truth behind it, and the tiers' bands behind the line."""
+    start = scenario.population.initial_score
+    days = scenario.run.days
+    x = [0] + [e["day"] for e in events] + [days - 1]
+    y = [start] + [e["score"] for e in events] + [events[-1]["score"] if events else start]
+    data = [{"type": "scatter", "mode": "lines", "x": x, "y": y, "name": "score",
+             "line": {"shape": "hv", "color": "#333333"}, "hoverinfo": "skip",
+             "showlegend": False}]
+    for kind, (name, colour) in MARKS.items():
+        mine = [e for e in events if (("appeal" if e["appeal"] else e["truth"]) == kind)]
+        if mine:
+            data.append({"type": "scatter", "mode": "markers", "name": name,
+                         "x": [e["day"] for e in mine], "y": [e["score"] for e in mine],
+                         "customdata": [[e["rule"], f"{e['points']:+d}", e["evidence"]]
+                                        for e in mine],
+                         "marker": {"color": colour, "size": 8,
+                                    "line": {"color": "white", "width": 1}},
+                         "hovertemplate": "day %{x}: %{customdata[0]} %{customdata[1]} → "
+                                          "%{y}<br>%{customdata[2]}<extra>%{fullData.name}"
+                                          "</extra>"})
+    lo, hi = min(y), max(y)
+    pad = max(10, (hi - lo) * 0.15)
+    shapes, notes = [], []
+    palette = COLOURS["tiers"](len(scenario.tiers))
+    for colour, t in zip(palette, scenario.tiers, strict=True):
+        bottom = t.min if t.min is not None else lo - pad
+        top = t.max if t.max is not None else hi + pad
+        if top < lo - pad or bottom > hi + pad:
+            continue
+        shapes.append({"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
+                       "y0": max(bottom, lo - pad), "y1": min(top, hi + pad),
+                       "fillcolor": colour, "opacity": 0.12, "line": {"width": 0},
+                       "layer": "below"})
+        notes.append({"xref": "paper", "x": 1.0, "xanchor": "left", "yref": "y",
+                      "y": (max(bottom, lo - pad) + min(top, hi + pad)) / 2,
+                      "text": f"tier {t.name}", "showarrow": False, "font": {"size": 11}})
+    return {"data": data, "layout": _layout(
+        "Score over the run, each change marked by the truth behind it", "day", "score",
+        shapes=shapes, annotations=notes, margin={"l": 64, "r": 80, "t": 44, "b": 48},
+        xaxis={"title": {"text": "day"}, "range": [0, days - 1]},
+        yaxis={"title": {"text": "score"}, "range": [lo - pad, hi + pad]})}
+
+
 def run_charts(loaded, who: str | None = None) -> dict:
     """Every chart of the run page, keyed by process."""
     run = loaded.run()
     daily = loaded.tables["daily"]
-    citizens = loaded.tables["citizens"]
+    citizens = loaded.citizens(CHARTED)
     chosen, who_label = subset(citizens, who)
     return {
         "limits": limits(run, daily),
@@ -198,4 +254,4 @@ def run_charts(loaded, who: str | None = None) -> dict:
     }
 
 
-__all__ = ["SCATTER_MAX", "run_charts", "subset"]
+__all__ = ["MARKS", "SCATTER_MAX", "citizen_score", "run_charts", "subset"]

@@ -163,7 +163,6 @@ def run_page(name: str, loaded, who: str | None) -> str:
     for lst, size in (m.get("list_sizes") or {}).items():
         items.append((f"citizens {on_list(lst)}", f"{count(size)} "
                                                    f"({share(size / n if n else 0)})"))
-    citizens = loaded.tables["citizens"]
     choices = [("", "all citizens")]
     for by in ("group", "region"):
         names = [x.name for x in (sc.population.groups if by == "group"
@@ -178,7 +177,7 @@ def run_page(name: str, loaded, who: str | None) -> str:
         for pid, title, gloss in PANELS)
     body = (
         f"<h1>{esc(name)}</h1>"
-        f"<p class=\"meta\">scenario {esc(sc.name)} · {count(citizens.num_rows)} citizens · "
+        f"<p class=\"meta\">scenario {esc(sc.name)} · {count(loaded.citizen_count)} citizens · "
         f"{count(sc.run.days)} days · seed {esc(sc.run.seed)} · "
         f"<a href=\"{esc(url('files', name, 'report.html'))}\">full report</a> · "
         f"<a href=\"{esc(url('files', name, 'scenario.toml'))}\">scenario</a></p>"
@@ -188,19 +187,103 @@ def run_page(name: str, loaded, who: str | None) -> str:
         "<button type=\"submit\">Show</button></form>"
         f"<form class=\"inline\" id=\"explain-form\" action=\"{esc(url('run', name, 'citizen'))}"
         "\" method=\"get\"><label>explain citizen <input name=\"id\" type=\"number\" min=\"0\" "
-        f"max=\"{max(citizens.num_rows - 1, 0)}\" required></label>"
+        f"max=\"{max(loaded.citizen_count - 1, 0)}\" required></label>"
         "<button type=\"submit\">Explain</button></form>"
         f"<p id=\"charts-status\" class=\"meta\">drawing charts…</p>{panels}")
     return layout(name, body, charts=True,
                   data={"charts": url("api", "run", name, "charts", who=who)})
 
 
-def citizen_page(name: str, citizen: int, history_html: str) -> str:
-    return layout(f"citizen {citizen}", f"<h1>Citizen {citizen} in "
-                  f"<a href=\"{esc(url('run', name))}\">{esc(name)}</a></h1>"
-                  "<p class=\"meta\">Each score change as the system wrote it, with the "
-                  "hidden truth beside it (the system never sees that column).</p>"
-                  f"<div class=\"explain\" id=\"history\">{history_html}</div>")
+#: What the system did to a citizen, as columns of the citizens table (their labels and
+#: units come from its declaration in the results schema).
+CONSEQUENCES = ("sanctions", "rewards", "days_labelled", "pets_confiscated", "flagged")
+
+
+def _cell(col, x) -> str:
+    if col.unit == "yes/no":
+        return "<b class=\"bad\">yes</b>" if x else "no"
+    if col.unit == "index":
+        return f"{x:,.2f}"
+    return count(x)
+
+
+def citizen_page(name: str, citizen: int, row: dict, events, scenario, chart) -> str:
+    """A citizen's history: who they are, what the system did to them, their score over
+    the run, and every score change with the hidden truth beside it (`events` from
+    `metricpower.explain.events`; None when the citizen is outside the ledger sample)."""
+    import json
+
+    from metricpower.explain import TRUTHS
+    from metricpower.ledger.schema import CITIZENS
+
+    start = scenario.population.initial_score
+    change = row["score"] - start
+    items = [
+        ("final score (start " + count(start) + ")",
+         f"{count(row['score'])} <small>({'+' if change > 0 else ''}{count(change)})</small>"),
+        ("final tier", esc(row["tier"])),
+        ("group · region", f"{esc(row['group'])} · {esc(row['region'])}"),
+        ("lives", "in a city" if row["urban"] else "in the countryside"),
+        ("hidden true conduct (the system never sees it)", f"{row['conduct']:.2f}"),
+        ("income index, start → end", f"{row['income']:.2f} → {row['income_final']:.2f}"),
+    ]
+    kpis = "<ul class=\"kpis\">" + "".join(f"<li><b>{v}</b>{esc(k)}</li>"
+                                            for k, v in items) + "</ul>"
+    cons = [(CITIZENS.column(c), row[c]) for c in CONSEQUENCES]
+    for lst in scenario.lists:
+        cons.append((CITIZENS.column(("on", lst.name)), row[CITIZENS["on", lst.name]]))
+        cons.append((CITIZENS.column(("days_on", lst.name)),
+                     row[CITIZENS["days_on", lst.name]]))
+    names = [None] * len(CONSEQUENCES) + [x.name for x in scenario.lists for _ in (0, 1)]
+    cons_rows = "".join(
+        f"<tr><td class=\"text\">{esc(col.meaning)}"
+        f"{': ' + esc(on_list(n).removeprefix('on the ')) if n else ''}</td>"
+        f"<td>{_cell(col, x)}</td></tr>" for (col, x), n in zip(cons, names, strict=True))
+    consequences = ("<h2>What the system did to this citizen</h2>"
+                    f"<table id=\"consequences\"><tbody>{cons_rows}</tbody></table>")
+    if events is None:
+        body = ("<p class=\"note\" id=\"not-kept\">This citizen is outside the ledger sample "
+                "kept for this run: their score changes were counted in the aggregates only, "
+                "so there is no timeline to show.</p>")
+    else:
+        counts = {k: sum(1 for e in events if e["truth"] == k and not e["appeal"])
+                  for k in TRUTHS}
+        wrong = counts["benign"] + counts["misattributed"]
+        appeals = sum(1 for e in events if e["appeal"])
+        summary = (f"{len(events):,} score changes: {counts['recorded']:,} for acts as "
+                   f"recorded, {counts['derived']:,} derived from state, and {wrong:,} "
+                   f"resting on evidence the system got wrong ({counts['benign']:,} benign, "
+                   f"{counts['misattributed']:,} someone else's act)"
+                   + (f"; {appeals:,} undone on appeal" if appeals else "") + ".")
+        rows = []
+        for e in events:
+            kind = "appeal" if e["appeal"] else e["truth"]
+            words = "appeal upheld" if e["appeal"] else TRUTHS[e["truth"]][0]
+            note = (f" <span class=\"tag appeal\">reversed on appeal, day "
+                    f"{e['reversed_on']}</span>" if e["reversed_on"] is not None else "")
+            rows.append(
+                f"<tr class=\"{kind}\"><td>{e['day']}</td>"
+                f"<td class=\"text\">{esc(label(e['rule']))}</td>"
+                f"<td class=\"text\">{esc(e['evidence'].replace('_', ' '))}</td>"
+                f"<td class=\"{'neg' if e['points'] < 0 else 'pos'}\">{e['points']:+,d}</td>"
+                f"<td>{count(e['score'])}</td><td class=\"text\">{esc(e['tier'])}</td>"
+                f"<td class=\"text\">{esc(e['provenance'])}</td>"
+                f"<td class=\"text\"><span class=\"tag {kind}\">{esc(words)}</span>{note}</td>"
+                "</tr>")
+        spec = esc(json.dumps(chart))
+        body = (f"<p id=\"history-summary\">{esc(summary)}</p>"
+                f"<div class=\"chart\" id=\"chart-score\" data-spec=\"{spec}\"></div>"
+                "<h2>Every score change</h2>"
+                "<table id=\"timeline\"><thead><tr><th>day</th><th class=\"text\">rule</th>"
+                "<th class=\"text\">evidence</th><th>points</th><th>score after</th>"
+                "<th class=\"text\">tier after</th><th class=\"text\">provenance</th>"
+                "<th class=\"text\">hidden truth</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>")
+    return layout(f"citizen {citizen}", (
+        f"<h1>Citizen {citizen} in <a href=\"{esc(url('run', name))}\">{esc(name)}</a></h1>"
+        "<p class=\"meta\">What the system recorded about this citizen, with the hidden "
+        "truth beside it (the system never sees that column).</p>"
+        f"<div id=\"history\">{kpis}{consequences}{body}</div>"), charts=events is not None)
 
 
 def new_page(presets, preset: str, fields: dict, error: str = "", values=None) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset  # noqa: F401  (pq.read_table reads through it: imported at start-up,
+import pyarrow.parquet as pq  # not inside the first request that reads a run)
 
 from metricpower.runs import Run
 from metricpower.scenario import Scenario, load_scenario
@@ -44,16 +46,37 @@ class Entry:
 
 @dataclass
 class LoadedRun:
-    """The parts of a run directory the dashboard shows, read once: all but the ledger,
-    which is read one citizen at a time."""
+    """The parts of a run directory the dashboard shows, read when first needed: the
+    scenario, metrics and small tables at once; the citizens table column by column
+    (a page reads only the columns it shows); the ledger one citizen at a time."""
 
     path: Path
     scenario: Scenario
     metrics: dict
     tables: dict
+    citizen_count: int
+    _columns: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def run(self) -> Run:
-        return Run(self.scenario, self.tables, self.metrics)
+    def citizens(self, columns: list[str] | tuple[str, ...] | None = None) -> pa.Table:
+        """Columns of the citizens table (all when None), each read from disk once."""
+        names = list(columns) if columns is not None else pq.read_schema(
+            self.path / "citizens.parquet").names
+        with self._lock:
+            missing = [c for c in names if c not in self._columns]
+            if missing:
+                part = pq.read_table(self.path / "citizens.parquet", columns=missing)
+                self._columns.update(zip(part.column_names, part.columns, strict=True))
+            return pa.table({c: self._columns[c] for c in names})
+
+    def citizen(self, citizen: int) -> dict:
+        """One citizen's row, every column."""
+        return self.citizens().slice(citizen, 1).to_pylist()[0]
+
+    def run(self, columns: list[str] | tuple[str, ...] | None = None) -> Run:
+        """The run as a Run of the small tables and the citizens' `columns` (no ledger)."""
+        return Run(self.scenario, {**self.tables, "citizens": self.citizens(columns)},
+                   self.metrics)
 
     def ledger_of(self, citizen: int):
         """One citizen's ledger entries, read from disk with a filter (never the whole
@@ -147,8 +170,8 @@ def _load(path: Path) -> LoadedRun:
     for name in ("daily", "consequences", "services"):
         if (path / f"{name}.parquet").is_file():
             tables[name] = pq.read_table(path / f"{name}.parquet")
-    tables["citizens"] = pq.read_table(path / "citizens.parquet")
-    return LoadedRun(path, scenario, metrics, tables)
+    n = pq.ParquetFile(path / "citizens.parquet").metadata.num_rows
+    return LoadedRun(path, scenario, metrics, tables, n)
 
 
 __all__ = ["MARKERS", "VIEWABLE", "Entry", "LoadedRun", "Refused",

@@ -57,9 +57,20 @@ function followJob(url, runUrl) {
   poll();
 }
 
+// Charts whose specification the page carries itself (a citizen's score).
+function drawInline() {
+  const own = document.querySelectorAll("[data-spec]");
+  own.forEach((el) => {
+    const spec = JSON.parse(el.dataset.spec);
+    Plotly.newPlot(el, spec.data, spec.layout, {responsive: true, displaylogo: false});
+  });
+  if (own.length) document.body.dataset.ready = "1";
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const data = document.body.dataset;
   if (data.charts) drawCharts(data.charts);
+  drawInline();
   if (data.job) followJob(data.job, data.runUrl);
   const who = document.getElementById("who");
   if (who) who.addEventListener("change", () => who.form.submit());
