@@ -17,10 +17,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import polars as pl
+import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
 from metricpower.cli import app
+from metricpower.ledger.schema import CITIZENS
 from metricpower.runs import load_run, simulate
 from metricpower.scenario import ScenarioError, load_preset
 
@@ -39,9 +42,16 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`metricpower serve` on a free loopback port over a runs folder holding `null`."""
+    """`metricpower serve` on a free loopback port over a runs folder holding `null` and
+    two small ensembles of 3 seeds (essay and its null, on the same populations)."""
+    from metricpower.compare import null_of
+    from metricpower.ensembles import LocalPool, ensemble
+
     runs = tmp_path_factory.mktemp("runs")
     simulate(load_preset("null", {"run": SMALL})).write(runs / "null")
+    essay = load_preset("essay", {"run": {**SMALL, "citizens": 400, "days": 15}})
+    for name, sc in (("ensembles/essay", essay), ("ensembles/null", null_of(essay))):
+        ensemble(sc, 3, runs / name, executor=LocalPool(1), report=False)
     port = free_port()
     exe = Path(sys.executable).with_name("metricpower")
     log = (runs.parent / "serve.log").open("w")
@@ -211,10 +221,27 @@ def test_dashboard_end_to_end_in_chromium(server, browser, tmp_path):
     page.fill("#explain-form input[name=id]", str(worst))
     page.click("#explain-form button")
     page.wait_for_selector("#history")
-    assert "citizen" in page.locator("#history").inner_text()
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
     history = page.locator("#history").inner_text()
-    assert "hidden true conduct" in history and "score changes" in history
-    assert "\n0 score changes" not in history and " 0 score changes" not in history
+    assert "hidden true conduct" in history
+    # every score change is a row of the timeline, in the ledger's order, with the score
+    # after it; the last one's score is the citizen's final score
+    ledger = made.tables["ledger"].filter(pc.equal(made.tables["ledger"]["citizen"], worst))
+    rows = page.locator("#timeline tbody tr")
+    assert ledger.num_rows > 0 and rows.count() == ledger.num_rows
+    assert f"{ledger.num_rows:,} score changes" in page.locator("#history-summary").inner_text()
+    last = rows.nth(rows.count() - 1).locator("td").all_inner_texts()
+    assert last[0] == str(ledger["day"][-1].as_py())
+    assert last[4].replace(",", "") == str(scores[worst])
+    # what the system did, labelled as the results schema declares the citizens columns
+    done = page.locator("#consequences").inner_text()
+    assert CITIZENS.column("sanctions").meaning in done
+    # the score chart, drawn by Plotly, its markers answering a hover
+    assert page.locator("#chart-score .main-svg").count() >= 1
+    point = page.locator("#chart-score .scatterlayer .trace:nth-child(2) .point").first
+    point.hover(force=True)
+    page.wait_for_selector("#chart-score .hovertext", state="attached", timeout=10_000)
+    assert "day" in page.locator("#chart-score .hovertext").first.text_content()
     shot("citizen")
     # 5. compare with null: every effect row in words, no blank cell, paired intervals
     page.goto(base + "/")
@@ -230,7 +257,34 @@ def test_dashboard_end_to_end_in_chromium(server, browser, tmp_path):
     assert page.locator("#intervals tbody tr").count() >= 3
     assert " to " in page.locator("#intervals tbody tr").first.inner_text()
     shot("compare")
-    # 6. a path outside the runs folder: an error page, and the server goes on
+    # 6. the two ensembles: listed, each with its page, compared with intervals
+    page.goto(base + "/")
+    shot("runs")
+    listed = page.locator("#ensembles").inner_text()
+    assert "ensembles/essay" in listed and "ensembles/null" in listed
+    page.click("#ensembles a:text-is('ensembles/essay')")
+    page.wait_for_selector("#ensemble-summary")
+    shown = {r.locator("td").first.inner_text(): r.locator("td").nth(1).inner_text()
+             for r in page.locator("#ensemble-summary tbody tr").all()}
+    # penalties: the mean over the 3 members, with its interval
+    members = pl.read_parquet(runs / "ensembles" / "essay" / "results.parquet")
+    mean = members.filter(pl.col("metric") == "penalties.total")["value"].mean()
+    assert shown["penalties"].split(" [")[0].replace(",", "") == f"{mean:.0f}"
+    assert " to " in shown["penalties"]
+    shot("ensemble")
+    page.goto(base + "/")
+    page.select_option("#compare-ensembles-form select[name=a]", "ensembles/essay#0")
+    page.select_option("#compare-ensembles-form select[name=b]", "ensembles/null#0")
+    page.click("#compare-ensembles-form button")
+    page.wait_for_selector("#ensemble-effects")
+    assert "paired by seed" in page.locator("p.meta").first.inner_text()
+    cells = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
+             for r in page.locator("#ensemble-effects tbody tr").all()}
+    pen = cells["penalties"]
+    assert pen[2].startswith("0 ") and " to " in pen[4]  # null: none, on every seed
+    assert pen[5].startswith(("higher under A", "no clear difference"))
+    shot("compare-ensembles")
+    # 7. a path outside the runs folder: an error page, and the server goes on
     assert errors == []
     page.goto(base + "/files/..%2f..%2f..%2fetc%2fpasswd")
     assert page.locator("#error-message").count() == 1

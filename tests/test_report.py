@@ -224,10 +224,35 @@ def test_paired_interval_finds_a_planted_effect_and_no_phantom_one():
     def bounds(effect):
         row = paired(SimpleNamespace(a=side(base + effect + rng.normal(0, 1, 5000)),
                                      b=side(base)))[0]
-        lo, hi = (float(x) for x in row["interval"].split(" to "))
+        lo, hi = (float(x.replace("−", "-")) for x in row["interval"].split(" to "))
         return lo, hi
 
     lo, hi = bounds(0.1)
     assert 0 < lo < 0.1 < hi
     lo, hi = bounds(0.0)
     assert lo < 0 < hi
+
+
+def test_column_labels_are_read_from_the_results_schema(monkeypatch):
+    """One declaration: a run table's column is labelled with the meaning the results
+    schema declares for it, LABELS repeats none of those meanings, and a changed
+    declaration changes the label (of the report, the comparison and the dashboard)."""
+    from dataclasses import replace
+
+    from metricpower.ledger.schema import CITIZENS, DAILY
+    from metricpower.report import labels
+
+    for table in labels.COLUMN_TABLES:
+        for col in table.fixed():
+            assert labels.LABELS.get(col.name) != col.meaning, col.name
+            if col.name not in labels.LABELS and labels.column(col.name) is col:
+                assert labels.label(col.name) == col.meaning, col.name
+    assert labels.label("benign_penalties") == DAILY.column("benign_penalties").meaning
+    col, part = DAILY._fixed["benign_penalties"]
+    monkeypatch.setitem(DAILY._fixed, "benign_penalties",
+                        (replace(col, meaning="penalties on innocent acts"), part))
+    assert labels.label("benign_penalties") == "penalties on innocent acts"
+    # units: an index column is written as an index, a count column as a count
+    assert labels.value("mean_income", 1.0) == "1.000"
+    assert labels.value("sanctions", 3.0) == "3"
+    assert CITIZENS.column("sanctions").unit == "events"

@@ -13,7 +13,8 @@ from metricpower.metrics import PROCESSES
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, section
-from metricpower.report.labels import difference, label, rate_label, value
+from metricpower.ledger.schema import CITIZENS
+from metricpower.report.labels import difference, estimate, label, rate_label, value
 from metricpower.report.run import GLOSS, contents
 
 COMPARISON_SECTIONS = ("overview", "effects", *PROCESSES)
@@ -31,15 +32,6 @@ def _signed(x, digits: int = 0) -> str:
     if x is None:
         return "n/a"
     return ("+" if x > 0 else "") + num(x, digits)
-
-
-def _sig(x: float, digits: int, sign: str = "") -> str:
-    """`x` to `digits` significant digits, never in e-notation (readers misread it)."""
-    if abs(x) >= 10 ** digits:
-        return f"{x:{sign},.0f}"
-    text = np.format_float_positional(x, precision=digits, unique=False, fractional=False,
-                                      trim="-", sign=sign == "+")
-    return text
 
 
 def render_comparison(c) -> str:
@@ -204,7 +196,8 @@ def paired(c) -> list[dict]:
     """Per-citizen means under A and B and their paired difference with a 95% interval:
     the same citizens live in both runs, so each one's difference is paired, and the
     interval (mean ± 1.96 standard errors over citizens) says how precisely this
-    population pins the average effect down, for this seed."""
+    population pins the average effect down, for this seed. Each row is named as the
+    results schema declares its citizens column."""
     ca, cb = c.a.tables["citizens"], c.b.tables["citizens"]
     out = []
     for col in PAIRED:
@@ -216,10 +209,12 @@ def paired(c) -> list[dict]:
         if len(d) < 2:
             continue
         mean, se = d.mean(), d.std(ddof=1) / math.sqrt(len(d))
-        out.append({"label": label(col), "a": _sig(x.mean(), 4), "b": _sig(y.mean(), 4),
-                    "difference": _sig(mean, 3, "+"),
-                    "interval": f"{_sig(mean - 1.96 * se, 3, '+')} to "
-                                f"{_sig(mean + 1.96 * se, 3, '+')}"})
+        ma, mb = estimate(col, [x.mean(), y.mean()])
+        diff, lo, hi = estimate(col, [mean, mean - 1.96 * se, mean + 1.96 * se], sign=True)
+        out.append({"label": CITIZENS.column(col).meaning, "a": ma, "b": mb,
+                    "difference": diff,
+                    "interval": "the same for every citizen" if se == 0 and mean == 0
+                    else f"{lo} to {hi}"})
     return out
 
 

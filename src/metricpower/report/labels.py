@@ -1,27 +1,43 @@
 """What readers see instead of raw keys, and numbers written for their size: one place for
 the label text of the report, the comparison report, the terminal summary and the
-dashboard (so that it can later be read from the results schema instead).
+dashboard. A column of the run's tables is named and formatted as the results schema
+(`metricpower.ledger.schema`) declares it, its meaning and unit; LABELS names only the
+metrics' own keys, which are not columns (or, where a metric shares a column's name,
+mean something else: `mean_score` in metrics.json is the last day's).
 """
 
 from __future__ import annotations
 
 import math
 
-#: Human names of metric keys and column names (unit after a comma where there is one).
+from metricpower.ledger.schema import CITIZENS, DAILY, Column
+
+#: The tables whose fixed columns name a metric key of the same name, in this order (a
+#: daily count's total first: the summary's totals are those).
+COLUMN_TABLES = (DAILY, CITIZENS)
+
+
+def column(key: str) -> Column | None:
+    """The declaration of the fixed column named `key` (daily first, then citizens)."""
+    for table in COLUMN_TABLES:
+        for col in table.fixed():
+            if col.name == key:
+                return col
+    return None
+
+
+#: Human names of metric keys that are not columns (unit after a comma where there is one).
 LABELS = {
-    "group": "group", "region": "region", "who": "who", "by": "by",
+    "group": "group", "who": "who", "by": "by",
     "tier_shares": "share of citizens in tier", "list_sizes_final": "on the list at the end",
     "list_sizes_peak": "on the list at its peak", "ever_listed_share": "ever on the list",
     "auc_by_group": "score vs conduct ROC AUC", "score_gini": "score inequality (Gini)",
     "income_gini": "income inequality (Gini)", "income_gap_by_tier": "income gap, best to "
-    "worst tier (×)", "penalties": "penalties", "benign_penalties":
-    "penalties on acts with a benign reason", "misattributed_penalties":
-    "penalties for someone else's act (false match)", "wrongful_penalties":
+    "worst tier (×)", "wrongful_penalties":
     "penalties on benign or misattributed evidence", "sanctions_total": "sanctions applied",
     "refusals_by_others": "refusals by others of labelled citizens",
     "citizens_sanctioned": "citizens sanctioned at least once", "wrongful_sanctions":
-    "citizens sanctioned wrongfully", "occurrences": "acts by citizens (seen or not)",
-    "detection_rate": "acts seen by a sensor", "benign_penalty_share":
+    "citizens sanctioned wrongfully", "detection_rate": "acts seen by a sensor", "benign_penalty_share":
     "penalties with a benign hidden context", "misattributed_per_100k":
     "misattributed penalties per 100,000 citizens", "sanctioned_share":
     "citizens sanctioned at least once", "wrongful_share": "sanctioned wrongfully",
@@ -29,14 +45,10 @@ LABELS = {
     "decisions the score changed", "decisions": "life decisions", "spearman":
     "score vs conduct rank correlation", "auc": "score vs conduct ROC AUC",
     "acts_chilled": "acts not done because of the system", "lawful_acts_chilled":
-    "lawful acts not done because of the system", "chilled": "acts not done",
-    "lawful_chilled": "lawful acts not done", "ties_dropped": "friendships dropped",
-    "ties_formed": "friendships formed", "denials": "service attempts denied",
+    "lawful acts not done because of the system",
+    "lawful_chilled": "lawful acts not done", "denials": "service attempts denied",
     "throttles": "service attempts throttled", "grants": "rewards granted",
-    "mean_score": "mean final score", "score": "final score",
-    "sanctions": "sanctions per citizen", "acts": "acts per citizen",
-    "rewards": "rewards per citizen",
-    "income_final": "income index at the end", "regulated": "behaviours scored",
+    "mean_score": "mean final score", "regulated": "behaviours scored",
     "behaviours": "behaviours in the catalogue", "penalised": "behaviours penalised",
     "rewarded": "behaviours rewarded", "lawful_penalised": "lawful behaviours penalised",
     "occurrence_share_under_rule": "acts under a rule",
@@ -47,10 +59,18 @@ LABELS = {
     "assortativity": "friends' score assortativity", "income_gap": "income gap, best to "
     "worst tier", "applied": "consequence applied", "still_at_bottom_after_entry":
     "fell to the bottom and still there 180 days later", "tie_changes": "friendship changes",
-    "income_by_tier": "mean income index at the end, tier", "mean_income": "mean income index",
+    "income_by_tier": "mean income index at the end, tier",
     "wrongful_better_half": "sanctioned wrongfully: better half of conduct",
     "wrongful_mostly_tainted": "sanctioned wrongfully: mostly benign or misattributed "
     "evidence", "rates_checked": "rates compared across groups and regions",
+    # metrics.json's penalties, by the evidence they rest on
+    "penalties.total": "penalties", "penalties.true": "penalties on acts as recorded",
+    "penalties.benign_context": "penalties on acts with a benign hidden reason",
+    "penalties.misattributed": "penalties for someone else's act (false match)",
+    "penalties.benign_context_share": "penalties with a benign hidden context",
+    "penalties.misattributed_per_100k": "misattributed penalties per 100,000 citizens",
+    "tier_counts": "citizens in tier", "list_sizes": "citizens on the list",
+    "rewards_total": "rewards given", "service_attempts": "attempts to use",
 }
 
 #: Human names of the rates compared across groups (disparate impact); consequences and
@@ -113,6 +133,8 @@ COLOURS = {"true": "#4c72b0", "benign": "#dd8452", "misattributed": "#c44e52",
 def label(key: str) -> str:
     """The reader's name for a metric key, a dotted key (``tier_shares.AA`` → "share of
     citizens in tier AA") or a column; an unknown key has its underscores spaced."""
+    if key in LABELS:
+        return LABELS[key]
     if "." in key:
         head, _, tail = key.rpartition(".")
         for by in ("group", "region"):
@@ -121,7 +143,10 @@ def label(key: str) -> str:
         if head in LABELS:
             return f"{LABELS[head]}: {tail.replace('_', ' ')}"
         return f"{label(head)}: {label(tail)}"
-    return LABELS.get(key, key.replace("_", " "))
+    if key in LABELS:
+        return LABELS[key]
+    col = column(key)
+    return col.meaning if col is not None else key.replace("_", " ")
 
 
 def metric_label(key: str) -> str:
@@ -183,6 +208,9 @@ def value(key: str, x) -> str:
         return decimal(x)
     if "per_100k" in key:
         return f"{x:,.1f}"
+    col = column(key)
+    if col is not None and col.unit in ("index", "correlation"):
+        return decimal(x)
     if isinstance(x, float) and not x.is_integer():
         return f"{x:,.1f}" if abs(x) >= 10 else f"{x:,.3f}"
     return count(x)
@@ -232,6 +260,6 @@ def log_scale_needed(values, span: float = 100.0) -> bool:
     return bool(pos) and max(pos) / min(pos) > span
 
 
-__all__ = ["COLOURS", "EVIDENCE", "LABELS", "PALETTE", "RATES", "count", "decimal",
+__all__ = ["COLOURS", "COLUMN_TABLES", "EVIDENCE", "LABELS", "column", "PALETTE", "RATES", "count", "decimal",
            "difference", "estimate", "is_index", "is_share", "label", "log_scale_needed", "metric_label",
            "on_list", "per_100k", "rate_label", "share", "tier_colours", "value"]

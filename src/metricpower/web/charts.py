@@ -205,7 +205,8 @@ def citizen_score(scenario, events: list[dict]) -> dict:
         if mine:
             data.append({"type": "scatter", "mode": "markers", "name": name,
                          "x": [e["day"] for e in mine], "y": [e["score"] for e in mine],
-                         "customdata": [[e["rule"], f"{e['points']:+d}", e["evidence"]]
+                         "customdata": [[e["rule"], f"{e['points']:+d}",
+                                         e["evidence"].replace("_", " ")]
                                         for e in mine],
                          "marker": {"color": colour, "size": 8,
                                     "line": {"color": "white", "width": 1}},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from urllib.parse import quote, urlencode
 
+from metricpower.ledger.schema import CITIZENS
 from metricpower.report.html import esc
 from metricpower.report.labels import (
     count,
@@ -214,15 +215,16 @@ def citizen_page(name: str, citizen: int, row: dict, events, scenario, chart) ->
     import json
 
     from metricpower.explain import TRUTHS
-    from metricpower.ledger.schema import CITIZENS
 
     start = scenario.population.initial_score
     change = row["score"] - start
     items = [
         ("final score (start " + count(start) + ")",
-         f"{count(row['score'])} <small>({'+' if change > 0 else ''}{count(change)})</small>"),
+         f"{count(row['score'])} <small>({estimate('score', [change], sign=True)[0]})"
+         "</small>"),
         ("final tier", esc(row["tier"])),
-        ("group · region", f"{esc(row['group'])} · {esc(row['region'])}"),
+        (CITIZENS.column("group").meaning, esc(row["group"])),
+        (CITIZENS.column("region").meaning, esc(row["region"])),
         ("lives", "in a city" if row["urban"] else "in the countryside"),
         ("hidden true conduct (the system never sees it)", f"{row['conduct']:.2f}"),
         ("income index, start → end", f"{row['income']:.2f} → {row['income_final']:.2f}"),
@@ -235,10 +237,11 @@ def citizen_page(name: str, citizen: int, row: dict, events, scenario, chart) ->
         cons.append((CITIZENS.column(("days_on", lst.name)),
                      row[CITIZENS["days_on", lst.name]]))
     names = [None] * len(CONSEQUENCES) + [x.name for x in scenario.lists for _ in (0, 1)]
+    # a list's column says which list: "on the list at the end" → "on the blacklist …"
     cons_rows = "".join(
-        f"<tr><td class=\"text\">{esc(col.meaning)}"
-        f"{': ' + esc(on_list(n).removeprefix('on the ')) if n else ''}</td>"
-        f"<td>{_cell(col, x)}</td></tr>" for (col, x), n in zip(cons, names, strict=True))
+        f"<tr><td class=\"text\">"
+        f"{esc(col.meaning.replace('the list', on_list(n).removeprefix('on ')) if n else col.meaning)}"
+        f"</td><td>{_cell(col, x)}</td></tr>" for (col, x), n in zip(cons, names, strict=True))
     consequences = ("<h2>What the system did to this citizen</h2>"
                     f"<table id=\"consequences\"><tbody>{cons_rows}</tbody></table>")
     if events is None:
@@ -371,6 +374,8 @@ def _interval(metric: str, mean, lo, hi) -> str:
     m, a, b = estimate(metric, [mean, lo, hi])
     if a == "n/a" or b == "n/a":
         return f"{m} <span class=\"na\">(one seed: no interval)</span>"
+    if lo == hi:
+        return f"{m} <span class=\"ci\">(every seed)</span>"
     return f"{m} <span class=\"ci\">[{a} to {b}]</span>"
 
 
@@ -398,7 +403,8 @@ def _set_rows(rows) -> str:
     for r in rows.iter_rows(named=True):
         m = r["metric"]
         d, lo, hi = estimate(m, [r["difference"], r["lo"], r["hi"]], sign=True)
-        ci = f"{lo} to {hi}" if _finite(r["lo"], r["hi"]) else "<span class=\"na\">n/a</span>"
+        ci = (f"{lo} to {hi}" if _finite(r["lo"], r["hi"]) and r["lo"] != r["hi"]
+              else d if _finite(r["lo"], r["hi"]) else "<span class=\"na\">n/a</span>")
         out.append(
             f"<tr><td class=\"text\">{esc(metric_label(m))}</td>"
             f"<td>{_interval(m, r['mean_a'], r['lo_a'], r['hi_a'])}</td>"
