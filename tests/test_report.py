@@ -256,3 +256,18 @@ def test_column_labels_are_read_from_the_results_schema(monkeypatch):
     assert labels.value("mean_income", 1.0) == "1.000"
     assert labels.value("sanctions", 3.0) == "3"
     assert CITIZENS.column("sanctions").unit == "events"
+
+
+def test_small_differences_are_not_written_as_zero():
+    """A non-zero change of an index too small for 4 decimals is written with two
+    significant digits (never "+0.0000", never e-notation), in the comparison's words too."""
+    from metricpower.report.comparison import effect_row
+    from metricpower.report.labels import difference, estimate
+
+    assert difference("income_gini", 3.2e-5) == "+0.000032"
+    assert difference("income_gini", -0.0123) == "−0.0123"
+    row = effect_row("income_gini", {"a": 0.29503, "b": 0.295, "difference": 3.2e-5})
+    assert row["words"] == "higher under A by 0.000032"
+    # an interval is written to the precision its width supports, however narrow
+    assert estimate("income_final", [0.99797, 0.99796, 0.99798]) == \
+        ["0.997970", "0.997960", "0.997980"]

@@ -47,12 +47,14 @@ def events(scenario, entries: list[dict]) -> list[dict]:
     rules = {r.name: r for r in scenario.rules}
     score = scenario.population.initial_score
     reversed_on = {e["reverses"]: e["day"] for e in entries if e["reverses"] >= 0}
+    day_of = {e["entry"]: e["day"] for e in entries}
     out = []
     for e in entries:
         score += e["points"]
         rule = rules[e["rule"]]
         appeal = e["reverses"] >= 0
-        evidence = (f"appeal upheld: undoes #{e['reverses']}" if appeal
+        evidence = (f"appeal upheld: undoes #{e['reverses']} (day "
+                    f"{day_of.get(e['reverses'], '?')})" if appeal
                     else f"{e['behaviour']} seen by {e['sensor']}" if e["behaviour"]
                     else rule.kind)
         out.append({**e, "score": score, "tier": tier_of(scenario, score),

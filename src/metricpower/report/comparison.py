@@ -14,7 +14,7 @@ from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, section
 from metricpower.ledger.schema import CITIZENS
-from metricpower.report.labels import difference, estimate, label, rate_label, value
+from metricpower.report.labels import difference, estimate, label, rate_label, small, value
 from metricpower.report.run import GLOSS, contents
 
 COMPARISON_SECTIONS = ("overview", "effects", *PROCESSES)
@@ -179,7 +179,7 @@ def effect_row(key: str, eff: dict, name: str | None = None) -> dict:
     elif d == 0:
         words = "no change"
     elif "gini" in key or "gap" in key:
-        words = f"{'higher' if d > 0 else 'lower'} under A by {abs(d):.4f}"
+        words = f"{'higher' if d > 0 else 'lower'} under A by {small(abs(d))}"
     else:
         more = "more" if d > 0 else "fewer"
         rel = f" ({abs(d) / vb:.0%} {more} than B)" if vb else " (none under B)"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from metricpower.ledger.schema import CITIZENS, DAILY, Column
 
 #: The tables whose fixed columns name a metric key of the same name, in this order (a
@@ -224,8 +226,16 @@ def difference(key: str, d) -> str:
     if is_share(key):
         return f"{sign}{abs(100 * d):.2f} points"
     if is_index(key):
-        return f"{sign}{abs(d):.4f}"
+        return f"{sign}{small(abs(d))}"
     return sign + value(key, abs(d))
+
+
+def small(x: float, digits: int = 4) -> str:
+    """`x` to `digits` decimals, or, when that would round a non-zero value to 0, to two
+    significant digits (0.000032, never 3.2e-05 nor 0.0000)."""
+    if x == 0 or abs(x) >= 0.5 * 10 ** -digits:
+        return f"{x:.{digits}f}"
+    return np.format_float_positional(x, precision=2, fractional=False, trim="-")
 
 
 def estimate(key: str, xs, sign: bool = False) -> list[str]:
@@ -239,7 +249,7 @@ def estimate(key: str, xs, sign: bool = False) -> list[str]:
     finite = [v * scale for v in vals if v is not None]
     spread = (max(finite) - min(finite)) / 2 if len(finite) > 1 else 0.0
     if spread > 0:
-        digits = min(max(0, 1 - math.floor(math.log10(spread))), 4)
+        digits = min(max(0, 1 - math.floor(math.log10(spread))), 8)
     else:
         digits = 0 if all(float(v).is_integer() for v in finite) else 3
     out = []
@@ -260,6 +270,7 @@ def log_scale_needed(values, span: float = 100.0) -> bool:
     return bool(pos) and max(pos) / min(pos) > span
 
 
-__all__ = ["COLOURS", "COLUMN_TABLES", "EVIDENCE", "LABELS", "column", "PALETTE", "RATES", "count", "decimal",
-           "difference", "estimate", "is_index", "is_share", "label", "log_scale_needed", "metric_label",
-           "on_list", "per_100k", "rate_label", "share", "tier_colours", "value"]
+__all__ = ["COLOURS", "COLUMN_TABLES", "EVIDENCE", "LABELS", "PALETTE", "RATES", "column",
+           "count", "decimal", "difference", "estimate", "is_index", "is_share", "label",
+           "log_scale_needed", "metric_label", "on_list", "per_100k", "rate_label", "share",
+           "small", "tier_colours", "value"]
