@@ -383,7 +383,7 @@ def _finite(*xs) -> bool:
     return all(x is not None and math.isfinite(x) for x in xs)
 
 
-def _difference_words(metric: str, d, lo, hi) -> str:
+def _difference_words(metric: str, d, lo, hi, a: str = "A") -> str:
     if not _finite(d):
         return "n/a"
     if not _finite(lo, hi):
@@ -392,9 +392,9 @@ def _difference_words(metric: str, d, lo, hi) -> str:
     if d == lo == hi:
         return "the same on every seed" if d == 0 else f"{shown} on every seed"
     if lo > 0:
-        return f"higher under A by {shown.lstrip('+')} (the 95% interval excludes 0)"
+        return f"higher under {a} by {shown.lstrip('+')} (its 95% interval excludes 0)"
     if hi < 0:
-        return f"lower under A by {shown.lstrip('−')} (the 95% interval excludes 0)"
+        return f"lower under {a} by {shown.lstrip('−')} (its 95% interval excludes 0)"
     return "no clear difference: the 95% interval includes 0"
 
 
@@ -409,7 +409,7 @@ def _set_rows(rows) -> str:
             f"<tr><td class=\"text\">{esc(metric_label(m))}</td>"
             f"<td>{_interval(m, r['mean_a'], r['lo_a'], r['hi_a'])}</td>"
             f"<td>{_interval(m, r['mean_b'], r['lo_b'], r['hi_b'])}</td>"
-            f"<td>{d}</td><td>{ci}</td><td class=\"text\">"
+            f"<td>{d}</td><td>{ci}</td><td class=\"text words\">"
             f"{esc(_difference_words(m, r['difference'], r['lo'], r['hi']))}</td></tr>")
     return "".join(out)
 
@@ -417,8 +417,8 @@ def _set_rows(rows) -> str:
 def _ci_diff(r: dict) -> str:
     if not _finite(r["lo"], r["hi"]):
         return "<span class=\"na\">n/a</span>"
-    _, lo, hi = estimate(r["metric"], [r["mean"], r["lo"], r["hi"]], sign=True)
-    return f"{lo} to {hi}"
+    d, lo, hi = estimate(r["metric"], [r["mean"], r["lo"], r["hi"]], sign=True)
+    return d if r["lo"] == r["hi"] else f"{lo} to {hi}"
 
 
 def ensemble_compare_page(c, a: str, b: str) -> str:
@@ -470,16 +470,23 @@ def ensemble_page(ens, summary, effects) -> str:
         rows.append(f"<tr><td class=\"text\">{esc(metric_label(m))}</td>{''.join(cells)}</tr>")
     eff = ""
     if effects is not None and effects.height:
+        order = [*EFFECTS, *HEADLINE]
+        shown_effects = sorted(
+            (r for r in effects.iter_rows(named=True) if r["metric"] in order),
+            key=lambda r: (r["arm"], order.index(r["metric"])))
         erows = "".join(
             f"<tr><td class=\"text\">{esc(r['arm'])}</td>"
             f"<td class=\"text\">{esc(metric_label(r['metric']))}</td>"
             f"<td>{estimate(r['metric'], [r['mean'], r['lo'], r['hi']], sign=True)[0]}</td>"
-            f"<td>{_ci_diff(r)}</td>"
-            f"<td class=\"text\">{esc(_difference_words(r['metric'], r['mean'], r['lo'], r['hi']))}"
-            "</td></tr>"
-            for r in effects.filter(effects["metric"].is_in(
-                [*EFFECTS, *HEADLINE])).iter_rows(named=True))
-        eff = ("<h2>Against the baseline arm, paired by seed</h2><table id=\"arm-effects\">"
+            f"<td>{_ci_diff(r)}</td><td class=\"text words\">"
+            f"{esc(_difference_words(r['metric'], r['mean'], r['lo'], r['hi'], r['arm']))}"
+            "</td></tr>" for r in shown_effects)
+        base = ens.plan.get("baseline")
+        against = ens.arms[base] if base is not None and base < len(ens.arms) else "baseline"
+        eff = (f"<h2>Against the baseline arm ({esc(against)}), paired by seed</h2>"
+               "<p class=\"meta\">Each arm minus the baseline arm on the same seed and "
+               "population (common random numbers), averaged over seeds, with a 95% "
+               "Student-t interval.</p><table id=\"arm-effects\">"
                "<thead><tr><th class=\"text\">arm</th><th class=\"text\">measure</th>"
                "<th>mean difference</th><th>95% interval</th><th class=\"text\">in words</th>"
                f"</tr></thead><tbody>{erows}</tbody></table>")
