@@ -271,3 +271,28 @@ def test_small_differences_are_not_written_as_zero():
     # an interval is written to the precision its width supports, however narrow
     assert estimate("income_final", [0.99797, 0.99796, 0.99798]) == \
         ["0.997970", "0.997960", "0.997980"]
+
+
+def test_run_report_layout_faults_stay_fixed(essay_run, tmp_path):
+    """The run report's table of contents says exactly what the section headings say
+    (numbers included), number cells never wrap mid-number, acts spanning orders of
+    magnitude are drawn on a log axis, and each disparity is given one ratio."""
+    import base64
+    import re
+    from collections import Counter
+
+    from metricpower.metrics import measure
+    from metricpower.report.labels import log_scale_needed
+
+    text = write_report(essay_run, tmp_path / "report.html").read_text()
+    toc = re.findall(r'<li><a href="#([^"]+)">(.*?)</a></li>', text.split("</nav>", 1)[0])
+    heads = re.findall(r'<section id="([^"]+)"[^>]*>\s*<h2>(.*?)</h2>', text)
+    assert toc and toc == heads[1:]  # every section after the overview ("At a glance")
+    assert re.search(r"th, td \{[^}]*white-space: nowrap", text)
+    occ = measure(essay_run)["occurrences_by_behaviour"]["occurrences"].to_list()
+    fig = text.split('id="fig-occurrences"', 1)[1].split("</figure>", 1)[0]
+    svg = base64.b64decode(re.search(r"base64,([^\"]+)", fig).group(1)).decode()
+    assert log_scale_needed(occ) and "log scale" in svg  # from 1 act to thousands
+    # one "N× the least-affected group's rate" per rate and group
+    said = re.findall(r"([\w ']+) for (\w+) \(ratio [\d.]+, 95% interval [^;]+; ([\d.]+)×", text)
+    assert said and not [k for k, n in Counter((r, w) for r, w, _ in said).items() if n > 1]
