@@ -10,7 +10,6 @@ from rich.table import Table
 from metricpower.ledger.schema import CITIZENS
 from metricpower.runs import Run
 
-
 #: The hidden truth behind a score change, by kind: its words and its rich style.
 TRUTHS = {"misattributed": ("misattributed: someone else's act", "red"),
           "benign": ("benign: a reason no sensor sees", "yellow"),

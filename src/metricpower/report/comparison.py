@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from metricpower.ledger.schema import CITIZENS
 from metricpower.metrics import PROCESSES
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, section
-from metricpower.ledger.schema import CITIZENS
 from metricpower.report.labels import difference, estimate, label, rate_label, small, value
 from metricpower.report.run import GLOSS, contents
 

@@ -39,8 +39,8 @@ LABELS = {
     "penalties on benign or misattributed evidence", "sanctions_total": "sanctions applied",
     "refusals_by_others": "refusals by others of labelled citizens",
     "citizens_sanctioned": "citizens sanctioned at least once", "wrongful_sanctions":
-    "citizens sanctioned wrongfully", "detection_rate": "acts seen by a sensor", "benign_penalty_share":
-    "penalties with a benign hidden context", "misattributed_per_100k":
+    "citizens sanctioned wrongfully", "detection_rate": "acts seen by a sensor",
+    "benign_penalty_share": "penalties with a benign hidden context", "misattributed_per_100k":
     "misattributed penalties per 100,000 citizens", "sanctioned_share":
     "citizens sanctioned at least once", "wrongful_share": "sanctioned wrongfully",
     "gated_share": "decisions that consulted the score", "changed_share":

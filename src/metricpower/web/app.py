@@ -117,7 +117,8 @@ def create_app(runs_dir: str | Path) -> Starlette:
         return _html(pages.run_page(name, loaded(request.path_params["name"]), who))
 
     async def charts(request: Request):
-        data = run_charts(loaded(request.path_params["name"]), request.query_params.get("who") or None)
+        data = run_charts(loaded(request.path_params["name"]),
+                          request.query_params.get("who") or None)
         return JSONResponse(data, headers=_headers())
 
     async def citizen(request: Request):

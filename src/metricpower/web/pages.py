@@ -240,7 +240,7 @@ def citizen_page(name: str, citizen: int, row: dict, events, scenario, chart) ->
     # a list's column says which list: "on the list at the end" → "on the blacklist …"
     cons_rows = "".join(
         f"<tr><td class=\"text\">"
-        f"{esc(col.meaning.replace('the list', on_list(n).removeprefix('on ')) if n else col.meaning)}"
+        f"{esc(col.meaning.replace('the list', on_list(n)[3:]) if n else col.meaning)}"
         f"</td><td>{_cell(col, x)}</td></tr>" for (col, x), n in zip(cons, names, strict=True))
     consequences = ("<h2>What the system did to this citizen</h2>"
                     f"<table id=\"consequences\"><tbody>{cons_rows}</tbody></table>")
@@ -505,6 +505,6 @@ def ensemble_page(ens, summary, effects) -> str:
     return layout(ens.name, body)
 
 
-__all__ = ["CSP", "PANELS", "citizen_page", "compare_page", "ensemble_compare_page", "ensemble_page",
-           "error_page", "folder",
-           "index", "job_page", "layout", "new_page", "run_page", "url"]
+__all__ = ["CSP", "PANELS", "citizen_page", "compare_page", "ensemble_compare_page",
+           "ensemble_page", "error_page", "folder", "index", "job_page", "layout", "new_page",
+           "run_page", "url"]
