@@ -13,7 +13,6 @@ import copy
 import json
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -95,16 +94,6 @@ class Comparison:
     rows: pl.DataFrame          # process, metric, a, b, difference (a − b)
     effects: dict               # what A's policy caused, against B
     notes: list[str] = field(default_factory=list)
-
-    @cached_property
-    def tables_a(self) -> dict[str, pl.DataFrame]:
-        """Every metric table of A (chilling against B), measured when first asked for:
-        only the full comparison report's figures need them, and they need the ledger."""
-        return measure(self.a, baseline=self.b)
-
-    @cached_property
-    def tables_b(self) -> dict[str, pl.DataFrame]:
-        return measure(self.b)
 
     def to_dict(self) -> dict:
         return clean({"a": self.name_a, "b": self.name_b, "effects": self.effects,

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from metricpower.ledger.schema import CITIZENS
-from metricpower.metrics import PROCESSES
+from metricpower.metrics import PROCESSES, penalties_over_time, tier_shares_over_time
 from metricpower.metrics.common import frame
 from metricpower.report import figures as F
 from metricpower.report.html import esc, figure, kpis, num, page, section
@@ -270,16 +270,18 @@ def _effects_section(c) -> str:
 
 
 def _process_figures(c, pid: str) -> list[str]:
-    ta, tb = c.tables_a, c.tables_b
+    """Each process's figures of both runs, from their daily tables, ledgers, citizens and
+    stored summaries (never every metric measured again)."""
     if pid == "categorisation":
         tiers = [t.name for t in c.a.scenario.tiers]
         tiers_b = [t.name for t in c.b.scenario.tiers]
         out = []
         if tiers == tiers_b:
             out.append(figure("fig-compare-tiers",
-                              F.compare_tiers(ta["tier_shares_over_time"],
-                                              tb["tier_shares_over_time"], tiers,
-                                              c.name_a, c.name_b),
+                              F.compare_tiers(
+                                  tier_shares_over_time(c.a.tables["daily"], tiers),
+                                  tier_shares_over_time(c.b.tables["daily"], tiers),
+                                  tiers, c.name_a, c.name_b),
                               "Tier shares over time in both runs."))
         out.append(figure("fig-compare-scores", F.compare_scores(
             frame(c.a.tables["citizens"])["score"].to_numpy(),
@@ -289,19 +291,21 @@ def _process_figures(c, pid: str) -> list[str]:
     if pid == "visibility":
         ev = ["true", "benign", "misattributed", "derived"]
 
-        def counts(t):
-            p = t["penalties_over_time"]
+        def counts(run):
+            p = penalties_over_time(run.tables.get("ledger"))
             return [int(p.filter(pl.col("evidence") == k)["penalties"].sum()) for k in ev]
         return [figure("fig-compare-evidence", F.compare_bars(
-            [F.EVIDENCE_LABELS[k] for k in ev], counts(ta), counts(tb), c.name_a, c.name_b,
-            "penalties"), "Penalties by the evidence they rest on, in both runs.")]
+            [F.EVIDENCE_LABELS[k] for k in ev], counts(c.a), counts(c.b), c.name_a,
+            c.name_b, "penalties"), "Penalties by the evidence they rest on, in both runs.")]
     if pid == "authority":
-        ka, kb = ta["score_knowledge"], tb["score_knowledge"]
-        groups = ka.filter(pl.col("by").is_in(["all", "group"]))["who"].to_list()
+        def by_who(s):
+            a = s.get("authority", {})
+            return {"all": a.get("auc"), **(a.get("auc_by_group") or {})}
+        ka, kb = by_who(c.summary_a), by_who(c.summary_b)
+        groups = list(ka)
 
         def auc(k):
-            d = dict(zip(k["who"], k["auc"], strict=False))
-            return [d.get(g) if d.get(g) is not None else np.nan for g in groups]
+            return [k.get(g) if k.get(g) is not None else np.nan for g in groups]
         return [figure("fig-compare-auc", F.compare_bars(groups, auc(ka), auc(kb), c.name_a,
                                                          c.name_b, "ROC AUC"),
                        "How much the score knows about true conduct (0.5 = coin toss; "
