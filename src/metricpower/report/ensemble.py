@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from metricpower.ensembles.results import EFFECTS
 from metricpower.report.html import esc, figure, num, page, section, table
-from metricpower.report.labels import PALETTE
+from metricpower.report.labels import PALETTE, metric_label
 
 # Interval plots stay in Matplotlib (the run report's figures are SVG written directly,
 # see svg.py); drawn at twice the screen's density so that their labels read sharply.
@@ -71,7 +71,7 @@ def metric_figure(results, metrics: list[str]) -> Figure:
     for ax, metric in zip(axes, metrics, strict=False):
         m = s.filter(pl.col("metric") == metric)
         _style(ax)
-        ax.set_title(metric, fontsize=9)
+        ax.set_title(metric_label(metric), fontsize=9)
         if x is not None:
             others = [p for p in results.params if p != x]
             groups = m.partition_by(others, maintain_order=True) if others else [m]
@@ -106,7 +106,7 @@ def forest(effects: pl.DataFrame, metrics: list[str], baseline: str) -> Figure:
     for i, (ax, metric) in enumerate(zip(axes, metrics, strict=False)):
         e = effects.filter(pl.col("metric") == metric)
         _style(ax)
-        ax.set_title(metric, fontsize=8)
+        ax.set_title(metric_label(metric), fontsize=8)
         y = np.array([arms.index(a) for a in e["arm"].to_list()])
         mean = e["mean"].to_numpy()
         err = np.vstack([mean - e["lo"].to_numpy(), e["hi"].to_numpy() - mean])
@@ -154,7 +154,7 @@ def render(results) -> str:
     sens = results.sensitivity()
     if sens.height:
         top = sens.group_by("metric", maintain_order=True).first()
-        lines = [f"<b>{esc(r['metric'])}</b> moves most with <b>{esc(r['parameter'])}</b> "
+        lines = [f"<b>{esc(metric_label(r['metric']))}</b> moves most with <b>{esc(r['parameter'])}</b> "
                  f"(its mean spans {_fmt(r['range'])} across that parameter's values)."
                  for r in top.iter_rows(named=True)]
         parts.append(section("sensitivity", "Which parameters move the headline numbers",
@@ -173,6 +173,8 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
             lambda r: interval(r["mean"], r["lo"], r["hi"]), return_dtype=pl.String))
     lines = [f"Every number is a mean over {len(results.plan['seeds'])} seeds (fewer where a "
              "metric is undefined on some), with its 95% interval in brackets."]
+    head = head.with_columns(pl.col("metric").replace_strict(
+        {m: metric_label(m) for m in headline}, default=pl.col("metric")))
     by_arm = head.pivot(on="metric", index="arm" if "arm" in head.columns else None,
                         values="shown") if "arm" in head.columns else \
         head.select("metric", pl.col("shown").alias("mean [95% interval]"))
@@ -186,7 +188,7 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
 
 def _effects_section(results, effects: pl.DataFrame) -> str:
     own = effects.filter(pl.col("metric").str.starts_with("effects."))
-    lines = [f"<b>{esc(r['metric'].removeprefix('effects.').replace('_', ' '))}</b>: "
+    lines = [f"<b>{esc(metric_label(r['metric']))}</b>: "
              f"{interval(r['mean'], r['lo'], r['hi'])} (n = {r['n']} seeds)"
              for r in own.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True)]
     metrics = [m for m in EFFECTS if m in set(own["metric"])]
