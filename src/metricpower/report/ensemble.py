@@ -154,8 +154,8 @@ def render(results) -> str:
     sens = results.sensitivity()
     if sens.height:
         top = sens.group_by("metric", maintain_order=True).first()
-        lines = [f"<b>{esc(metric_label(r['metric']))}</b> moves most with <b>{esc(r['parameter'])}</b> "
-                 f"(its mean spans {_fmt(r['range'])} across that parameter's values)."
+        lines = [f"<b>{esc(metric_label(r['metric']))}</b> moves most with "
+                 f"<b>{esc(r['parameter'])}</b> (its mean spans {_fmt(r['range'])} across that parameter's values)."
                  for r in top.iter_rows(named=True)]
         parts.append(section("sensitivity", "Which parameters move the headline numbers",
                              "The range of each headline metric's mean across each "
