@@ -155,7 +155,8 @@ def render(results) -> str:
     if sens.height:
         top = sens.group_by("metric", maintain_order=True).first()
         lines = [f"<b>{esc(metric_label(r['metric']))}</b> moves most with "
-                 f"<b>{esc(r['parameter'])}</b> (its mean spans {_fmt(r['range'])} across that parameter's values)."
+                 f"<b>{esc(r['parameter'])}</b> (its mean spans {_fmt(r['range'])} across "
+                 "that parameter's values)."
                  for r in top.iter_rows(named=True)]
         parts.append(section("sensitivity", "Which parameters move the headline numbers",
                              "The range of each headline metric's mean across each "
