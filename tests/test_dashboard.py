@@ -353,6 +353,11 @@ def test_bad_requests_get_error_pages(server):
         ("/compare?a=null", 400, "two runs"),
         ("/new?preset=nope", 404, "no preset"),
         ("/jobs/nope", 404, "no such run"),
+        ("/ensemble/null", 404, "not a finished ensemble"),
+        ("/ensemble/..%2f..%2fetc", 404, "not in the runs folder"),
+        ("/compare/ensembles?a=ensembles/essay%230", 400, "two ensembles"),
+        ("/compare/ensembles?a=ensembles/essay&b=ensembles/null%230", 400, "FOLDER#ARM"),
+        ("/compare/ensembles?a=ensembles/essay%237&b=ensembles/null%230", 404, "no arm 7"),
     ):
         got, body = get(base + path)
         assert got == status, path
@@ -477,3 +482,44 @@ def test_pairing_needs_shared_seeds_and_populations(tmp_path):
     per_seed = table.filter(table["metric"] == "penalties.total")["value"].to_list()
     assert pen["difference"] == pytest.approx(sum(per_seed) / 2)  # null has none
     assert not compare(sets.get("essay"), 0, sets.get("bigger"), 0).paired
+
+
+def test_two_arms_of_a_sweep_compared_over_http(tmp_path):
+    """A sweep's page gives each arm's measures and the paired effects against its
+    baseline arm; two of its arms compare paired by seed, and the page's difference is the
+    mean over seeds of the members' own differences."""
+    from metricpower.ensembles import LocalPool, sweep
+    from metricpower.web.app import create_app
+
+    sc = load_preset("essay", {"run": {"citizens": 300, "days": 12}})
+    sweep(sc, {"rules.jaywalking.points": [-5, -60]}, 3, tmp_path / "sw",
+          executor=LocalPool(1), report=False)
+    base = _served(create_app(tmp_path))
+    status, body = get(base + "/ensemble/sw")
+    assert status == 200 and "points=-60" in body and 'id="arm-effects"' in body
+    assert "Against the baseline arm (points=-5)" in body
+    status, body = get(base + "/compare/ensembles?a=sw%231&b=sw%230")
+    assert status == 200 and "paired by seed" in body
+    table = pl.read_parquet(tmp_path / "sw" / "results.parquet").filter(
+        pl.col("metric") == "penalties.total")
+    per_seed = table.pivot(on="arm", index="seed", values="value")
+    expected = (per_seed["points=-60"] - per_seed["points=-5"]).mean()
+    row = body.split('<td class="text">penalties</td>', 1)[1].split("</tr>", 1)[0]
+    shown = row.split("</td><td>")[2].split("<")[0]
+    assert float(shown.replace("−", "-").replace(",", "").lstrip("+±")) == \
+        pytest.approx(expected, abs=0.5)
+
+
+def _served(application) -> str:
+    """Serve `application` on a free loopback port in a thread; its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline, "the server did not start"
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}"
