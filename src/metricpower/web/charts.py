@@ -140,6 +140,7 @@ def intensification(daily: pa.Table) -> dict:
                      "hovertemplate": "day %{x}: %{y:.3f}<extra>assortativity</extra>"})
     return {"data": data, "layout": _layout(
         "Income and friends' likeness over time", "day", "mean income index",
+        margin={"l": 64, "r": 72, "t": 44, "b": 48},  # room for the right axis' title
         yaxis2={"title": {"text": "score assortativity"}, "overlaying": "y", "side": "right"})}
 
 
