@@ -523,3 +523,26 @@ def _served(application) -> str:
         assert time.time() < deadline, "the server did not start"
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}"
+
+
+def test_full_comparison_report_from_the_compare_page(server):
+    """The compare page links the full comparison report, drawn from the two run
+    directories: every section, its figures, and the same effects as the page."""
+    import html
+    import re
+
+    base, runs = server
+    simulate(load_preset("essay", {"run": SMALL})).write(runs / "essay-full")
+    status, page = get(base + "/compare?a=essay-full&b=null")
+    assert status == 200
+    link = html.unescape(re.search(r'href="(/compare/report\?[^"]+)"', page).group(1))
+    status, report = get(base + link)
+    assert status == 200
+    from metricpower.report.comparison import COMPARISON_SECTIONS
+
+    for sid in COMPARISON_SECTIONS:
+        assert f'<section id="{sid}"' in report, sid
+    for fid in ("fig-compare-tiers", "fig-compare-evidence", "fig-compare-auc"):
+        assert f'id="{fid}"' in report, fid
+    penalties = load_run(runs / "essay-full").metrics["penalties"]["total"]
+    assert f"<td>{penalties:,}</td>" in page and f"<td>{penalties:,}</td>" in report
