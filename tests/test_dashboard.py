@@ -417,6 +417,11 @@ def test_ensembles_and_comparisons_are_listed_not_their_members(tmp_path):
     (tmp_path / "cmp" / "comparison.json").write_text("{}")
     found = {e.name: e.kind for e in RunsFolder(tmp_path).entries()}
     assert found == {"one": "run", "sweeps/jaywalking": "sweep", "cmp": "comparison"}
+    # an unfinished sweep (no results yet) is listed and links to its folder
+    from metricpower.web.pages import index
+
+    page = index(str(tmp_path), RunsFolder(tmp_path).entries(), ["essay"], [])
+    assert 'href="/folder/sweeps/jaywalking"' in page and "unfinished" in page
 
 
 # ---------------------------------------------------------------- ensembles compared

@@ -83,8 +83,9 @@ def index(root: str, entries, presets, ensembles=()) -> str:
         ens = finished.get(e.name)
         arms = (", ".join(ens.arms) if ens is not None and ens.kind != "ensemble" else "")
         seeds = f"{len(ens.seeds)}" if ens is not None else "unfinished"
+        link = url("ensemble", e.name) if ens is not None else url("folder", e.name)
         set_rows.append(
-            f"<tr><td class=\"text\"><a href=\"{esc(url('ensemble', e.name))}\">"
+            f"<tr><td class=\"text\"><a href=\"{esc(link)}\">"
             f"{esc(e.name)}</a></td><td class=\"text\">{esc(e.kind)}</td>"
             f"<td class=\"text\">{esc(e.scenario)}</td><td class=\"text\">{esc(arms)}</td>"
             f"<td>{seeds}</td></tr>")
