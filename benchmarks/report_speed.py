@@ -9,8 +9,8 @@ Simulates the essay preset and its `null` (or reads RUN_DIR), and two ensembles 
   writes the report), rendering (figures and HTML), and `write_report` with and without
   the measures at hand;
 - the dashboard, served by uvicorn on a loopback port and asked over HTTP. Each page's
-  first view is timed on a server just started (nothing read yet: the runs are read from
-  disk by that request), then again once cached: the runs list, a run's page and its
+  first view is timed on a `metricpower serve` process just started (nothing read yet:
+  the request reads the runs from disk), then again once cached: the runs list, a run's page and its
   charts, a group's charts, a citizen's history, the comparison with `null` and its full
   report, an ensemble's page and the comparison of the two ensembles.
 
@@ -24,9 +24,9 @@ import argparse
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -59,22 +59,6 @@ def once(fn) -> float:
     return time.perf_counter() - t
 
 
-def serve(root: Path):
-    import uvicorn
-
-    from metricpower.web.app import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
-
-
 def fetch(url: str) -> None:
     with urllib.request.urlopen(url, timeout=120) as r:
         assert r.status == 200, url
@@ -83,17 +67,33 @@ def fetch(url: str) -> None:
 
 def first_and_cached(root: Path, path: str, repeat: int, before: str | None = None
                      ) -> tuple[float, float]:
-    """`path` on a server just started (after `before`, if given, e.g. the page that
-    links to it), then best of `repeat` once cached."""
-    server, base = serve(root)
+    """`path` on a `metricpower serve` process just started (once it answers for a static
+    file; after `before`, if given, e.g. the page that links to it), then best of `repeat`
+    once cached. A process of its own: nothing it imports or reads lazily is warm."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("metricpower")
+    proc = subprocess.Popen([str(exe), "serve", str(root), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
     try:
-        fetch(base + "/static/dashboard.css")  # the server is up and answering
+        deadline = time.time() + 120
+        while True:
+            try:
+                fetch(base + "/static/dashboard.css")
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("metricpower serve did not start") from None
+                time.sleep(0.1)
         if before:
             fetch(base + before)
         first = once(lambda: fetch(base + path))
         return first, best(lambda: fetch(base + path), repeat)
     finally:
-        server.should_exit = True
+        proc.terminate()
+        proc.wait(30)
 
 
 def main() -> None:
@@ -170,8 +170,9 @@ def main() -> None:
              f"{args.seeds} members each, of the same size.", "",
              "| report step | seconds (best of runs) |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.3f} |" for k, v in out["report_s"].items()]
-    lines += ["", "Dashboard pages over HTTP. First view: on a server just started, the "
-              "request reads what it shows from disk. Cached: best of later requests.", "",
+    lines += ["", "Dashboard pages over HTTP. First view: on a `metricpower serve` process just "
+              "started, the request reads what it shows from disk. Cached: best of later "
+              "requests.", "",
               "| page | first view (s) | cached (s) |", "| --- | ---: | ---: |"]
     lines += [f"| {k} | {v['first']:.3f} | {v['cached']:.3f} |"
               for k, v in out["dashboard_s"].items()]
