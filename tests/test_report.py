@@ -296,3 +296,23 @@ def test_run_report_layout_faults_stay_fixed(essay_run, tmp_path):
     # one "N× the least-affected group's rate" per rate and group
     said = re.findall(r"([\w ']+) for (\w+) \(ratio [\d.]+, 95% interval [^;]+; ([\d.]+)×", text)
     assert said and not [k for k, n in Counter((r, w) for r, w, _ in said).items() if n > 1]
+
+
+def test_ensemble_report_names_metrics_for_readers(tmp_path):
+    """The ensemble report's headline table, its sensitivity lines and its full table name
+    each metric as readers do (the raw key stays beside it only in the full table)."""
+    import re
+
+    from metricpower.ensembles import LocalPool, sweep
+    from metricpower.report.labels import metric_label
+    from metricpower.scenario import load_preset
+
+    sc = load_preset("essay", {"run": {"citizens": 300, "days": 10}})
+    res = sweep(sc, {"rules.jaywalking.points": [-5, -40]}, 2, tmp_path / "s",
+                executor=LocalPool(1))
+    text = (res.out / "report.html").read_text()
+    headline = text.split('id="metrics"', 1)[1].split("</table>", 1)[0]
+    assert metric_label("penalties.misattributed_per_100k") in headline
+    assert "penalties.misattributed_per_100k" not in headline
+    moved = re.findall(r"<b>([^<]+)</b> moves most with", text)
+    assert moved and all("." not in m and "_" not in m for m in moved), moved

@@ -184,7 +184,10 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
                    "Mean over seeds; the band or bar is the 95% t-interval.", lines,
                    [table(by_arm, "headline metrics", open_=True),
                     figure("metrics-plot", png(fig), "Headline metrics with 95% intervals"),
-                    table(summary, "every metric: n, mean, sd, 95% interval", max_rows=2000)])
+                    table(summary.select(
+                        pl.col("metric").map_elements(metric_label, return_dtype=pl.String)
+                        .alias("measure"), pl.all()),
+                        "every metric: n, mean, sd, 95% interval", max_rows=2000)])
 
 
 def _effects_section(results, effects: pl.DataFrame) -> str:
