@@ -502,8 +502,9 @@ def serve_cmd(
     "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
-    """A local web app over a runs folder: browse runs, interactive charts, compare two
-    runs, explain a citizen, start new runs from a preset."""
+    """A local web app over a runs folder: browse runs, ensembles and sweeps, interactive
+    charts, compare two runs or two ensembles (with intervals), explain a citizen, start
+    new runs from a preset."""
     from metricpower.web import MissingExtra, require
 
     try:

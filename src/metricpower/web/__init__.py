@@ -1,7 +1,8 @@
 """`metricpower serve`: a local web app over a runs folder.
 
-Lists the runs, shows each run's six processes as interactive charts, compares two runs,
-explains a citizen's history and starts new runs from a preset. Starlette serves it under
+Lists the runs, ensembles and sweeps, shows each run's six processes as interactive
+charts, compares two runs or two ensembles (or sweep arms) with intervals, explains a
+citizen's history and starts new runs from a preset. Starlette serves it under
 uvicorn; the charts are Plotly's, drawn in the browser from the plotly.min.js that the
 `plotly` package ships, served from this machine. Nothing is fetched from elsewhere.
 """
