@@ -88,20 +88,24 @@ class Sampler:
             self.start, self.end = starts[live].astype(np.int64), ends[live].astype(np.int64)
             j = np.flatnonzero(live)
             self.bound = (np.float32(top) / 2 ** (j / 2) * headroom).astype(np.float32)
-        self.line = np.cumsum((self.end - self.start) * self.bound.astype(np.float64))
+        size = self.end - self.start
+        self.line = np.cumsum(size * self.bound.astype(np.float64))
         self.total = float(self.line[-1]) if len(self.line) else 0.0
+        #: Where each band begins on the line, its bound in float64, its last place.
+        self.before = self.line - size * self.bound
+        self.bound64, self.last = self.bound.astype(np.float64), self.end - 1
+        # Rounding could put a point at the line's very end: it belongs to the last band.
+        if len(self.line):
+            self.line[-1] = np.inf
 
     def draw(self, rng: np.random.Generator, extra: int):
         """One day's candidates: citizens, the base chance each is real (rate / bound),
         and `1 + extra` uniforms each (the first decides acceptance), as the backend's
         arrays."""
         point = rng.random(rng.poisson(self.total)) * self.total
-        # Rounding could put a point at the line's very end: it belongs to the last band.
-        band = np.minimum(np.searchsorted(self.line, point, side="right"),
-                          len(self.line) - 1)
-        before = self.line[band] - (self.end - self.start)[band] * self.bound[band]
-        place = self.start[band] + ((point - before) / self.bound[band]).astype(np.int64)
-        place = np.minimum(place, self.end[band] - 1)
+        band = self.line.searchsorted(point, side="right")
+        offset = ((point - self.before[band]) / self.bound64[band]).astype(np.int64)
+        place = np.minimum(self.start[band] + offset, self.last[band])
         cand = place if self.order is None else self.order[place].astype(np.int64)
         chance = self.rate[cand] / self.bound[band]
         u = rng.random((1 + extra, len(cand)), dtype=np.float32)
