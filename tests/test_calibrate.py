@@ -84,6 +84,10 @@ def test_missing_optuna_names_the_extra(monkeypatch):
     with pytest.raises(CalibrationError) as info:
         cal_module._optuna()
     assert "metricpower[calibrate]" in info.value.message
+    monkeypatch.setitem(sys.modules, "cmaes", None)
+    with pytest.raises(CalibrationError) as info:
+        cal_module._sampler(None, {}, 1)
+    assert "cmaes" in info.value.message and "metricpower[calibrate]" in info.value.message
 
 
 def test_loss_is_zero_on_the_figures_and_weighs_sampling_error():
@@ -100,6 +104,32 @@ def test_loss_is_zero_on_the_figures_and_weighs_sampling_error():
     expected = np.mean([(0.2 * t.value) ** 2 / ((0.05 * t.value) ** 2 + factor * t.value)
                         for t in fitted])
     assert loss(spec, targets, Simulated(scenario, [off])) == pytest.approx(expected)
+
+
+def test_increments_show_a_rate_the_held_out_years_did_not_keep():
+    """Per-day increments between published dates: a simulated series that keeps the
+    fitted rate against figures that sped up after the fitted dates shows a ratio of 1 on
+    the fitted periods and below 1 on the held-out one, by exactly how much."""
+    spec, targets = load_spec(TINY)
+    scenario = load_preset(spec.preset, spec.overrides)
+    factor = scenario.run.represents / scenario.run.citizens
+    days = np.arange(scenario.run.days)
+    flights = sorted((t.date, t.value) for t in targets if t.quantity == "flights_blocked")
+    (fit_date, fit_value), (late_date, late_value) = flights
+    per_day = fit_value / (fit_date - scenario.run.start).days
+    runs = {q: np.zeros(scenario.run.days) for q in spec.quantities}
+    runs["flights_blocked"] = days * per_day / factor  # the fitted rate, kept to the end
+    cal = cal_module.Calibration(spec, targets, {}, {}, 0, 0.0, Simulated(scenario, [runs]),
+                                 {}, 0.0)
+    rows = [r for r in cal.increments() if r["quantity"] == "flights_blocked"]
+    assert [r["held_out"] for r in rows] == [False, True]
+    assert rows[0]["ratio"] == pytest.approx(1.0, rel=1e-3)
+    observed_late = (late_value - fit_value) / (late_date - fit_date).days
+    assert rows[1]["observed_per_day"] == pytest.approx(observed_late)
+    assert rows[1]["ratio"] == pytest.approx(per_day / observed_late, rel=1e-3)
+    assert rows[1]["ratio"] < 0.5  # the made-up figures more than double their pace
+    # Only cumulative quantities of the objective: the list is a level in the tiny spec.
+    assert {r["quantity"] for r in cal.increments()} == {"flights_blocked"}
 
 
 def test_replicates_share_seeds_across_trials():
@@ -153,6 +183,7 @@ def test_tiny_calibration_resumes_after_interruption_and_writes_its_report(
 
     html = (out / "calibration.html").read_text()
     assert "Observed against simulated" in html and "Fitted values" in html
+    assert "Between published dates" in html
     assert html.count("data:image/png;base64,") == 2  # one figure per quantity
     assert "<script" not in html and "http://" not in html and "https://" not in html
     rows = list(csv.DictReader((out / "calibration.csv").open()))

@@ -22,8 +22,10 @@ GOLDEN = Path(__file__).parent / "golden"
 #: Persistence at the bottom in the golden runs (entered, checked 180 days on, stayed),
 #: measured from the `bottom` table. Re-pinned with the tables after issue 9 (the preset's
 #: court-list blacklist and the engine's threshold, deterrence and list fixes change who
-#: falls to the bottom; before them the variant's was 31, 3, 3).
-BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (34, 4, 4)}
+#: falls to the bottom; before them the variant's was 31, 3, 3), and again after issue
+#: 10's speed work, which draws the day's occurrences otherwise (one uniform per candidate
+#: picks band and citizen; the day's streams are Philox): the variant's was 34, 4, 4.
+BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (42, 3, 3)}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_RUNS))

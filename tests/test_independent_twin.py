@@ -13,7 +13,8 @@ The scenario is the essay preset made to show its mechanics at 2,000 citizens in
 days: listings and payments frequent, cameras erring more often, the four audit groups
 of equal size. Power: planting in the engine's input (1) a third off one rule's points,
 (2) half again on one group's false-match factor, (3) a blacklist that cannot be left,
-each fails the comparison on the outcome it touches (4 engine seeds suffice for these).
+each fails the comparison on the outcome it touches (on 8 engine seeds: with 6, the
+false-match plant reached |z| = 7.5 on one set of draws and 5.7 on another).
 
 The twin follows issue 9's reading (deterrence from the penalty an act would really get;
 false matches only for acts one could do); before the engine was fixed, the comparison
@@ -40,7 +41,7 @@ import twin as T  # noqa: E402
 K, CITIZENS, DAYS, Z = 6, 2_000, 120, 6.0
 #: Engine seeds for a planted discrepancy: each is far beyond sampling error, and the
 #: engine's spread is no wider than the twin's.
-K_PLANTED = 6
+K_PLANTED = 8
 GROUPS = ("majority_men", "majority_women", "minority_men", "minority_women")
 SHOWABLE = {
     "run": {"citizens": CITIZENS, "days": DAYS},

@@ -95,14 +95,19 @@ class Conditions:
         """A condition's truth for citizens `idx` (everyone when None), as a bool array.
         `shift = (behaviour, by)`: the citizens `idx` count `by` more acts of `behaviour`
         than their windows hold."""
-        cond, xp = self.compiled[where], self.xp
+        cond = self.compiled[where]
         moved = None if shift is None else Shift(*shift, idx)
         if idx is not None and not reads_friends([cond]):
-            return xp.broadcast_to(xp.asarray(cond(self.context(day, idx, moved)),
-                                              dtype=xp.bool), idx.shape)
-        value = xp.broadcast_to(xp.asarray(cond(self.context(day, shift=moved)),
-                                           dtype=xp.bool), (self.n,))
+            return self._spread(cond(self.context(day, idx, moved)), idx.shape)
+        value = self._spread(cond(self.context(day, shift=moved)), (self.n,))
         return value if idx is None else value[idx]
+
+    def _spread(self, value, shape: tuple[int, ...]):
+        """A condition's value as a bool array of `shape` (a constant, or one that reads no
+        per-citizen value, is spread over it)."""
+        xp = self.xp
+        value = xp.asarray(value, dtype=xp.bool)
+        return value if value.shape == shape else xp.broadcast_to(value, shape)
 
 
 def reads_friends(conditions) -> bool:

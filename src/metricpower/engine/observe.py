@@ -58,7 +58,12 @@ def rates(citizens: Citizens, mean_rate: float, drivers: dict[str, float],
 
 class Sampler:
     """Poisson draws at per-citizen daily rates, by thinning within bands of rate half an
-    octave wide, so that at least 1 / (√2 · headroom) of the candidates are accepted."""
+    octave wide, so that at least 1 / (√2 · headroom) of the candidates are accepted.
+
+    Every citizen is drawn as a candidate at its band's bound: the day's candidates are
+    K ~ Poisson(Σ bands' members · bound), each a uniform point on a line where each band
+    holds its members · bound, so one uniform says both the band and the member. A day's
+    draw is a few whole-array calls, however many bands there are."""
 
     #: Bands, half an octave each (rates below the last band's floor share the last).
     BANDS = 48
@@ -67,46 +72,45 @@ class Sampler:
         self.backend = backend
         self.rate = rate.astype(np.float32)
         top = float(rate.max(initial=0.0))
-        self.members, self.bound, self.flat = [], [], []
-        if top <= 0:
-            return
-        if float(rate.min()) == top:  # everyone alike: one band, no list of members
-            self.members.append(None)
-            self.bound.append(np.float32(top * headroom))
-            self.flat.append(np.float32(1 / headroom))
-            return
-        band, order = backend.bands(self.rate, top, self.BANDS)
-        ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))
-        for j in range(self.BANDS):
-            members = order[ends[j - 1] if j else 0:ends[j]]
-            if len(members):
-                bound = np.float32(top / 2 ** (j / 2) * headroom)
-                low, high = self.rate[members].min(), self.rate[members].max()
-                self.members.append(members)
-                self.bound.append(bound)
-                # A band of equal rates needs no per-candidate look-up.
-                self.flat.append(high / bound if low == high else None)
+        #: The citizens grouped by band (None: everyone, in one band); each band's first
+        #: and past-the-last place in `order`, its bound, and where it ends on the line.
+        self.order = None
+        self.start = self.end = np.zeros(0, np.int64)
+        self.bound = np.zeros(0, np.float32)
+        if top > 0 and float(rate.min()) == top:  # everyone alike: one band, no list
+            self.start, self.end = np.zeros(1, np.int64), np.full(1, len(rate), np.int64)
+            self.bound = np.full(1, top * headroom, np.float32)
+        elif top > 0:
+            band, self.order = backend.bands(self.rate, top, self.BANDS)
+            ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))[:self.BANDS]
+            starts = np.r_[0, ends[:-1]]
+            live = ends > starts
+            self.start, self.end = starts[live].astype(np.int64), ends[live].astype(np.int64)
+            j = np.flatnonzero(live)
+            self.bound = (np.float32(top) / 2 ** (j / 2) * headroom).astype(np.float32)
+        size = self.end - self.start
+        self.line = np.cumsum(size * self.bound.astype(np.float64))
+        self.total = float(self.line[-1]) if len(self.line) else 0.0
+        #: Where each band begins on the line, its bound in float64, its last place.
+        self.before = self.line - size * self.bound
+        self.bound64, self.last = self.bound.astype(np.float64), self.end - 1
+        # Rounding could put a point at the line's very end: it belongs to the last band.
+        if len(self.line):
+            self.line[-1] = np.inf
 
     def draw(self, rng: np.random.Generator, extra: int):
         """One day's candidates: citizens, the base chance each is real (rate / bound),
         and `1 + extra` uniforms each (the first decides acceptance), as the backend's
         arrays."""
-        cand, chance = [], []
-        n = len(self.rate)
-        for members, bound, flat in zip(self.members, self.bound, self.flat, strict=True):
-            size = n if members is None else len(members)
-            k = rng.poisson(size * float(bound))
-            who = rng.integers(0, size, size=k)
-            if members is not None:
-                who = members[who]
-            cand.append(who)
-            chance.append(np.full(k, flat, np.float32) if flat is not None
-                          else self.rate[who] / bound)
-        cand = np.concatenate(cand) if cand else np.zeros(0, np.int32)
-        chance = np.concatenate(chance) if chance else np.zeros(0, np.float32)
+        point = rng.random(rng.poisson(self.total)) * self.total
+        band = self.line.searchsorted(point, side="right")
+        offset = ((point - self.before[band]) / self.bound64[band]).astype(np.int64)
+        place = np.minimum(self.start[band] + offset, self.last[band])
+        cand = place if self.order is None else self.order[place].astype(np.int64)
+        chance = self.rate[cand] / self.bound[band]
         u = rng.random((1 + extra, len(cand)), dtype=np.float32)
         to = self.backend.asarray
-        return to(cand.astype(np.int64)), to(chance), to(u)
+        return to(cand), to(chance), to(u)
 
 
 def false_match_rates(scenario: Scenario, citizens: Citizens):

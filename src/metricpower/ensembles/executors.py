@@ -14,6 +14,24 @@ from collections.abc import Iterator
 from metricpower.ensembles.member import run_group
 
 
+#: What a worker imports before its first member: metricpower's modules, and pandas,
+#: which PyArrow looks up the first time it converts a list (half a second, where it is
+#: installed; a module that is missing is passed over).
+PRELOAD = ["metricpower.ensembles.member", "metricpower.runs", "metricpower.metrics",
+           "metricpower.compare", "pandas"]
+
+
+def preload() -> None:
+    """Import PRELOAD (in a Ray worker, which has no fork server to inherit them from)."""
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 class ExtraMissing(RuntimeError):
     """An optional dependency is not installed; the message names the extra."""
 
@@ -69,8 +87,7 @@ class LocalPool(Executor):
 
         if self.pool is None:
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["metricpower.ensembles.member", "metricpower.runs",
-                                        "metricpower.metrics", "metricpower.compare"])
+            ctx.set_forkserver_preload(PRELOAD)
             self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                             initializer=share_cores,
                                             initargs=(max(1, cores() // self.workers),))
@@ -111,8 +128,12 @@ class RayExecutor(Executor):
         # One task per CPU Ray counts, each with one thread (as the pool's workers have
         # their share of the cores).
         one = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        self.remote = ray.remote(num_cpus=1, max_retries=0,
-                                 runtime_env={"env_vars": one})(run_group)
+        task = {"num_cpus": 1, "runtime_env": {"env_vars": one}}
+        self.remote = ray.remote(max_retries=0, **task)(run_group)
+        # Each worker imports what a member needs now, as the pool's workers inherit it
+        # from their fork server, rather than during its first member.
+        warm = ray.remote(**task)(preload)
+        ray.get([warm.remote() for _ in range(self.workers)])
 
     def map(self, tasks):
         pending = [self.remote.remote(*t) for t in tasks]

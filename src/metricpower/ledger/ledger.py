@@ -35,6 +35,8 @@ class Ledger:
                reverses: np.ndarray | int = -1) -> np.ndarray:
         """Record score changes; returns their entry numbers."""
         entry = np.arange(self.next_entry, self.next_entry + len(citizen), dtype=np.int64)
+        if not len(citizen):
+            return entry
         self.next_entry += len(citizen)
         keep = self.kept[citizen]
         if not keep.any():

@@ -27,12 +27,14 @@ class Appeals(Stage):
         self.engine.score.apply(day, today, *self._decide(day, today, filed))
 
     def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed) -> int:
+        n = citizen.shape[0]
+        if not n:  # nothing to appeal, nothing drawn
+            return 0
         spec, state = self.spec, self.engine.state
         xp, bk = self.engine.xp, self.engine.backend
         p = (spec.probability * (xp.astype(xp.abs(points), xp.float64) / 10.0)
              ** spec.points_elasticity
              * xp.astype(state.income[citizen], xp.float64) ** spec.income_elasticity)
-        n = citizen.shape[0]
         u = bk.asarray(self.engine.streams.rng(f"appeal:{ri}", day).random(n))
         go = u < p
         k = int(xp.count_nonzero(go))

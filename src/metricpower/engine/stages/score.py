@@ -143,8 +143,8 @@ class Score(Stage):
         """Points after the rule's cap on |points| per citizen; the k-th event of a citizen
         on one day gets what the earlier ones left."""
         xp, bk = self.engine.xp, self.engine.backend
-        points = xp.asarray(xp.broadcast_to(xp.asarray(points, dtype=xp.int32), citizen.shape),
-                            copy=True)
+        points = (xp.full(citizen.shape, points, dtype=xp.int32) if isinstance(points, int)
+                  else xp.astype(points, xp.int32))
         rule = self.engine.scenario.rules[ri]
         if rule.cap is None or not citizen.shape[0]:
             return points
