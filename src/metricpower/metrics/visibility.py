@@ -55,6 +55,11 @@ def misattributed_per_100k(evidence: pl.DataFrame, levels=LEVELS) -> pl.DataFram
         per_100k=ratio(pl.col("misattributed") * 100_000, pl.col("citizens")))
 
 
+#: The ledger columns `penalties_over_time` reads (a reader may load only these).
+PENALTY_EVIDENCE = tuple(LEDGER[k] for k in ("day", "points", "behaviour", "benign",
+                                             "misattributed"))
+
+
 def penalties_over_time(ledger) -> pl.DataFrame:
     """Penalties per day by the evidence they rest on: a `true` act, an act with a
     `benign` hidden context, a `misattributed` false match, or `derived` from the citizen's

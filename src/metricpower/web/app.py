@@ -18,9 +18,16 @@ from starlette.staticfiles import StaticFiles
 from metricpower.compare import NotComparable, compare_runs
 from metricpower.ensembles.results import Results
 from metricpower.explain import events
-from metricpower.report.comparison import EFFECTS, PAIRED, effect_row, paired
+from metricpower.metrics.visibility import PENALTY_EVIDENCE
+from metricpower.report.comparison import (
+    EFFECTS,
+    PAIRED,
+    effect_row,
+    paired,
+    render_comparison,
+)
 from metricpower.report.labels import label
-from metricpower.runs import OutputError, load_run
+from metricpower.runs import OutputError
 from metricpower.scenario import ScenarioError, preset_names
 from metricpower.web import pages
 from metricpower.web.charts import citizen_score, run_charts
@@ -173,9 +180,9 @@ def create_app(runs_dir: str | Path) -> Starlette:
         return JSONResponse(job.as_dict(), headers=_headers())
 
     def comparison(request: Request, full: bool = False):
-        """The comparison of ?a= and ?b=. The page's is made from the runs as the dashboard
-        keeps them (no ledger: the effects and the stored summaries need none); the full
-        report's (`full`) from the whole run directories, whose figures measure both."""
+        """The comparison of ?a= and ?b=, made from the runs as the dashboard keeps them:
+        the effects and the stored summaries need no ledger; the full report's (`full`)
+        figures read its evidence columns."""
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
         if not a or not b:
             raise HTTPException(400, "compare needs two runs: ?a=RUN&b=RUN")
@@ -187,10 +194,9 @@ def create_app(runs_dir: str | Path) -> Starlette:
         with compare_lock:
             if key not in comparisons:
                 try:
-                    if full:
-                        ra, rb = load_run(pa_), load_run(pb_)
-                    else:
-                        ra, rb = loaded(a).run(COMPARED), loaded(b).run(COMPARED)
+                    # The full report's figures also read the ledger's evidence columns.
+                    ledger = PENALTY_EVIDENCE if full else ()
+                    ra, rb = (loaded(x).run(COMPARED, ledger) for x in (a, b))
                     made = compare_runs(ra, rb, a, b)
                 except NotComparable as e:
                     raise HTTPException(422, str(e)) from None
@@ -211,8 +217,6 @@ def create_app(runs_dir: str | Path) -> Starlette:
                                         paired(c)))
 
     async def compare_report(request: Request):
-        from metricpower.report.comparison import render_comparison
-
         return HTMLResponse(render_comparison(comparison(request, full=True)))
 
     async def files(request: Request):

@@ -73,10 +73,14 @@ class LoadedRun:
         """One citizen's row, every column."""
         return self.citizens().slice(citizen, 1).to_pylist()[0]
 
-    def run(self, columns: list[str] | tuple[str, ...] | None = None) -> Run:
-        """The run as a Run of the small tables and the citizens' `columns` (no ledger)."""
-        return Run(self.scenario, {**self.tables, "citizens": self.citizens(columns)},
-                   self.metrics)
+    def run(self, columns: list[str] | tuple[str, ...] | None = None,
+            ledger: tuple[str, ...] = ()) -> Run:
+        """The run as a Run of the small tables and the citizens' `columns`; with `ledger`,
+        those columns of the ledger too (never the whole of it)."""
+        tables = {**self.tables, "citizens": self.citizens(columns)}
+        if ledger:
+            tables["ledger"] = pq.read_table(self.path / "ledger.parquet", columns=list(ledger))
+        return Run(self.scenario, tables, self.metrics)
 
     def ledger_of(self, citizen: int):
         """One citizen's ledger entries, read from disk with a filter (never the whole
