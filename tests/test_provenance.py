@@ -65,8 +65,10 @@ def test_civil_fraud_rate_is_the_documented_inflow(essay):
 
 
 def test_school_priority_is_reachable():
-    """The reward was on AAA, which nobody reaches in 800 days; now it is granted."""
-    run = run_preset("essay", merge(responses_off(), {}), citizens=5_000, days=365)
+    """The reward was on AAA, which nobody reaches in 800 days; now it is granted. At
+    20,000 citizens a year grants it about five times (at 5,000, about once: some seeds
+    grant it to nobody)."""
+    run = run_preset("essay", merge(responses_off(), {}), citizens=20_000, days=365)
     applied = pc.sum(pc.filter(run.tables["consequences"], pc.equal(
         run.tables["consequences"]["consequence"], "school_priority"))["applied"]).as_py()
     assert applied > 0
@@ -216,12 +218,14 @@ def test_explain_shows_a_list_left(tmp_path):
     assert "lists left" in res.output and f"blacklist ({days} days listed)" in res.output
 
 
-def test_headline_shares_are_findings(essay_run):
+def test_headline_shares_are_findings():
     """The share of life under a rule and the share of decisions that consulted the score
-    were 1.0 by construction; what is reported now depends on what happened."""
+    were 1.0 by construction; what is reported now depends on what happened. At 10,000
+    citizens a decision the score changed happens in 90 days (at 3,000, not on every
+    seed)."""
     from metricpower.metrics import summary
 
-    s = summary(essay_run)
+    s = summary(run_preset("essay", citizens=10_000))
     lim, auth = s["limits"], s["authority"]
     assert "occurrence_share_under_rule" not in lim and "gated_share" not in auth
     assert 0 < lim["acts_scored_share"] < 0.5

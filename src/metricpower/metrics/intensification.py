@@ -48,6 +48,19 @@ def _codes(col: pl.Series, tiers: list[str]) -> np.ndarray:
         .fill_null(-1).to_numpy()
 
 
+def _day_codes(df: pl.DataFrame, tiers: list[str]):
+    """`tier_of(day)`: the tier codes of a snapshot day, each day's worked out once (a day
+    is in many pairs of snapshots)."""
+    done: dict[int, np.ndarray] = {}
+
+    def codes(day: int) -> np.ndarray:
+        if day not in done:
+            done[day] = _codes(df[TIERS["day", day]], tiers)
+        return done[day]
+
+    return codes
+
+
 def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame | None:
     """Tier mobility matrices: for each horizon h, of the citizens in tier `from_tier` on a
     snapshot day d, the share in tier `to_tier` on day d + h, pooled over every pair of
@@ -57,6 +70,7 @@ def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame |
     if not days:
         return None
     k = len(tiers)
+    tier_of = _day_codes(df, tiers)
     rows = []
     for h in horizons:
         pairs = snapshot_pairs(days, h)
@@ -64,7 +78,7 @@ def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame |
             continue
         counts = np.zeros((k, k), dtype=np.int64)
         for a, b in pairs:
-            ca, cb = _codes(df[TIERS["day", a]], tiers), _codes(df[TIERS["day", b]], tiers)
+            ca, cb = tier_of(a), tier_of(b)
             ok = (ca >= 0) & (cb >= 0) & (ca < k) & (cb < k)
             counts += np.bincount(ca[ok] * k + cb[ok], minlength=k * k).reshape(k, k)
         totals = counts.sum(axis=1)
@@ -102,6 +116,7 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
                 names, codes = np.unique(joined[col].cast(pl.String).fill_null("?")
                                          .to_numpy().astype(str), return_inverse=True)
                 splits[col] = (codes.astype(np.int64), names.tolist())
+    tier_of = _day_codes(df, tiers)
     rows = []
     for h in horizons:
         pairs = snapshot_pairs(days, h)
@@ -110,7 +125,7 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
         totals = {by: (np.zeros(len(names)), np.zeros(len(names)))
                   for by, (_, names) in splits.items()}
         for a, b in pairs:
-            ca, cb = _codes(df[TIERS["day", a]], tiers), _codes(df[TIERS["day", b]], tiers)
+            ca, cb = tier_of(a), tier_of(b)
             start = np.isin(ca, worst)
             stay = start & np.isin(cb, worst)
             for by, (codes, names) in splits.items():

@@ -105,6 +105,8 @@ class Score(Stage):
         engine = self.engine
         xp, bk = engine.xp, engine.backend
         ordered = xp.sort(citizen)
+        if not xp.any(ordered[1:] == ordered[:-1]):  # one act each: none comes later
+            return engine.conditions.holds(f"rules[{ri}].when", day, citizen)
         per_citizen = (xp.searchsorted(ordered, citizen, side="right")
                        - xp.searchsorted(ordered, citizen, side="left"))
         later = per_citizen - 1 - bk.rank_within(citizen)
