@@ -494,6 +494,29 @@ def test_sampler_draws_each_citizen_at_its_rate():
     assert max(map(abs, z)) < 4.5 and abs(chi2 - 1) < 0.3, (z, chi2)
 
 
+def test_rates_below_the_last_band_still_act():
+    """A citizen whose rate is below the last band's floor (2^-23.5 of the top rate) is
+    drawn in the last band at its own rate, not dropped: a million citizens at 2e-8 a day
+    beside one at 1 act about 60 times in 3,000 days (dropped, never)."""
+    from metricpower.engine.backend import NumbaBackend, NumpyBackend, bands_numpy
+    from metricpower.engine.observe import Sampler
+    from metricpower.streams import Streams
+
+    rate = np.full(1_000_001, 2e-8, np.float32)
+    rate[0] = 1.0
+    last = Sampler.BANDS - 1
+    for bk in (NumpyBackend(), NumbaBackend()):
+        band, _ = bk.bands(rate[:10], 1.0, Sampler.BANDS)
+        assert band[0] == 0 and (band[1:] == last).all(), band
+    assert bands_numpy(np.zeros(3, np.float32), 1.0, Sampler.BANDS)[0].tolist() == [48] * 3
+    sampler, streams, acts = Sampler(rate, NumpyBackend()), Streams(5), 0
+    for day in range(3000):
+        cand, p, u = sampler.draw(streams.rng("test", day), 0)
+        acts += int(((cand > 0) & (u[0, :] < p)).sum())
+    expected = 3000 * 1_000_000 * 2e-8
+    assert abs(acts - expected) < 4.5 * np.sqrt(expected), acts
+
+
 def test_streams_are_keyed_by_seed_purpose_and_day():
     """The same (seed, purpose, day) gives the same numbers; changing any one of them gives
     others; a stream of no day is the PCG64 it always was (populations stay as built)."""

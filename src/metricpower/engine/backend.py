@@ -41,14 +41,15 @@ if numba is not None:
 
 # ---------------------------------------------------------------- rate bands
 def bands_numpy(rate: np.ndarray, top: float, bands: int) -> tuple[np.ndarray, np.ndarray]:
-    """Half-octave band of each rate below `top` (0: within √2 of the top; `bands`: no
-    rate at all, or below the last band), and the citizens grouped by band, in order.
+    """Half-octave band of each rate below `top` (0: within √2 of the top; rates below
+    the last band's floor share the last band, `bands - 1`; `bands`: no rate at all), and
+    the citizens grouped by band, in order.
     Exact arithmetic (frexp), so both paths agree to the last citizen."""
     with np.errstate(divide="ignore"):
         ratio = np.float32(top) / rate
     mantissa, exponent = np.frexp(ratio)
     band = 2 * (exponent.astype(np.int64) - 1) + (2.0 * mantissa >= np.sqrt(2.0))
-    band = np.where(rate > 0, np.minimum(band, bands), bands).astype(np.int8)
+    band = np.where(rate > 0, np.minimum(band, bands - 1), bands).astype(np.int8)
     index = np.int32 if len(rate) < 2**31 else np.int64
     return band, np.argsort(band, kind="stable").astype(index)
 
@@ -65,7 +66,7 @@ if numba is not None:
             if rate[i] > 0:
                 mantissa, exponent = math.frexp(np.float32(top) / rate[i])
                 b = 2 * (exponent - 1) + (1 if 2.0 * mantissa >= root2 else 0)
-                b = min(b, bands)
+                b = min(b, bands - 1)
             else:
                 b = bands
             band[i] = b

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from metricpower.ensembles.member import run_group
 
-
 #: What a worker imports before its first member: metricpower's modules, pandas, which
 #: PyArrow looks up the first time it converts a list (half a second, where it is
 #: installed; a module that is missing is passed over), and `warm`, which loads the
