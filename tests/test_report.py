@@ -297,6 +297,9 @@ def test_run_report_layout_faults_stay_fixed(essay_run, tmp_path):
     # one "N× the least-affected group's rate" per rate and group
     said = re.findall(r"([\w ']+) for (\w+) \(ratio [\d.]+, 95% interval [^;]+; ([\d.]+)×", text)
     assert said and not [k for k, n in Counter((r, w) for r, w, _ in said).items() if n > 1]
+    # The disparity table's own flag is not named as the citizens' column `flagged`.
+    every = text.split("Table: every rate by group and region", 1)[1].split("</thead>", 1)[0]
+    assert "significant after Holm" in every and "risk model" not in every
 
 
 def test_ensemble_report_names_metrics_for_readers(tmp_path):

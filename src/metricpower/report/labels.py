@@ -31,6 +31,7 @@ def column(key: str) -> Column | None:
 #: Human names of metric keys that are not columns (unit after a comma where there is one).
 LABELS = {
     "group": "group", "who": "who", "by": "by",
+    "significant": "significant after Holm's correction",
     "tier_shares": "share of citizens in tier", "list_sizes_final": "on the list at the end",
     "list_sizes_peak": "on the list at its peak", "ever_listed_share": "ever on the list",
     "auc_by_group": "score vs conduct ROC AUC", "score_gini": "score inequality (Gini)",

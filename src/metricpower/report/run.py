@@ -502,7 +502,8 @@ def _disparate(m, s, draw) -> str:
             "rate", "adverse", "by", "who", "numerator", "denominator", "value", "reference",
             "impact_ratio", "ci_low", "ci_high", "p_adjusted"),
             "Table: below four fifths, not significant"),
-        table(di, "Table: every rate by group and region"),
+        # The disparity's own flag, not the citizens' column of the same name.
+        table(di.rename({"flagged": "significant"}), "Table: every rate by group and region"),
     ]
     return section("disparate_impact", "Disparate impact", GLOSS["disparate_impact"], text,
                    parts)
