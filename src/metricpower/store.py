@@ -120,10 +120,17 @@ def fresh(base: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _locked(folder: Path, missing_ok: bool = False) -> Iterator[None]:
     """Hold the advisory lock of `folder` (flock on the folder itself: no lock file is
-    left behind, and a killed writer's lock goes with it)."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    left behind, and a killed writer's lock goes with it). `missing_ok`: go on without
+    the lock when the folder cannot be opened (there is no run in it to replace)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        if not missing_ok:
+            raise
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -137,7 +144,10 @@ def write_run(out: Path, fill: Callable[[Path], dict], *, force: bool = False,
     from `out`): `fill(tmp)` writes the files into the temporary folder and returns the
     manifest's description of the run; the manifest is added and the folder renamed into
     place. Returns where the run now is."""
-    check_target(fresh(out) if fresh_name else out, force, tables)
+    # Under the lock: a writer replacing the run there renames it aside and the new one
+    # in, and a look between the two would see no run.
+    with _locked(out.parent, missing_ok=True):
+        check_target(fresh(out) if fresh_name else out, force, tables)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TEMP_MARK}", dir=out.parent))
