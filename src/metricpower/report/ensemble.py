@@ -136,7 +136,7 @@ def render(results) -> str:
              "compare": f"{results.arms[0]} against {results.arms[-1]}"}[results.kind]
     header = (f"<h1>{esc(title)}</h1>"
               f"<p class=\"meta\">{len(results.arms)} arm(s) × {len(seeds)} seed(s) "
-              f"({seeds[0]}–{seeds[-1]}); {esc(INTERVAL)}</p>")
+              f"({seeds[0]}–{seeds[-1]}). {esc(INTERVAL)}</p>")
     parts = []
     effects = results.effects()
     if results.kind == "compare":
