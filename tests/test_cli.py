@@ -189,3 +189,21 @@ def test_run_refuses_a_file_and_a_preset_together(tmp_path):
     assert result.exit_code == 2
     assert "not both" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_starts_without_the_statistics_and_report_modules():
+    """`metricpower --help` or a scenario error should not wait for SciPy's statistics,
+    Polars' metrics and the report (seconds of imports): they load when a command uses
+    them, while `metricpower.simulate` and friends still resolve."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, metricpower.cli, metricpower as m\n"
+             "heavy = [k for k in ('scipy.stats', 'metricpower.metrics', "
+             "'metricpower.report.run', 'metricpower.compare', 'metricpower.ensembles') "
+             "if k in sys.modules]\n"
+             "assert not heavy, heavy\n"
+             "assert callable(m.simulate) and callable(m.compare) and m.Results\n"
+             "assert 'metricpower.compare' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

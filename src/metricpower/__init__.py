@@ -1,11 +1,32 @@
-"""metricpower: a social credit system, executable, on a synthetic population."""
+"""metricpower: a social credit system, executable, on a synthetic population.
 
-from metricpower.compare import compare
-from metricpower.ensembles import Results, ensemble, sweep
-from metricpower.population import Population, build_population
-from metricpower.runs import Run, load_run, simulate
-from metricpower.scenario import Scenario, ScenarioError, load_preset, load_scenario
+The names below are loaded when first used (PEP 562): `import metricpower.cli` or a
+worker's `import metricpower.runs` does not pay for the statistics and ensemble modules
+it never calls (SciPy's statistics alone take a second to import)."""
 
-__all__ = ["Population", "Results", "Run", "Scenario", "ScenarioError", "build_population",
-           "compare", "ensemble", "load_preset", "load_run", "load_scenario", "simulate",
-           "sweep"]
+from importlib import import_module
+
+#: Each public name and the module that defines it.
+_WHERE = {
+    "compare": "metricpower.compare",
+    "Results": "metricpower.ensembles", "ensemble": "metricpower.ensembles",
+    "sweep": "metricpower.ensembles",
+    "Population": "metricpower.population", "build_population": "metricpower.population",
+    "Run": "metricpower.runs", "load_run": "metricpower.runs", "simulate": "metricpower.runs",
+    "Scenario": "metricpower.scenario", "ScenarioError": "metricpower.scenario",
+    "load_preset": "metricpower.scenario", "load_scenario": "metricpower.scenario",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'metricpower' has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -135,7 +135,7 @@ class Engine(Carrier):
         (citizens' state, the ledger, the event windows, the network, totals, queues,
         the risk model). A cap or an hours schedule set today counts from today."""
         self.scenario = scenario
-        self.state.add_rule_totals(scenario)
+        self.state.add_rule_totals(scenario, self.backend.asarray)
         self._build(self.stages)
 
     def _ledger_sample(self) -> np.ndarray:

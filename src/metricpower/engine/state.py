@@ -67,16 +67,17 @@ class State:
         state.add_rule_totals(scenario)
         return state
 
-    def add_rule_totals(self, scenario: Scenario) -> None:
+    def add_rule_totals(self, scenario: Scenario, convert: Callable = np.asarray) -> None:
         """Per-citizen totals for the rules with a cap (points taken) or an hours schedule
         (hours done) that have none yet: all of them at the start, those given one by a
-        dated change on its day (counted from then)."""
-        n = len(self.score)
+        dated change on its day (counted from then), made in NumPy and passed through
+        `convert` (into the backend's arrays, mid-run)."""
+        n = self.score.shape[0]
         for r in scenario.rules:
-            if r.cap:
-                self.rule_total.setdefault(r.name, np.zeros(n, dtype=np.int32))
-            if r.schedule:
-                self.rule_hours.setdefault(r.name, np.zeros(n, dtype=np.float32))
+            if r.cap and r.name not in self.rule_total:
+                self.rule_total[r.name] = convert(np.zeros(n, dtype=np.int32))
+            if r.schedule and r.name not in self.rule_hours:
+                self.rule_hours[r.name] = convert(np.zeros(n, dtype=np.float32))
 
     def converted(self, convert: Callable) -> State:
         """The same state with every array passed through `convert` (into or out of a
