@@ -210,3 +210,9 @@ def test_the_command_line_starts_without_the_report_and_ensemble_modules():
              "assert callable(compare), compare\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    # the submodule `metricpower.compare` imported first leaves `compare` the function
+    probe = ("import metricpower.compare\nfrom metricpower.compare import NotComparable\n"
+             "import metricpower as m\nassert callable(m.compare), m.compare\n"
+             "import sys\nassert m.compare is sys.modules['metricpower.compare'].compare\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -4,7 +4,9 @@ The names below (but `compare`) are loaded when first used (PEP 562): `import
 metricpower.cli` or a worker's `import metricpower.runs` does not pay for the ensemble
 modules it never calls."""
 
+import sys
 from importlib import import_module
+from types import ModuleType
 
 # Bound now, not on first use: importing the submodule `metricpower.compare` (anyone may)
 # sets the package's attribute `compare` to that module, which this function must win.
@@ -33,3 +35,18 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+class _Package(ModuleType):
+    """`compare` is both a public function and the submodule defining it. Importing the
+    submodule (`from metricpower.compare import …`) makes the import system set the
+    package's `compare` to the module, after which `metricpower.compare(...)` would call
+    a module: the function is kept instead."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, ModuleType) and _WHERE.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -364,7 +364,7 @@ def _members_progress(title: str):
 
 def _print_summary(results) -> None:
     """Headline metrics by arm (a paired comparison: its effects), each as mean [95%
-    t-interval] over seeds."""
+    interval] over seeds (`ensembles.stats.INTERVAL`)."""
     import polars as pl
 
     from metricpower.ensembles.results import EFFECTS
@@ -385,7 +385,7 @@ def _print_summary(results) -> None:
         return
     rows = results.summary()
     metrics = [m for m in results.headline() if m in set(rows["metric"])][:4]
-    table = Table(title=f"{results!r}: mean [95% t-interval]")
+    table = Table(title=f"{results!r}: mean [95% interval, within the metric's range]")
     table.add_column("arm")
     for m in metrics:
         table.add_column(m, justify="right")

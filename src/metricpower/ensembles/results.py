@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from metricpower.ensembles.stats import paired, t_interval
+from metricpower.ensembles.stats import means, paired, t_interval
 
 #: The numbers the report and `.plot()` lead with (those a run has).
 HEADLINE = ("sanctions_total", "penalties.total", "penalties.misattributed_per_100k",
@@ -49,9 +49,9 @@ class Results:
         return sorted((self.out / "members").iterdir())
 
     def summary(self) -> pl.DataFrame:
-        """Per arm and metric: members, mean, sd and the 95% t-interval (lo, hi)."""
-        return t_interval(pl.scan_parquet(self.out / "results.parquet"),
-                          [*self.keys, "metric"])
+        """Per arm and metric: members, mean, sd and the 95% interval of the mean (lo, hi):
+        the t-interval cut to the metric's range (`stats.means`)."""
+        return means(pl.scan_parquet(self.out / "results.parquet"), [*self.keys, "metric"])
 
     def effects(self, baseline: str | None = None) -> pl.DataFrame:
         """Per arm other than the baseline, and metric: the mean paired difference from the

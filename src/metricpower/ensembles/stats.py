@@ -3,7 +3,10 @@
 Intervals are Student-t intervals for a mean over seeds (mean ± t(0.975, n − 1) · s/√n):
 members on different seeds are independent replicates; for effects, each seed gives one
 paired difference (arm − baseline on the same population and random numbers), and the
-t-interval is taken over those differences.
+t-interval is taken over those differences. A metric's mean lies in the metric's range
+(`metricpower.metrics.ranges`: a count is never negative, a share never above 1), so the
+interval of a mean is cut to that range: it covers the true mean whenever the t-interval
+does, and never names an impossible value. Differences are not cut.
 """
 
 from __future__ import annotations
@@ -11,7 +14,14 @@ from __future__ import annotations
 import polars as pl
 from scipy import stats as st
 
+from metricpower.metrics.ranges import range_of
+
 LEVEL = 0.95
+
+#: How the interval of a mean is made, in the words every report and page uses.
+INTERVAL = ("95% Student-t interval over seeds (mean ± t(0.975, n − 1) · sd/√n), cut to "
+            "the metric's range where it has one (a count's interval stops at 0, a "
+            "share's at 0 and 100%); differences and effects are not cut")
 
 
 def t_interval(frame: pl.LazyFrame | pl.DataFrame, by: list[str], value: str = "value"
@@ -25,6 +35,29 @@ def t_interval(frame: pl.LazyFrame | pl.DataFrame, by: list[str], value: str = "
          for n in out["n"].to_list()]
     half = pl.Series("q", q) * out["sd"] / out["n"].cast(pl.Float64).sqrt()
     return out.with_columns(lo=pl.col("mean") - half, hi=pl.col("mean") + half)
+
+
+def within_range(summary: pl.DataFrame) -> pl.DataFrame:
+    """`summary` (a `t_interval` of metrics' values, with a `metric` column) with each
+    interval cut to its metric's declared range; NaN and missing bounds stay so."""
+    metrics = summary["metric"].unique(maintain_order=True)
+    ranges = pl.DataFrame({"metric": metrics,
+                           "low": [range_of(m).low for m in metrics],
+                           "high": [range_of(m).high for m in metrics]},
+                          schema={"metric": summary.schema["metric"], "low": pl.Float64,
+                                  "high": pl.Float64})
+    return (summary.join(ranges, on="metric", how="left", maintain_order="left")
+            .with_columns(lo=pl.when(pl.col("lo") < pl.col("low")).then(pl.col("low"))
+                          .otherwise(pl.col("lo")),
+                          hi=pl.when(pl.col("hi") > pl.col("high")).then(pl.col("high"))
+                          .otherwise(pl.col("hi")))
+            .drop("low", "high"))
+
+
+def means(frame: pl.LazyFrame | pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """n, mean, sd and the 95% interval (lo, hi) of each metric's mean within each `by`
+    group (`by` names the `metric` column): the t-interval cut to the metric's range."""
+    return within_range(t_interval(frame, by))
 
 
 def paired(table: pl.LazyFrame | pl.DataFrame, baseline: str, keys: list[str]) -> pl.DataFrame:
@@ -41,12 +74,12 @@ def paired(table: pl.LazyFrame | pl.DataFrame, baseline: str, keys: list[str]) -
 
 def between(a: pl.DataFrame, b: pl.DataFrame, paired_seeds: bool) -> pl.DataFrame:
     """Two sets of members (each `seed, metric, value`: two ensembles, or two arms of a
-    sweep) compared metric by metric: each side's mean with its 95% t-interval, and the
-    difference A − B with its 95% interval. With `paired_seeds` (both sides ran the same
-    seeds on the same populations) the difference is paired: a t-interval over the seeds
-    both have. Otherwise the sides are independent and the interval is Welch's (unequal
+    sweep) compared metric by metric: each side's mean with its 95% interval (`means`),
+    and the difference A − B with its 95% interval. With `paired_seeds` (both sides ran
+    the same seeds on the same populations) the difference is paired: a t-interval over
+    the seeds both have. Otherwise the sides are independent and the interval is Welch's (unequal
     variances, Welch–Satterthwaite degrees of freedom). Only metrics both sides have."""
-    sides = [t_interval(x.lazy(), ["metric"]).rename(
+    sides = [means(x.lazy(), ["metric"]).rename(
         {"n": f"n_{s}", "mean": f"mean_{s}", "sd": f"sd_{s}", "lo": f"lo_{s}",
          "hi": f"hi_{s}"}) for x, s in ((a, "a"), (b, "b"))]
     out = sides[0].join(sides[1], on="metric", how="inner", maintain_order="left")

@@ -11,6 +11,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from metricpower.ensembles.results import EFFECTS
+from metricpower.ensembles.stats import INTERVAL as MEANS
 from metricpower.report.html import esc, figure, num, page, section, table
 from metricpower.report.labels import PALETTE, metric_label
 
@@ -37,8 +38,8 @@ def _style(ax) -> None:
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="y", alpha=0.3)
 
-INTERVAL = ("95% Student-t interval over seeds (mean ± t · sd/√n); effects are paired "
-            "differences from the baseline arm on the same seeds and populations.")
+INTERVAL = (f"Intervals: {MEANS}. Effects are paired differences from the baseline arm on "
+            "the same seeds and populations.")
 
 
 def _fmt(x) -> str:
@@ -135,7 +136,7 @@ def render(results) -> str:
              "compare": f"{results.arms[0]} against {results.arms[-1]}"}[results.kind]
     header = (f"<h1>{esc(title)}</h1>"
               f"<p class=\"meta\">{len(results.arms)} arm(s) × {len(seeds)} seed(s) "
-              f"({seeds[0]}–{seeds[-1]}); {esc(INTERVAL)}</p>")
+              f"({seeds[0]}–{seeds[-1]}). {esc(INTERVAL)}</p>")
     parts = []
     effects = results.effects()
     if results.kind == "compare":
@@ -181,7 +182,7 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
         head.select("metric", pl.col("shown").alias("mean [95% interval]"))
     fig = metric_figure(results, headline)
     return section("metrics", "Metrics with their 95% intervals",
-                   "Mean over seeds; the band or bar is the 95% t-interval.", lines,
+                   "Mean over seeds; the band or bar is its 95% interval.", lines,
                    [table(by_arm, "headline metrics", open_=True),
                     figure("metrics-plot", png(fig), "Headline metrics with 95% intervals"),
                     table(summary.select(

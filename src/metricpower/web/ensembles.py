@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from metricpower.ensembles.results import EFFECTS, HEADLINE
-from metricpower.ensembles.stats import between, t_interval
+from metricpower.ensembles.stats import between, means
 
 
 class NotAnEnsemble(Exception):
@@ -52,9 +52,10 @@ class LoadedEnsemble:
         return Scenario.model_validate(self.plan["arms"][arm]["scenario"])
 
     def summary(self) -> pl.DataFrame:
-        """Per arm (where there are several) and metric: n, mean, sd and 95% interval."""
+        """Per arm (where there are several) and metric: n, mean, sd and the 95% interval
+        of the mean, cut to the metric's range (`stats.means`)."""
         keys = ["arm"] if "arm" in self.table.columns else []
-        return t_interval(self.table.lazy(), [*keys, "metric"])
+        return means(self.table.lazy(), [*keys, "metric"])
 
     def arm_name(self, arm: int) -> str:
         return self.name if self.kind == "ensemble" else f"{self.name} — {self.arms[arm]}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from urllib.parse import quote, urlencode
 
+from metricpower.ensembles.stats import INTERVAL
 from metricpower.ledger.schema import CITIZENS
 from metricpower.report.html import esc
 from metricpower.report.labels import (
@@ -437,7 +438,8 @@ def ensemble_compare_page(c, a: str, b: str) -> str:
     body = (
         f"<h1>A: {esc(c.a)} vs B: {esc(c.b)}</h1>"
         f"<p class=\"meta\">A: {c.seeds_a} seeds · B: {c.seeds_b} seeds · "
-        f"{'paired by seed' if c.paired else 'independent samples'}. {esc(how)}</p>"
+        f"{'paired by seed' if c.paired else 'independent samples'}. {esc(how)} Each "
+        f"side's mean carries a {esc(INTERVAL)}.</p>"
         f"<p id=\"ensemble-summary\">Of the {c.rows.height:,} measures both sides have, "
         f"{moved:,} differ between A and B by more than their 95% interval allows "
         "(the interval of A − B excludes 0).</p>"
@@ -500,7 +502,8 @@ def ensemble_page(ens, summary, effects) -> str:
         f"<p class=\"meta\">{esc(ens.kind)} · {len(ens.arms)} arm(s) × {len(seeds)} seed(s)"
         + (f" ({seeds[0]}–{seeds[-1]})" if seeds else "") + " · "
         f"{links}<a href=\"{esc(url('folder', ens.name))}\">files</a></p>"
-        "<p>Each number is a mean over seeds with its 95% Student-t interval in brackets.</p>"
+        f"<p>Each number is a mean over seeds with its interval in brackets: a "
+        f"{esc(INTERVAL)}.</p>"
         f"<table id=\"ensemble-summary\"><thead><tr><th class=\"text\">measure</th>{head}"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{eff}")
     return layout(ens.name, body)
