@@ -200,7 +200,8 @@ def test_the_command_line_starts_without_the_report_and_ensemble_modules():
     import sys
 
     probe = ("import sys, metricpower.cli, metricpower as m\n"
-             "heavy = [k for k in ('metricpower.report.run', 'metricpower.ensembles') "
+             "heavy = [k for k in ('metricpower.report.run', 'metricpower.ensembles', "
+             "'metricpower.compare', 'metricpower.metrics', 'scipy.stats', 'polars') "
              "if k in sys.modules]\n"
              "assert not heavy, heavy\n"
              "import metricpower.compare\n"

@@ -1,19 +1,16 @@
 """metricpower: a social credit system, executable, on a synthetic population.
 
-The names below (but `compare`) are loaded when first used (PEP 562): `import
-metricpower.cli` or a worker's `import metricpower.runs` does not pay for the ensemble
-modules it never calls."""
+The names below are loaded when first used (PEP 562): `import metricpower.cli` or a
+worker's `import metricpower.runs` does not pay for the comparison, statistics and
+ensemble modules it never calls."""
 
 import sys
 from importlib import import_module
 from types import ModuleType
 
-# Bound now, not on first use: importing the submodule `metricpower.compare` (anyone may)
-# sets the package's attribute `compare` to that module, which this function must win.
-from metricpower.compare import compare as compare
-
 #: Each public name loaded on first use and the module that defines it.
 _WHERE = {
+    "compare": "metricpower.compare",
     "Results": "metricpower.ensembles", "ensemble": "metricpower.ensembles",
     "sweep": "metricpower.ensembles",
     "Population": "metricpower.population", "build_population": "metricpower.population",
@@ -22,7 +19,7 @@ _WHERE = {
     "load_preset": "metricpower.scenario", "load_scenario": "metricpower.scenario",
 }
 
-__all__ = sorted([*_WHERE, "compare"])
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
