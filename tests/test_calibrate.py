@@ -6,6 +6,7 @@ into a preset. The tiny spec (tests/calibration/tiny.toml) runs the court list p
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 import shutil
 import sys
@@ -224,3 +225,30 @@ def test_save_writes_fitted_values_into_the_preset(tmp_path):
     held = list(csv.DictReader(paths[1].open()))
     assert [r["date"] for r in held] == ["2014-07-20", "2014-07-20"]
     assert all(math.isfinite(float(r["error"])) for r in held)
+
+
+def test_a_counts_interval_in_the_table_stops_at_zero():
+    """A count of a handful of sampled people scaled to a country has a sampling interval
+    of ±1.96 standard errors reaching below 0; the table cuts it at 0, the true count's
+    floor, and leaves an interval clear of 0 as it was."""
+    spec, targets = load_spec(TINY)
+    scenario = load_preset(spec.preset, spec.overrides)
+    runs = {q: np.zeros(scenario.run.days) for q in spec.quantities}
+    for t in targets:  # one sampled event or citizen at each figure, 10,000 at the last
+        runs[t.quantity][scenario.day_of(t.date):] = 1.0
+    last = max(t.date for t in targets)
+    for q in runs:
+        runs[q][scenario.day_of(last):] = 10_000.0
+    sim = Simulated(scenario, [runs])
+    cal = cal_module.Calibration(spec, targets, {}, {}, 0, 0.0, sim, {}, 0.0)
+    rows = cal.table()
+    small = [r for r in rows if r["simulated"] == pytest.approx(sim.factor)]
+    assert small and all(r["low"] == 0.0 for r in small)
+    # Uncut, those would have gone below 0: 1.96 standard errors exceed the count.
+    assert all(r["simulated"] - 1.96 * sim.factor < 0 for r in small)
+    big = [r for r in rows if r["simulated"] == pytest.approx(10_000 * sim.factor)]
+    assert big
+    for r in big:
+        q = r["quantity"]
+        se = sim.se(q, spec.quantities[q].kind, dt.date.fromisoformat(r["date"]))
+        assert r["low"] == pytest.approx(r["simulated"] - 1.96 * se) and r["low"] > 0

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from metricpower.engine import Engine
+from metricpower.metrics.ranges import NONNEGATIVE as COUNT
 from metricpower.metrics.scaling import ERRORS
 from metricpower.population import make_citizens, make_network
 from metricpower.scenario import Scenario, ScenarioError, load_preset
@@ -329,8 +330,9 @@ class Calibration:
             rows.append({
                 "date": t.date.isoformat(), "quantity": t.quantity,
                 "fitted": t.date <= self.spec.fit_until and t.quantity in self.spec.objective,
-                "observed": t.value, "simulated": sim, "low": sim - 1.96 * se,
-                "high": sim + 1.96 * se, "error": (sim - t.value) / t.value,
+                "observed": t.value, "simulated": sim,
+                "low": max(sim - 1.96 * se, COUNT.low), "high": sim + 1.96 * se,
+                "error": (sim - t.value) / t.value,
                 "sampling_error": ERRORS[kind], "source": t.source})
         return rows
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
 import polars as pl
 
+from metricpower.metrics.ranges import NONNEGATIVE as COUNT
 from metricpower.report.html import esc, figure, kpis, num, page, pct, section, table
 
 
@@ -27,9 +29,10 @@ def _plot(cal, quantity: str) -> str:
     se = [sim.se(quantity, kind, d) for d in dates]
     fig, ax = plt.subplots(figsize=(7.5, 3.4), dpi=100)
     ax.plot(dates, mean, color="#8b1e2d", lw=1.5, label="simulated (mean of replicates)")
-    ax.fill_between(dates, mean - 1.96 * pl.Series(se).to_numpy(),
-                    mean + 1.96 * pl.Series(se).to_numpy(), color="#8b1e2d", alpha=0.2,
-                    label="95% sampling interval")
+    half = 1.96 * pl.Series(se).to_numpy()
+    # A count's interval stops at 0, as in the table.
+    ax.fill_between(dates, np.maximum(mean - half, COUNT.low), mean + half,
+                    color="#8b1e2d", alpha=0.2, label="95% sampling interval")
     for fitted, marker, label in ((True, "o", "observed, fitted"),
                                   (False, "D", "observed, held out")):
         pts = [t for t in cal.targets if t.quantity == quantity and
