@@ -48,22 +48,30 @@ def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
 
 
-#: Column totals of each daily table seen, summed once: metrics ask for one column at a
-#: time, and a table of 20,000 behaviours has 60,000 columns.
-_TOTALS: dict[int, tuple[weakref.ref, dict[str, float]]] = {}
+#: What was worked out from each table seen, by what it was: tables are not modified after
+#: a run, and several metrics ask the same of one table.
+_SEEN: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
+
+
+def once(df: pl.DataFrame, what: str, compute):
+    """`compute(df)`, worked out once per table object and `what`, and forgotten with the
+    table."""
+    key = (id(df), what)
+    hit = _SEEN.get(key)
+    if hit is None or hit[0]() is not df:
+        hit = (weakref.ref(df, lambda _, key=key: _SEEN.pop(key, None)), compute(df))
+        _SEEN[key] = hit
+    return hit[1]
 
 
 def daily_total(daily: pl.DataFrame | None, col: str) -> int:
+    """The total of one column of a daily table. Every column is summed at the first ask:
+    metrics ask for one column at a time, and a table of 20,000 behaviours has 60,000."""
     if daily is None:
         return 0
-    key = id(daily)
-    hit = _TOTALS.get(key)
-    if hit is None or hit[0]() is not daily:
-        sums = daily.select(cs.numeric().fill_null(0).sum()).row(0, named=True) \
-            if daily.height else {}
-        hit = (weakref.ref(daily, lambda _, key=key: _TOTALS.pop(key, None)), sums)
-        _TOTALS[key] = hit
-    return int(hit[1].get(col) or 0)
+    sums = once(daily, "totals", lambda d: d.select(cs.numeric().fill_null(0).sum())
+                .row(0, named=True) if d.height else {})
+    return int(sums.get(col) or 0)
 
 
 def average_ranks(x) -> np.ndarray:
