@@ -57,8 +57,8 @@ class Ledger:
     def columns(self) -> dict[str, np.ndarray]:
         if not self._chunks:
             return {c: np.zeros(0, d) for c, d in zip(COLUMNS, DTYPES, strict=True)}
-        return {c: np.concatenate([ch[i] for ch in self._chunks])
-                for i, c in enumerate(COLUMNS)}
+        return {c: np.concatenate(parts)
+                for c, parts in zip(COLUMNS, zip(*self._chunks, strict=True), strict=True)}
 
     def table(self) -> pa.Table:
         """The records as Arrow, names as dictionary columns (null where none applies)."""

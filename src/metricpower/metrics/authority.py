@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from metricpower.ledger.schema import CITIZENS, CONSEQUENCES, SERVICES
-from metricpower.metrics.common import LEVELS, frame, ratio, roc_auc, spearman
+from metricpower.metrics.common import LEVELS, average_ranks, frame, pearson, ranked_auc, ratio
 
 
 def decisions_gated(consequences, services) -> pl.DataFrame:
@@ -52,8 +52,10 @@ def score_knowledge(citizens, conduct_median: float | None = None,
     for by, who, part in parts:
         s = part[score].to_numpy().astype(np.float64)
         c = part[conduct].to_numpy().astype(np.float64)
+        ranks = average_ranks(s)  # both measures rank the scores
         rows.append({"by": by, "who": who, "citizens": part.height,
-                     "spearman": spearman(s, c), "auc": roc_auc(c > median, s)})
+                     "spearman": pearson(ranks, average_ranks(c)),
+                     "auc": ranked_auc(c > median, ranks)})
     return pl.DataFrame(rows, schema={"by": pl.String, "who": pl.String,
                                       "citizens": pl.Int64, "spearman": pl.Float64,
                                       "auc": pl.Float64})

@@ -28,14 +28,14 @@ def tier_shares(citizens, tiers: list[str], levels=LEVELS) -> pl.DataFrame:
     """Share of citizens in each tier at the end of the run, overall, by group and by
     region."""
     citizens = frame(citizens)
-    parts = []
-    for t in tiers:
-        part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
-                                    (pl.col(CITIZENS["tier"]) == t).sum().cast(pl.Int64)
-                                    .alias("in_tier")],
-                         levels)
-        parts.append(part.with_columns(tier=pl.lit(t)))
-    out = pl.concat(parts)
+    # every tier's count in one pass (columns by position: a tier may be named anything)
+    wide = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"), *[
+        (pl.col(CITIZENS["tier"]) == t).sum().cast(pl.Int64).alias(str(i))
+        for i, t in enumerate(tiers)]], levels)
+    out = wide.unpivot(on=[str(i) for i in range(len(tiers))], index=["by", "who", "citizens"],
+                       variable_name="tier", value_name="in_tier")
+    out = out.with_columns(pl.col("tier").replace_strict(
+        {str(i): t for i, t in enumerate(tiers)}, return_dtype=pl.String))
     return out.with_columns(share=ratio(pl.col("in_tier"), pl.col("citizens"))).select(
         "by", "who", "tier", "in_tier", "citizens", "share")
 

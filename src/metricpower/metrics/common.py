@@ -31,14 +31,15 @@ def frame(table) -> pl.DataFrame | None:
 def by_levels(df: pl.DataFrame, aggs: list[pl.Expr], levels=LEVELS) -> pl.DataFrame:
     """`aggs` over everyone (by = "all"), then per value of each column in `levels` that
     `df` has (by = "group", who = the group's name, …)."""
-    parts = [df.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
+    lazy = df.lazy()  # one query: a query's fixed cost is most of a small table's
+    parts = [lazy.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
     for col in levels:
         if CITIZENS.has(df, col):  # a level is a declared citizens column
-            part = (df.group_by(col).agg(aggs)
+            part = (lazy.group_by(col).agg(aggs)
                     .with_columns(by=pl.lit(col), who=pl.col(col).cast(pl.String))
                     .drop(col).sort("who"))
             parts.append(part)
-    out = pl.concat(parts, how="diagonal_relaxed")
+    out = pl.concat(parts, how="diagonal_relaxed").collect()
     first = ["by", "who"]
     return out.select(first + [c for c in out.columns if c not in first])
 
@@ -111,12 +112,16 @@ def roc_auc(labels, scores) -> float:
     """Area under the ROC curve of `scores` for the boolean `labels`: the chance that a
     random positive scores above a random negative (ties count one half). NaN when one
     class is empty."""
+    return ranked_auc(labels, average_ranks(scores))
+
+
+def ranked_auc(labels, ranks) -> float:
+    """`roc_auc` from the scores' `average_ranks` (for a caller that has them already)."""
     labels = np.asarray(labels, dtype=bool)
     n1 = int(labels.sum())
     n0 = len(labels) - n1
     if n1 == 0 or n0 == 0:
         return math.nan
-    ranks = average_ranks(scores)
     return float((ranks[labels].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 

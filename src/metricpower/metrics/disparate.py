@@ -63,26 +63,29 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
             denominator=pl.when(pl.col("per") == "attempt").then(pl.col("attempts"))
             .otherwise(pl.col("citizens"))))
 
-    def share(df: pl.DataFrame, name: str, adverse: bool, cond: pl.Expr) -> pl.DataFrame:
-        return (df.group_by(by).agg(numerator=cond.sum().cast(pl.Int64),
-                                    denominator=pl.len().cast(pl.Int64))
-                .select(rate=pl.lit(name), adverse=pl.lit(adverse), by=pl.lit(by),
-                        who=pl.col(by).cast(pl.String), numerator=pl.col("numerator"),
-                        denominator=pl.col("denominator")))
+    def shares(df: pl.DataFrame, conds: list[tuple[str, bool, pl.Expr]]) -> None:
+        """Each (rate, adverse, condition)'s share of `df` per group, in one query, as
+        one part per rate."""
+        counts = df.group_by(by).agg(pl.len().cast(pl.Int64).alias("denominator"), *[
+            cond.sum().cast(pl.Int64).alias(f"numerator {i}")
+            for i, (_, _, cond) in enumerate(conds)])
+        parts.extend(counts.select(
+            rate=pl.lit(name), adverse=pl.lit(adverse), by=pl.lit(by),
+            who=pl.col(by).cast(pl.String), numerator=pl.col(f"numerator {i}"),
+            denominator=pl.col("denominator")) for i, (name, adverse, _) in enumerate(conds))
 
-    parts.append(share(citizens, "sanctioned", True, pl.col(CITIZENS["sanctions"]) > 0))
-    parts.append(share(citizens, "rewarded", False, pl.col(CITIZENS["rewards"]) > 0))
+    rates = [("sanctioned", True, pl.col(CITIZENS["sanctions"]) > 0),
+             ("rewarded", False, pl.col(CITIZENS["rewards"]) > 0)]
     if bottom:
-        parts.append(share(citizens, "bottom_tier", True,
-                           pl.col(CITIZENS["tier"]).is_in(bottom)))
-    for name, adverse in (lists or {}).items():
-        on = CITIZENS["on", name]
-        parts.append(share(citizens, on, adverse, pl.col(on)))
+        rates.append(("bottom_tier", True, pl.col(CITIZENS["tier"]).is_in(bottom)))
+    rates += [(CITIZENS["on", name], adverse, pl.col(CITIZENS["on", name]))
+              for name, adverse in (lists or {}).items()]
+    shares(citizens, rates)
     if evidence is not None:
-        parts.append(share(evidence, "penalised", True, pl.col("penalties") > 0))
-        parts.append(share(evidence, "misattributed", True, pl.col("misattributed") > 0))
-        parts.append(share(evidence, "wrongly_penalised", True,
-                           (pl.col("benign") + pl.col("misattributed")) > 0))
+        shares(evidence, [("penalised", True, pl.col("penalties") > 0),
+                          ("misattributed", True, pl.col("misattributed") > 0),
+                          ("wrongly_penalised", True,
+                           (pl.col("benign") + pl.col("misattributed")) > 0)])
     out = pl.concat([p.with_columns(pl.col("numerator").cast(pl.Int64),
                                     pl.col("denominator").cast(pl.Int64)) for p in parts],
                     how="diagonal_relaxed")
