@@ -78,22 +78,23 @@ def list_shares(citizens, lists: list[str], levels=LEVELS) -> pl.DataFrame:
     """Share of citizens on each list at the end of the run and share ever listed during
     it, overall, by group and by region."""
     citizens = frame(citizens)
-    parts = []
-    for name in lists:
-        on = pl.col(CITIZENS["on", name])
-        ever = (pl.col(CITIZENS["days_on", name]) > 0
-                if CITIZENS.has(citizens, ("days_on", name)) else on)
-        part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
-                                    on.sum().cast(pl.Int64).alias("on_list"),
-                                    (ever | on).sum().cast(pl.Int64).alias("ever_listed")],
-                         levels)
-        parts.append(part.with_columns(list=pl.lit(name)))
-    if not parts:
+    if not lists:
         return pl.DataFrame(schema={"by": pl.String, "who": pl.String, "list": pl.String,
                                     "citizens": pl.Int64, "on_list": pl.Int64,
                                     "ever_listed": pl.Int64, "share": pl.Float64,
                                     "ever_share": pl.Float64})
-    out = pl.concat(parts)
+    # every list's counts in one pass (columns by position: a list may be named anything)
+    aggs = [pl.len().cast(pl.Int64).alias("citizens")]
+    for i, name in enumerate(lists):
+        on = pl.col(CITIZENS["on", name])
+        ever = (pl.col(CITIZENS["days_on", name]) > 0
+                if CITIZENS.has(citizens, ("days_on", name)) else on)
+        aggs += [on.sum().cast(pl.Int64).alias(f"on {i}"),
+                 (ever | on).sum().cast(pl.Int64).alias(f"ever {i}")]
+    wide = by_levels(citizens, aggs, levels)
+    out = pl.concat([wide.select("by", "who", "citizens", on_list=pl.col(f"on {i}"),
+                                 ever_listed=pl.col(f"ever {i}"), list=pl.lit(name))
+                     for i, name in enumerate(lists)])
     return out.with_columns(share=ratio(pl.col("on_list"), pl.col("citizens")),
                             ever_share=ratio(pl.col("ever_listed"), pl.col("citizens"))).select(
         "by", "who", "list", "citizens", "on_list", "ever_listed", "share", "ever_share")

@@ -53,9 +53,9 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
     `adverse` says whether a higher rate is worse for the group."""
     citizens = frame(citizens)
     by = CITIZENS[by]
-    parts = []
+    parts = []  # lazy, collected as one query: a query's fixed cost is most of its time
     if consequences is not None and services is not None and by == "group":
-        rates = consequence_rates(consequences, services, citizens).filter(
+        rates = consequence_rates(consequences, services, citizens).lazy().filter(
             pl.col("group") != "all")
         parts.append(rates.select(
             rate=pl.col("consequence"), adverse=pl.col("sanction"), by=pl.lit("group"),
@@ -66,7 +66,7 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
     def shares(df: pl.DataFrame, conds: list[tuple[str, bool, pl.Expr]]) -> None:
         """Each (rate, adverse, condition)'s share of `df` per group, in one query, as
         one part per rate."""
-        counts = df.group_by(by).agg(pl.len().cast(pl.Int64).alias("denominator"), *[
+        counts = df.lazy().group_by(by).agg(pl.len().cast(pl.Int64).alias("denominator"), *[
             cond.sum().cast(pl.Int64).alias(f"numerator {i}")
             for i, (_, _, cond) in enumerate(conds)])
         parts.extend(counts.select(
@@ -74,13 +74,13 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
             who=pl.col(by).cast(pl.String), numerator=pl.col(f"numerator {i}"),
             denominator=pl.col("denominator")) for i, (name, adverse, _) in enumerate(conds))
 
-    rates = [("sanctioned", True, pl.col(CITIZENS["sanctions"]) > 0),
-             ("rewarded", False, pl.col(CITIZENS["rewards"]) > 0)]
+    of_citizens = [("sanctioned", True, pl.col(CITIZENS["sanctions"]) > 0),
+                   ("rewarded", False, pl.col(CITIZENS["rewards"]) > 0)]
     if bottom:
-        rates.append(("bottom_tier", True, pl.col(CITIZENS["tier"]).is_in(bottom)))
-    rates += [(CITIZENS["on", name], adverse, pl.col(CITIZENS["on", name]))
-              for name, adverse in (lists or {}).items()]
-    shares(citizens, rates)
+        of_citizens.append(("bottom_tier", True, pl.col(CITIZENS["tier"]).is_in(bottom)))
+    of_citizens += [(CITIZENS["on", name], adverse, pl.col(CITIZENS["on", name]))
+                    for name, adverse in (lists or {}).items()]
+    shares(citizens, of_citizens)
     if evidence is not None:
         shares(evidence, [("penalised", True, pl.col("penalties") > 0),
                           ("misattributed", True, pl.col("misattributed") > 0),
@@ -91,7 +91,7 @@ def group_rates(citizens, evidence: pl.DataFrame | None = None, consequences=Non
                     how="diagonal_relaxed")
     out = out.with_columns(value=pl.when(pl.col("denominator") > 0)
                            .then(pl.col("numerator") / pl.col("denominator")))
-    return out.select(list(_SCHEMA)).sort("rate", "who", maintain_order=True)
+    return out.select(list(_SCHEMA)).sort("rate", "who", maintain_order=True).collect()
 
 
 def disparate_impact(rates: pl.DataFrame, alpha: float = ALPHA,
