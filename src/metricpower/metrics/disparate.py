@@ -168,8 +168,10 @@ def pair_test(x1, n1, x2, n2) -> np.ndarray:
     return out
 
 
-#: Relative tolerance of scipy's `fisher_exact` for tables as likely as the observed one.
-_GAMMA = 1 + 1e-14
+#: scipy's `fisher_exact`: tables within this relative tolerance of the observed one's
+#: probability count as equally likely.
+_EPSILON = 1e-14
+_GAMMA = 1 + _EPSILON
 
 
 def fisher_exact(a, b, c, d) -> np.ndarray:
@@ -195,7 +197,7 @@ def fisher_exact(a, b, c, d) -> np.ndarray:
     mode = ((n + 1) * (n1 + 1) / (total + 2)).astype(np.int64)
     pexact, pmode = pmf(x), pmf(mode)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tie = np.abs(pexact - pmode) / np.maximum(pexact, pmode) <= _GAMMA - 1
+        tie = np.abs(pexact - pmode) / np.maximum(pexact, pmode) <= _EPSILON
     p = np.ones(len(live))
     below = ~tie & (x < mode)
     above = ~tie & ~(x < mode)
