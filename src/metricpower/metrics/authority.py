@@ -46,7 +46,8 @@ def score_knowledge(citizens, conduct_median: float | None = None,
     parts = [("all", "all", citizens)]
     for col in levels:
         if CITIZENS.has(citizens, col):
-            for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
+            groups = citizens.select(col, score, conduct).group_by(col)  # the columns read
+            for (who,), part in sorted(groups, key=lambda kv: str(kv[0][0])):
                 parts.append((col, str(who), part))
     rows = []
     for by, who, part in parts:

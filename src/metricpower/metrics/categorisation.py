@@ -48,7 +48,8 @@ def score_gini(citizens, levels=LEVELS) -> pl.DataFrame:
     rows = [("all", "all", citizens[score].to_numpy())]
     for col in levels:
         if CITIZENS.has(citizens, col):
-            for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
+            groups = citizens.select(col, score).group_by(col)  # the column read
+            for (who,), part in sorted(groups, key=lambda kv: str(kv[0][0])):
                 rows.append((col, str(who), part[score].to_numpy()))
     return pl.DataFrame(
         [{"by": by, "who": who, "citizens": len(s),
