@@ -114,35 +114,36 @@ def disparate_impact(rates: pl.DataFrame, alpha: float = ALPHA,
     valid = rates.filter(pl.col("value").is_not_null())
     adverse = pl.col("adverse").first()
     target = pl.when(adverse).then(pl.col("value").min()).otherwise(pl.col("value").max())
-    ref = valid.group_by("rate", "by").agg(
+    # lazy, as one query each side of the tests: a query's fixed cost is most of its time
+    ref = valid.lazy().group_by("rate", "by").agg(
         reference=target,
         ref_who=pl.col("who").filter(pl.col("value") == target).sort().first(),
     )
-    ref = ref.join(rates.select("rate", "by", ref_who="who", ref_num="numerator",
-                                ref_den="denominator"), on=["rate", "by", "ref_who"])
-    df = rates.join(ref, on=["rate", "by"], how="left")
+    ref = ref.join(rates.lazy().select("rate", "by", ref_who="who", ref_num="numerator",
+                                       ref_den="denominator"), on=["rate", "by", "ref_who"])
+    df = rates.lazy().join(ref, on=["rate", "by"], how="left", maintain_order="left")
     v, r = pl.col("value"), pl.col("reference")
     ratio = (pl.when(v.is_null() | r.is_null()).then(None)
              .when(pl.col("adverse")).then(pl.when(v > 0).then(r / v).otherwise(1.0))
              .otherwise(pl.when(r > 0).then(v / r).otherwise(1.0)))
     relative = pl.when(r > 0).then(v / r).otherwise(None)
     df = df.with_columns(impact_ratio=ratio, relative=relative).with_columns(
-        below_four_fifths=pl.col("impact_ratio").fill_null(1.0) < threshold)
+        below_four_fifths=pl.col("impact_ratio").fill_null(1.0) < threshold).collect()
     pairs = _all_pairs(valid)
     adjusted = holm(pairs["p_value"].to_numpy())
     pairs = pairs.with_columns(p_adjusted=pl.Series(adjusted, dtype=pl.Float64).fill_nan(None))
     low, high = _katz(df, alpha)
-    df = df.with_columns(ci_low=pl.Series(low, dtype=pl.Float64).fill_nan(None),
-                         ci_high=pl.Series(high, dtype=pl.Float64).fill_nan(None))
+    df = df.lazy().with_columns(ci_low=pl.Series(low, dtype=pl.Float64).fill_nan(None),
+                                ci_high=pl.Series(high, dtype=pl.Float64).fill_nan(None))
     key = pl.when(pl.col("who") < pl.col("ref_who"))
     df = df.with_columns(a=key.then(pl.col("who")).otherwise(pl.col("ref_who")),
                          b=key.then(pl.col("ref_who")).otherwise(pl.col("who")))
-    df = df.join(pairs.select("rate", "by", "a", "b", "p_value", "p_adjusted"),
-                 on=["rate", "by", "a", "b"], how="left")
+    df = df.join(pairs.lazy().select("rate", "by", "a", "b", "p_value", "p_adjusted"),
+                 on=["rate", "by", "a", "b"], how="left", maintain_order="left")
     return df.with_columns(
         flagged=(pl.col("p_adjusted") < alpha).fill_null(False),
         level=pl.lit(alpha)).drop("a", "b", "ref_num", "ref_den").rename(
-        {"ref_who": "reference_who"})
+        {"ref_who": "reference_who"}).collect()
 
 
 def pair_test(x1, n1, x2, n2) -> np.ndarray:
