@@ -86,7 +86,9 @@ def average_ranks(x) -> np.ndarray:
     n = len(x)
     if n == 0:
         return np.zeros(0)
-    order = np.argsort(x, kind="mergesort")
+    # Ties share their average rank whatever order a sort leaves them in, so the fast
+    # unstable sort gives the same ranks; NaNs (each its own rank) keep their order.
+    order = np.argsort(x, kind="mergesort" if np.isnan(x).any() else "quicksort")
     xs = x[order]
     starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
     ends = np.r_[starts[1:], n]
