@@ -133,13 +133,13 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+# The tables read here have a few rows: reading them beats a query per lookup.
 def _by(df: pl.DataFrame, value: str, level: str = "group") -> dict:
-    return {r["who"]: r[value] for r in df.filter(pl.col("by") == level).iter_rows(named=True)}
+    return {r["who"]: r[value] for r in df.iter_rows(named=True) if r["by"] == level}
 
 
 def _all(df: pl.DataFrame, value: str):
-    rows = df.filter(pl.col("by") == "all")
-    return rows[value][0] if rows.height else None
+    return next((r[value] for r in df.iter_rows(named=True) if r["by"] == "all"), None)
 
 
 def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
