@@ -1,9 +1,11 @@
-"""Fingerprints of a run's tables, to pin the engine's output exactly (tests/golden/).
+"""Fingerprints of a run's tables, to pin the engine's output exactly (tests/golden/), and
+its metrics.json, to pin what the metrics make of them.
 
 Each column is hashed on its values (dictionary columns on their decoded names, floats
 on their exact bits, nulls marked), so a restructured engine must reproduce every table
 cell for cell; row counts and column names are kept beside the hashes so that a failure
-says which table and which column moved.
+says which table and which column moved. The metrics are kept whole (JSON keeps a float's
+every bit), so a failure names the metric that moved.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def fingerprint(tables: dict[str, pa.Table]) -> dict:
             for name in TABLES if name in tables}
 
 
-def golden_run(name: str) -> dict:
-    return fingerprint(simulate(load_preset("essay", overrides=GOLDEN_RUNS[name])).tables)
+def golden_run(name: str):
+    return simulate(load_preset("essay", overrides=GOLDEN_RUNS[name]))
 
 
 if __name__ == "__main__":  # rewrite the golden files: only when a change is intended
@@ -61,6 +63,10 @@ if __name__ == "__main__":  # rewrite the golden files: only when a change is in
     from pathlib import Path
 
     for name in GOLDEN_RUNS:
+        run = golden_run(name)
         path = Path(__file__).parent / "golden" / f"{name}.json"
-        path.write_text(json.dumps(golden_run(name), indent=1) + "\n")
+        path.write_text(json.dumps(fingerprint(run.tables), indent=1) + "\n")
+        print("wrote", path)
+        path = path.with_suffix(".metrics.json")
+        path.write_text(json.dumps(run.metrics, indent=1) + "\n")
         print("wrote", path)

@@ -11,7 +11,7 @@ from scipy import stats
 
 from metricpower.metrics import disparate
 from metricpower.metrics.common import citizen_evidence, frame
-from metricpower.metrics.measure import bottom_tiers, summary
+from metricpower.metrics.measure import bottom_tiers, measure, summary
 
 
 def rates_table(numerators, denominators, adverse=True, rate="sanctioned"):
@@ -54,6 +54,54 @@ def test_small_counts_use_fishers_exact_test_and_are_not_flagged_on_four_fifths(
     g1 = get(di, "g1")
     assert g1["below_four_fifths"] and not g1["flagged"]
     assert g1["p_value"] == pytest.approx(stats.fisher_exact([[1, 399], [6, 394]]).pvalue)
+
+
+def scipy_fisher(a, b, c, d) -> float:
+    return float(stats.fisher_exact(np.array([[a, b], [c, d]], dtype=np.int64)).pvalue)
+
+
+def test_fisher_exact_gives_scipys_p_values_to_the_last_bit():
+    # tables taking every branch of scipy's algorithm: an empty row or column (p = 1),
+    # the observed table as likely as the mode (p = 1), the observed count below and
+    # above the mode, the other tail empty or found by the search, a table in the other
+    # tail exactly as likely as the observed one (symmetric tables); small counts against
+    # totals of a few to 300,000 (a run's rates per attempt)
+    tables = [(0, 0, 0, 0), (0, 5, 0, 7), (3, 0, 4, 0), (5, 5, 5, 5), (8, 2, 1, 5),
+              (6, 2, 1, 4), (1, 399, 6, 394), (0, 10, 10, 0), (0, 50, 1, 329_000),
+              (3, 120_000, 0, 200_000), (12, 8, 1, 30), (1, 4, 4, 1), (2, 9, 9, 2),
+              (3, 17, 17, 3)]
+    rng = np.random.default_rng(20)
+    for _ in range(400):
+        n1, n2 = rng.integers(1, [60, 300_000])[rng.permutation(2)]
+        p1, p2 = rng.random(2) ** 4
+        a, c = rng.binomial(n1, p1), rng.binomial(n2, p2)
+        tables.append((int(a), int(n1 - a), int(c), int(n2 - c)))
+    t = np.array(tables)
+    got = disparate.fisher_exact(t[:, 0], t[:, 1], t[:, 2], t[:, 3])
+    want = np.array([scipy_fisher(*row) for row in tables])
+    assert np.array_equal(got, want)  # exactly: no tolerance
+    assert (want == 1).sum() >= 3 and (want < 1e-6).any() and ((want > 0.01) & (want < 1)).any()
+
+
+def test_p_values_of_a_real_run_are_scipys(essay_run):
+    # every pair of groups that the run tests by Fisher's exact test, against scipy's
+    # own call on the same table; the others against scipy's chi-squared test
+    rates = measure(essay_run)["group_rates"].filter(pl.col("value").is_not_null())
+    pairs = rates.join(rates, on=["rate", "by"], suffix="_b").filter(
+        pl.col("who") < pl.col("who_b"))
+    x1, n1, x2, n2 = (pairs[c].to_numpy() for c in ("numerator", "denominator",
+                                                     "numerator_b", "denominator_b"))
+    got = disparate.pair_test(x1, n1, x2, n2)
+    hits, n = x1 + x2, n1 + n2
+    expected = np.stack([n1 * hits, n1 * (n - hits), n2 * hits, n2 * (n - hits)]) / n
+    exact = (expected.min(axis=0) < disparate.MIN_EXPECTED) & (x1 <= n1) & (x2 <= n2)
+    assert exact.sum() >= 20 and (~exact).sum() >= 20
+    for i in np.flatnonzero(exact):
+        assert got[i] == scipy_fisher(x1[i], n1[i] - x1[i], x2[i], n2[i] - x2[i])
+    for i in np.flatnonzero(~exact & (x1 <= n1) & (x2 <= n2) & (hits > 0) & (hits < n)):
+        table = [[x1[i], n1[i] - x1[i]], [x2[i], n2[i] - x2[i]]]
+        assert got[i] == pytest.approx(
+            stats.chi2_contingency(table, correction=False).pvalue, rel=1e-9, abs=1e-300)
 
 
 def test_favourable_rates_compare_with_the_most_favoured_group():

@@ -9,6 +9,7 @@ appeals, …); the tests that compare two policies event for event switch them o
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pyarrow.compute as pc
@@ -23,6 +24,7 @@ from conftest import (
     small,
 )
 
+from metricpower.ledger import Ledger
 from metricpower.runs import TABLES, simulate
 from metricpower.scenario import load_scenario
 from metricpower.scenario.load import merge
@@ -55,6 +57,27 @@ def test_ledger_conservation_for_every_citizen(essay_run):
     assert essay_run.tables["ledger"].num_rows > 1_000  # a real test: ~5,000 entries
     assert (score != initial).sum() > CITIZENS // 4
     np.testing.assert_array_equal(initial + ledger_sums(essay_run), score)  # exactly
+
+
+def test_ledger_keeps_every_kept_record_in_order_across_growth_and_a_checkpoint():
+    kept = np.arange(50) % 3 != 0  # a sample: a third of the citizens not kept
+    ledger = Ledger(kept, ["r0", "r1"], ["b0"], ["s0"])
+    rng = np.random.default_rng(8)
+    want = []
+    for day in range(400):  # ~3,900 kept records: the columns grow four times
+        citizen = rng.integers(0, 50, int(rng.integers(0, 30)))
+        points = rng.integers(-50, 50, len(citizen))
+        benign = rng.random(len(citizen)) < 0.3
+        entry = ledger.append(day, citizen, day % 2, points, behaviour=0, benign=benign)
+        want += [(e, day, c, day % 2, 0, -1, p, b, False, -1) for e, c, p, b in
+                 zip(entry, citizen, points, benign, strict=True) if kept[c]]
+        if day == 200:  # a checkpoint and a resume half way
+            ledger = pickle.loads(pickle.dumps(ledger))
+            assert len(ledger._columns[0]) == len(ledger)  # no room to grow is saved
+    cols = ledger.columns()
+    assert len(ledger) == len(want) > 3_500
+    for i, name in enumerate(cols):
+        assert cols[name].tolist() == [w[i] for w in want], name
 
 
 def test_ledger_conservation_with_a_sample():

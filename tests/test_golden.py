@@ -1,21 +1,22 @@
-"""The engine's tables, pinned: a change to the engine's structure must reproduce every
-cell of every table of these runs (tests/golden/*.json, written by golden_tables.py).
+"""The engine's tables and the metrics made of them, pinned: a change to the engine's
+structure must reproduce every cell of every table of these runs, and a change to how the
+metrics are computed (faster, say) every number of their metrics.json, to the last bit
+(tests/golden/*.json, written by golden_tables.py).
 
-A planted change shows it can fail: one point more on one ledger entry changes that
-column's hash."""
+Planted changes show it can fail: one point more on one ledger entry changes that
+column's hash; one p-value a bit off is named."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
-from golden_tables import GOLDEN_RUNS, fingerprint
+from golden_tables import GOLDEN_RUNS, fingerprint, golden_run
 
 from metricpower.metrics.intensification import persistence_after_entry
-from metricpower.runs import simulate
-from metricpower.scenario import load_preset
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -29,10 +30,52 @@ GOLDEN = Path(__file__).parent / "golden"
 BOTTOM_TOTALS = {"essay_3000x60": (0, 0, 0), "essay_1200x260_variant": (35, 4, 4)}
 
 
+_runs: dict = {}
+
+
+def run_of(name: str):
+    if name not in _runs:
+        _runs[name] = golden_run(name)
+    return _runs[name]
+
+
+def differences(want, got, at: str = "") -> list[str]:
+    """Where two metrics.json values differ: keys missing on either side, or values not
+    equal (floats to the last bit; key order aside)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return [d for k in want.keys() | got.keys() for d in (
+            [f"{at}/{k}: missing"] if k not in got else [f"{at}/{k}: new"] if k not in want
+            else differences(want[k], got[k], f"{at}/{k}"))]
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [d for i, (a, b) in enumerate(zip(want, got, strict=True))
+                for d in differences(a, b, f"{at}[{i}]")]
+    same = type(want) is type(got) and want == got
+    return [] if same else [f"{at}: {want!r} -> {got!r}"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_RUNS))
+def test_metrics_match_the_golden_run(name):
+    want = json.loads((GOLDEN / f"{name}.metrics.json").read_text())
+    got = json.loads(json.dumps(run_of(name).metrics))
+    assert not differences(want, got)
+
+
+def test_metrics_comparison_sees_one_p_value_a_bit_off():
+    want = json.loads((GOLDEN / "essay_1200x260_variant.metrics.json").read_text())
+    flagged = want["processes"]["disparate_impact"]["flagged"]
+    assert flagged, "the variant's run flags disparities: the pin covers the tests' p-values"
+    got = json.loads(json.dumps(want))
+    p = got["processes"]["disparate_impact"]["flagged"][0]["p_value"]
+    off = float(np.nextafter(p, 1.0))
+    got["processes"]["disparate_impact"]["flagged"][0]["p_value"] = off
+    assert differences(want, got) == [
+        f"/processes/disparate_impact/flagged[0]/p_value: {p!r} -> {off!r}"]
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN_RUNS))
 def test_tables_match_the_golden_run(name):
     want = json.loads((GOLDEN / f"{name}.json").read_text())
-    run = simulate(load_preset("essay", overrides=GOLDEN_RUNS[name]))
+    run = run_of(name)
     got = fingerprint(run.tables)
     for table, expect in want.items():
         assert got[table]["rows"] == expect["rows"], table

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import polars as pl
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import roc_auc_score
 
 from metricpower import metrics as M
@@ -162,6 +162,18 @@ def test_roc_auc_and_spearman_match_sklearn_and_scipy():
     assert math.isnan(M.spearman(np.ones(10), np.arange(10)))
     assert M.roc_auc(labels, np.ones(1000)) == pytest.approx(0.5)
     assert math.isnan(M.roc_auc(np.ones(5, bool), np.arange(5)))
+
+
+def test_average_ranks_are_scipys_exactly_and_nans_rank_last_in_order():
+    rng = np.random.default_rng(5)
+    for x in (np.round(rng.normal(900, 40, 5000)), rng.random(5000), np.zeros(7),
+              np.array([0.0, -0.0, 1.0, -0.0])):
+        assert np.array_equal(M.average_ranks(x), rankdata(x))  # ties averaged, bit for bit
+    got = M.average_ranks([3.0, np.nan, 1.0, np.nan, 3.0])
+    assert got.tolist() == [2.5, 4.0, 1.0, 5.0, 2.5]
+    x = np.round(rng.normal(900, 40, 5000))
+    x[::10] = np.nan  # 500 NaNs: ranked after the rest, in their order
+    assert np.array_equal(M.average_ranks(x)[::10], np.arange(4501, 5001))
 
 
 def test_group_rates_match_direct_formulas():

@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +179,12 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
                 pets_confiscated=state.pets_confiscated,
                 days_labelled=state.days_labelled(sc.run.days),
                 in_ledger=engine.ledger.kept)
-    keys = dict.fromkeys(k for row in engine.daily for k in row)
-    daily = {k: [row.get(k) for row in engine.daily] for k in keys}
+    # the daily rows as columns (None where a day lacks one), in one pass over the rows
+    keys = dict.fromkeys(chain.from_iterable(engine.daily))
+    daily = {k: [None] * len(engine.daily) for k in keys}
+    for day, row in enumerate(engine.daily):
+        for k, v in row.items():
+            daily[k][day] = v
     cons = [(c, g, int(engine.applied[ci, gi])) for ci, c in enumerate(sc.consequences)
             for gi, g in enumerate(groups)]
     svc = [(s.name, g, int(engine.attempts[si, gi]), int(engine.refused[si, gi]))

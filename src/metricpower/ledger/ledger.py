@@ -25,7 +25,11 @@ class Ledger:
                  sensors: list[str]):
         self.kept = kept  # bool per citizen: their records are kept
         self.names = {"rule": rules, "behaviour": behaviours, "sensor": sensors}
-        self._chunks: list[tuple[np.ndarray, ...]] = []
+        # The kept records column by column, in arrays grown by half as records come: an
+        # append copies its rows in, and the table is a slice (thousands of appended pieces
+        # cost more to join up at the end than the run takes to write them).
+        self._columns = [np.empty(0, dtype) for dtype in DTYPES]
+        self._rows = 0
         self.next_entry = 0  # entries are numbered over everyone, kept or not
 
     def append(self, day: int, citizen: np.ndarray, rule: int | np.ndarray,
@@ -41,24 +45,30 @@ class Ledger:
         keep = self.kept[citizen]
         if not keep.any():
             return entry
-        k = int(keep.sum())
+        start = self._rows
+        end = start + int(keep.sum())
+        if end > len(self._columns[0]):
+            size = max(end, len(self._columns[0]) * 3 // 2, 1024)
+            self._columns = [np.concatenate([col[:start], np.empty(size - start, col.dtype)])
+                             for col in self._columns]
         cols = (entry, day, citizen, rule, behaviour, sensor, points, benign, misattributed,
                 reverses)
-        chunk = []
-        for value, dtype in zip(cols, DTYPES, strict=True):
+        for col, value, dtype in zip(self._columns, cols, DTYPES, strict=True):
             arr = np.asarray(value, dtype=dtype)
-            chunk.append(arr[keep] if arr.ndim else np.full(k, arr, dtype=dtype))
-        self._chunks.append(tuple(chunk))
+            col[start:end] = arr[keep] if arr.ndim else arr
+        self._rows = end
         return entry
 
     def __len__(self) -> int:
-        return sum(len(c[0]) for c in self._chunks)
+        return self._rows
+
+    def __getstate__(self) -> dict:
+        """A checkpoint holds the records, not the room left to grow."""
+        return self.__dict__ | {"_columns": [col[:self._rows] for col in self._columns]}
 
     def columns(self) -> dict[str, np.ndarray]:
-        if not self._chunks:
-            return {c: np.zeros(0, d) for c, d in zip(COLUMNS, DTYPES, strict=True)}
-        return {c: np.concatenate([ch[i] for ch in self._chunks])
-                for i, c in enumerate(COLUMNS)}
+        return {c: col[:self._rows].copy()
+                for c, col in zip(COLUMNS, self._columns, strict=True)}
 
     def table(self) -> pa.Table:
         """The records as Arrow, names as dictionary columns (null where none applies)."""

@@ -200,7 +200,8 @@ class Table:
         if expected is None:
             expected = [(n, self.declaration(n)) for n in values]
         names = [n for n, _ in expected]
-        extra = [n for n in values if n not in set(names)]
+        declared = set(names)
+        extra = [n for n in values if n not in declared]
         if extra:
             raise UndeclaredColumn(f"{self.name}: undeclared column(s) {extra}")
         missing = [n for n in names if n not in values]

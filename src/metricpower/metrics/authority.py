@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from metricpower.ledger.schema import CITIZENS, CONSEQUENCES, SERVICES
-from metricpower.metrics.common import LEVELS, frame, ratio, roc_auc, spearman
+from metricpower.metrics.common import LEVELS, average_ranks, frame, pearson, ranked_auc, ratio
 
 
 def decisions_gated(consequences, services) -> pl.DataFrame:
@@ -19,18 +19,19 @@ def decisions_gated(consequences, services) -> pl.DataFrame:
     on_service = cons.filter(pl.col(CONSEQUENCES["service"]).is_not_null())
     gated_services = on_service[CONSEQUENCES["service"]].unique().to_list()
     attempts = pl.col(SERVICES["attempts"]).cast(pl.Int64)
-    applied = (on_service.group_by(CONSEQUENCES["group"])
+    # lazy, as one query: a query's fixed cost is most of a small table's time
+    applied = (on_service.lazy().group_by(CONSEQUENCES["group"])
                .agg(changed=pl.col(CONSEQUENCES["applied"]).sum().cast(pl.Int64)))
-    per = svc.group_by(SERVICES["group"]).agg(
+    per = svc.lazy().group_by(SERVICES["group"]).agg(
         decisions=attempts.sum(),
         gated=attempts.filter(pl.col(SERVICES["service"]).is_in(gated_services)).sum(),
     ).join(applied, on="group", how="left").with_columns(pl.col("changed").fill_null(0))
     per = per.with_columns(pl.col("gated").cast(pl.Int64)).sort("group")
     total = per.select(pl.col("decisions").sum(), pl.col("gated").sum(),
                        pl.col("changed").sum()).with_columns(group=pl.lit("all"))
-    df = pl.concat([total.select(per.columns), per])
+    df = pl.concat([total.select(per.collect_schema().names()), per])
     return df.with_columns(gated_share=ratio(pl.col("gated"), pl.col("decisions")),
-                           changed_share=ratio(pl.col("changed"), pl.col("decisions")))
+                           changed_share=ratio(pl.col("changed"), pl.col("decisions"))).collect()
 
 
 def score_knowledge(citizens, conduct_median: float | None = None,
@@ -46,14 +47,17 @@ def score_knowledge(citizens, conduct_median: float | None = None,
     parts = [("all", "all", citizens)]
     for col in levels:
         if CITIZENS.has(citizens, col):
-            for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
+            groups = citizens.select(col, score, conduct).group_by(col)  # the columns read
+            for (who,), part in sorted(groups, key=lambda kv: str(kv[0][0])):
                 parts.append((col, str(who), part))
     rows = []
     for by, who, part in parts:
         s = part[score].to_numpy().astype(np.float64)
         c = part[conduct].to_numpy().astype(np.float64)
+        ranks = average_ranks(s)  # both measures rank the scores
         rows.append({"by": by, "who": who, "citizens": part.height,
-                     "spearman": spearman(s, c), "auc": roc_auc(c > median, s)})
+                     "spearman": pearson(ranks, average_ranks(c)),
+                     "auc": ranked_auc(c > median, ranks)})
     return pl.DataFrame(rows, schema={"by": pl.String, "who": pl.String,
                                       "citizens": pl.Int64, "spearman": pl.Float64,
                                       "auc": pl.Float64})

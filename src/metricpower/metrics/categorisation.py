@@ -28,14 +28,14 @@ def tier_shares(citizens, tiers: list[str], levels=LEVELS) -> pl.DataFrame:
     """Share of citizens in each tier at the end of the run, overall, by group and by
     region."""
     citizens = frame(citizens)
-    parts = []
-    for t in tiers:
-        part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
-                                    (pl.col(CITIZENS["tier"]) == t).sum().cast(pl.Int64)
-                                    .alias("in_tier")],
-                         levels)
-        parts.append(part.with_columns(tier=pl.lit(t)))
-    out = pl.concat(parts)
+    # every tier's count in one pass (columns by position: a tier may be named anything)
+    wide = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"), *[
+        (pl.col(CITIZENS["tier"]) == t).sum().cast(pl.Int64).alias(str(i))
+        for i, t in enumerate(tiers)]], levels)
+    out = wide.unpivot(on=[str(i) for i in range(len(tiers))], index=["by", "who", "citizens"],
+                       variable_name="tier", value_name="in_tier")
+    out = out.with_columns(pl.col("tier").replace_strict(
+        {str(i): t for i, t in enumerate(tiers)}, return_dtype=pl.String))
     return out.with_columns(share=ratio(pl.col("in_tier"), pl.col("citizens"))).select(
         "by", "who", "tier", "in_tier", "citizens", "share")
 
@@ -48,7 +48,8 @@ def score_gini(citizens, levels=LEVELS) -> pl.DataFrame:
     rows = [("all", "all", citizens[score].to_numpy())]
     for col in levels:
         if CITIZENS.has(citizens, col):
-            for (who,), part in sorted(citizens.group_by(col), key=lambda kv: str(kv[0][0])):
+            groups = citizens.select(col, score).group_by(col)  # the column read
+            for (who,), part in sorted(groups, key=lambda kv: str(kv[0][0])):
                 rows.append((col, str(who), part[score].to_numpy()))
     return pl.DataFrame(
         [{"by": by, "who": who, "citizens": len(s),
@@ -78,22 +79,23 @@ def list_shares(citizens, lists: list[str], levels=LEVELS) -> pl.DataFrame:
     """Share of citizens on each list at the end of the run and share ever listed during
     it, overall, by group and by region."""
     citizens = frame(citizens)
-    parts = []
-    for name in lists:
-        on = pl.col(CITIZENS["on", name])
-        ever = (pl.col(CITIZENS["days_on", name]) > 0
-                if CITIZENS.has(citizens, ("days_on", name)) else on)
-        part = by_levels(citizens, [pl.len().cast(pl.Int64).alias("citizens"),
-                                    on.sum().cast(pl.Int64).alias("on_list"),
-                                    (ever | on).sum().cast(pl.Int64).alias("ever_listed")],
-                         levels)
-        parts.append(part.with_columns(list=pl.lit(name)))
-    if not parts:
+    if not lists:
         return pl.DataFrame(schema={"by": pl.String, "who": pl.String, "list": pl.String,
                                     "citizens": pl.Int64, "on_list": pl.Int64,
                                     "ever_listed": pl.Int64, "share": pl.Float64,
                                     "ever_share": pl.Float64})
-    out = pl.concat(parts)
+    # every list's counts in one pass (columns by position: a list may be named anything)
+    aggs = [pl.len().cast(pl.Int64).alias("citizens")]
+    for i, name in enumerate(lists):
+        on = pl.col(CITIZENS["on", name])
+        ever = (pl.col(CITIZENS["days_on", name]) > 0
+                if CITIZENS.has(citizens, ("days_on", name)) else on)
+        aggs += [on.sum().cast(pl.Int64).alias(f"on {i}"),
+                 (ever | on).sum().cast(pl.Int64).alias(f"ever {i}")]
+    wide = by_levels(citizens, aggs, levels)
+    out = pl.concat([wide.select("by", "who", "citizens", on_list=pl.col(f"on {i}"),
+                                 ever_listed=pl.col(f"ever {i}"), list=pl.lit(name))
+                     for i, name in enumerate(lists)])
     return out.with_columns(share=ratio(pl.col("on_list"), pl.col("citizens")),
                             ever_share=ratio(pl.col("ever_listed"), pl.col("citizens"))).select(
         "by", "who", "list", "citizens", "on_list", "ever_listed", "share", "ever_share")

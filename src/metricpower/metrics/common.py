@@ -9,6 +9,7 @@ import weakref
 import numpy as np
 import polars as pl
 import polars.selectors as cs
+import pyarrow as pa
 
 from metricpower.ledger.schema import CITIZENS, LEDGER
 
@@ -21,6 +22,10 @@ def frame(table) -> pl.DataFrame | None:
     categorical columns as plain strings."""
     if table is None:
         return None
+    if isinstance(table, pa.Table):  # names decoded by Arrow, faster than a Polars cast
+        table = pa.table([c.cast(c.type.value_type) if pa.types.is_dictionary(c.type)
+                          and pa.types.is_string(c.type.value_type) else c
+                          for c in table.columns], names=table.column_names)
     df = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
     if isinstance(df, pl.Series):
         df = df.to_frame()
@@ -31,14 +36,15 @@ def frame(table) -> pl.DataFrame | None:
 def by_levels(df: pl.DataFrame, aggs: list[pl.Expr], levels=LEVELS) -> pl.DataFrame:
     """`aggs` over everyone (by = "all"), then per value of each column in `levels` that
     `df` has (by = "group", who = the group's name, …)."""
-    parts = [df.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
+    lazy = df.lazy()  # one query: a query's fixed cost is most of a small table's
+    parts = [lazy.select(aggs).with_columns(by=pl.lit("all"), who=pl.lit("all"))]
     for col in levels:
         if CITIZENS.has(df, col):  # a level is a declared citizens column
-            part = (df.group_by(col).agg(aggs)
+            part = (lazy.group_by(col).agg(aggs)
                     .with_columns(by=pl.lit(col), who=pl.col(col).cast(pl.String))
                     .drop(col).sort("who"))
             parts.append(part)
-    out = pl.concat(parts, how="diagonal_relaxed")
+    out = pl.concat(parts, how="diagonal_relaxed").collect()
     first = ["by", "who"]
     return out.select(first + [c for c in out.columns if c not in first])
 
@@ -48,22 +54,30 @@ def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
 
 
-#: Column totals of each daily table seen, summed once: metrics ask for one column at a
-#: time, and a table of 20,000 behaviours has 60,000 columns.
-_TOTALS: dict[int, tuple[weakref.ref, dict[str, float]]] = {}
+#: What was worked out from each table seen, by what it was: tables are not modified after
+#: a run, and several metrics ask the same of one table.
+_SEEN: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
+
+
+def once(df: pl.DataFrame, what: str, compute):
+    """`compute(df)`, worked out once per table object and `what`, and forgotten with the
+    table."""
+    key = (id(df), what)
+    hit = _SEEN.get(key)
+    if hit is None or hit[0]() is not df:
+        hit = (weakref.ref(df, lambda _, key=key: _SEEN.pop(key, None)), compute(df))
+        _SEEN[key] = hit
+    return hit[1]
 
 
 def daily_total(daily: pl.DataFrame | None, col: str) -> int:
+    """The total of one column of a daily table. Every column is summed at the first ask:
+    metrics ask for one column at a time, and a table of 20,000 behaviours has 60,000."""
     if daily is None:
         return 0
-    key = id(daily)
-    hit = _TOTALS.get(key)
-    if hit is None or hit[0]() is not daily:
-        sums = daily.select(cs.numeric().fill_null(0).sum()).row(0, named=True) \
-            if daily.height else {}
-        hit = (weakref.ref(daily, lambda _, key=key: _TOTALS.pop(key, None)), sums)
-        _TOTALS[key] = hit
-    return int(hit[1].get(col) or 0)
+    sums = once(daily, "totals", lambda d: d.select(cs.numeric().fill_null(0).sum())
+                .row(0, named=True) if d.height else {})
+    return int(sums.get(col) or 0)
 
 
 def average_ranks(x) -> np.ndarray:
@@ -72,7 +86,9 @@ def average_ranks(x) -> np.ndarray:
     n = len(x)
     if n == 0:
         return np.zeros(0)
-    order = np.argsort(x, kind="mergesort")
+    # Ties share their average rank whatever order a sort leaves them in, so the fast
+    # unstable sort gives the same ranks; NaNs (each its own rank) keep their order.
+    order = np.argsort(x, kind="mergesort" if np.isnan(x).any() else "quicksort")
     xs = x[order]
     starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
     ends = np.r_[starts[1:], n]
@@ -103,12 +119,16 @@ def roc_auc(labels, scores) -> float:
     """Area under the ROC curve of `scores` for the boolean `labels`: the chance that a
     random positive scores above a random negative (ties count one half). NaN when one
     class is empty."""
+    return ranked_auc(labels, average_ranks(scores))
+
+
+def ranked_auc(labels, ranks) -> float:
+    """`roc_auc` from the scores' `average_ranks` (for a caller that has them already)."""
     labels = np.asarray(labels, dtype=bool)
     n1 = int(labels.sum())
     n0 = len(labels) - n1
     if n1 == 0 or n0 == 0:
         return math.nan
-    ranks = average_ranks(scores)
     return float((ranks[labels].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
@@ -134,6 +154,7 @@ def citizen_evidence(citizens: pl.DataFrame, ledger: pl.DataFrame | None,
     reverses, points = pl.col(LEDGER["reverses"]), pl.col(LEDGER["points"])
     is_reversal = (reverses.is_not_null() & (reverses >= 0)
                    if LEDGER.has(ledger, "reverses") else pl.lit(False))
+    ledger = ledger.lazy()  # one query: a query's fixed cost is most of a small one's time
     pen = ledger.filter((points < 0) & ~is_reversal)
     behaviour = pl.col(LEDGER["behaviour"])
     event = behaviour.is_not_null()
@@ -154,8 +175,8 @@ def citizen_evidence(citizens: pl.DataFrame, ledger: pl.DataFrame | None,
            .agg(reversed=pl.len().cast(pl.Int64)))
     per = per.join(rev, on="citizen", how="full", coalesce=True)
     per = per.with_columns(pl.col("citizen").cast(base.schema["citizen"]))
-    return base.join(per, on="citizen", how="left").with_columns(
-        [pl.col(c).fill_null(0) for c in counts])
+    return base.lazy().join(per, on="citizen", how="left", maintain_order="left").with_columns(
+        [pl.col(c).fill_null(0) for c in counts]).collect()
 
 
 def clean(value):

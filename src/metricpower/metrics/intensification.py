@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from metricpower.ledger.schema import CITIZENS, DAILY, TIERS, TIES
-from metricpower.metrics.common import LEVELS, daily_total, frame, ratio
+from metricpower.metrics.common import LEVELS, daily_total, frame, once, ratio
 
 #: Horizons (days) of the tier mobility matrices.
 HORIZONS = (30, 90, 365)
@@ -39,26 +39,20 @@ def snapshot_pairs(days: list[int], horizon: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def _codes(col: pl.Series, tiers: list[str]) -> np.ndarray:
-    """Tier codes (0 = best, -1 = missing) from tier names or integer codes."""
-    if col.dtype.is_integer():
-        return col.fill_null(-1).to_numpy().astype(np.int64)
-    index = {t: i for i, t in enumerate(tiers)}
-    return col.cast(pl.String).replace_strict(index, default=-1, return_dtype=pl.Int64) \
-        .fill_null(-1).to_numpy()
+def _day_codes(df: pl.DataFrame, tiers: list[str]) -> dict[int, np.ndarray]:
+    """Each snapshot day's tier codes (0 = best, -1 = missing) from tier names or integer
+    codes: every day in one query, once per table (mobility and persistence both read
+    every snapshot, and a day is in many pairs)."""
+    def compute(df: pl.DataFrame) -> dict[int, np.ndarray]:
+        days = snapshot_days(df)
+        names = [TIERS["day", d] for d in days]
+        exprs = [pl.col(c) if df.schema[c].is_integer() else
+                 pl.col(c).cast(pl.String).cast(pl.Enum(tiers), strict=False).to_physical()
+                 for c in names]
+        codes = df.select([e.cast(pl.Int64).fill_null(-1) for e in exprs])
+        return {d: codes[c].to_numpy() for d, c in zip(days, names, strict=True)}
 
-
-def _day_codes(df: pl.DataFrame, tiers: list[str]):
-    """`tier_of(day)`: the tier codes of a snapshot day, each day's worked out once (a day
-    is in many pairs of snapshots)."""
-    done: dict[int, np.ndarray] = {}
-
-    def codes(day: int) -> np.ndarray:
-        if day not in done:
-            done[day] = _codes(df[TIERS["day", day]], tiers)
-        return done[day]
-
-    return codes
+    return once(df, f"tier codes {tiers}", compute)
 
 
 def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame | None:
@@ -70,7 +64,7 @@ def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame |
     if not days:
         return None
     k = len(tiers)
-    tier_of = _day_codes(df, tiers)
+    codes = _day_codes(df, tiers)
     rows = []
     for h in horizons:
         pairs = snapshot_pairs(days, h)
@@ -78,7 +72,7 @@ def mobility(tiers_table, tiers: list[str], horizons=HORIZONS) -> pl.DataFrame |
             continue
         counts = np.zeros((k, k), dtype=np.int64)
         for a, b in pairs:
-            ca, cb = tier_of(a), tier_of(b)
+            ca, cb = codes[a], codes[b]
             ok = (ca >= 0) & (cb >= 0) & (ca < k) & (cb < k)
             counts += np.bincount(ca[ok] * k + cb[ok], minlength=k * k).reshape(k, k)
         totals = counts.sum(axis=1)
@@ -113,10 +107,11 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
             on="citizen", how="left", maintain_order="left")
         for col in levels:
             if col in joined.columns:
-                names, codes = np.unique(joined[col].cast(pl.String).fill_null("?")
-                                         .to_numpy().astype(str), return_inverse=True)
-                splits[col] = (codes.astype(np.int64), names.tolist())
-    tier_of = _day_codes(df, tiers)
+                who = joined[col].cast(pl.String).fill_null("?")
+                names = who.unique().sort().to_list()
+                codes = who.cast(pl.Enum(names)).to_physical().cast(pl.Int64).to_numpy()
+                splits[col] = (codes, names)
+    at_bottom = {d: np.isin(c, worst) for d, c in _day_codes(df, tiers).items()}
     rows = []
     for h in horizons:
         pairs = snapshot_pairs(days, h)
@@ -125,13 +120,12 @@ def persistence(tiers_table, tiers: list[str], citizens=None, bottom: list[str] 
         totals = {by: (np.zeros(len(names)), np.zeros(len(names)))
                   for by, (_, names) in splits.items()}
         for a, b in pairs:
-            ca, cb = tier_of(a), tier_of(b)
-            start = np.isin(ca, worst)
-            stay = start & np.isin(cb, worst)
+            start = at_bottom[a]
+            stay = start & at_bottom[b]
             for by, (codes, names) in splits.items():
                 n0, n1 = totals[by]
-                n0 += np.bincount(codes, weights=start, minlength=len(names))
-                n1 += np.bincount(codes, weights=stay, minlength=len(names))
+                n0 += np.bincount(codes[start], minlength=len(names))
+                n1 += np.bincount(codes[stay], minlength=len(names))
         for by, (_, names) in splits.items():
             n0, n1 = totals[by]
             for k, who in enumerate(names):
@@ -153,8 +147,8 @@ def persistence_after_entry(bottom, days: int,
     bottom = frame(bottom)
     if bottom is None:
         return None
-    moves = bottom.select(pl.col("day").cast(pl.Int64), "citizen",
-                          entered=pl.col("change").cast(pl.String) == "entered")
+    moves = bottom.lazy().select(pl.col("day").cast(pl.Int64), "citizen",
+                                 entered=pl.col("change").cast(pl.String) == "entered")
     entries = moves.filter("entered").select("day", "citizen")
     checked = entries.filter(pl.col("day") + after <= days - 1)
     later = (checked.join(moves.select("citizen", moved=pl.col("day")), on="citizen")
@@ -162,9 +156,12 @@ def persistence_after_entry(bottom, days: int,
                      & (pl.col("moved") <= pl.col("day") + after))
              .group_by("citizen", "day").len())
     stayed = (checked.join(later, on=["citizen", "day"], how="left")
-              .filter(pl.col("len").fill_null(0) % 2 == 0).height)
-    return pl.DataFrame({"entered": [entries.height], "checked": [checked.height],
-                         "stayed": [stayed]},
+              .filter(pl.col("len").fill_null(0) % 2 == 0))
+    # the three counts in one call: a query's fixed cost is most of a small one's time
+    counts = [c.item() for c in pl.collect_all(
+        [entries.select(pl.len()), checked.select(pl.len()), stayed.select(pl.len())])]
+    return pl.DataFrame({"entered": [counts[0]], "checked": [counts[1]],
+                         "stayed": [counts[2]]},
                         schema={"entered": pl.Int64, "checked": pl.Int64,
                                 "stayed": pl.Int64}).with_columns(
         share=ratio(pl.col("stayed"), pl.col("checked")))

@@ -11,11 +11,11 @@ from metricpower.metrics.common import LEVELS, by_levels, frame, ratio
 SERVICE_EFFECTS = ("deny", "throttle", "reward")
 
 
-def _with_all(df: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
+def _with_all(df: pl.LazyFrame, keys: list[str], sums: list[str]) -> pl.LazyFrame:
     """Add a group = "all" row per `keys`, summing `sums`."""
     total = df.group_by(keys, maintain_order=True).agg([pl.col(c).sum() for c in sums])
     total = total.with_columns(group=pl.lit("all"))
-    return pl.concat([total.select(df.columns), df])
+    return pl.concat([total.select(df.collect_schema().names()), df])
 
 
 def group_sizes(citizens) -> pl.DataFrame:
@@ -27,14 +27,16 @@ def consequence_rates(consequences, services, citizens) -> pl.DataFrame:
     """Each consequence applied, by group and overall: for those acting on a service, per
     attempt at the service (a denial rate, a grant rate); for those acting on the citizen
     (pet confiscation, public labelling), per citizen."""
-    cons, svc = frame(consequences), frame(services)
+    # lazy, as one query: a query's fixed cost is most of a small table's time
+    cons, svc = frame(consequences).lazy(), frame(services).lazy()
     sizes = group_sizes(citizens)
     cons = cons.with_columns(pl.col(CONSEQUENCES["applied"]).cast(pl.Int64))
     svc = svc.with_columns(pl.col(SERVICES["attempts"]).cast(pl.Int64))
     group, applied, attempts = CONSEQUENCES["group"], CONSEQUENCES["applied"], \
         SERVICES["attempts"]
-    df = (cons.join(svc, on=[SERVICES["service"], SERVICES["group"]], how="left")
-          .join(sizes, on=group, how="left")
+    df = (cons.join(svc, on=[SERVICES["service"], SERVICES["group"]], how="left",
+                    maintain_order="left")
+          .join(sizes.lazy(), on=group, how="left", maintain_order="left")
           .with_columns(pl.col(attempts).fill_null(0), pl.col("citizens").fill_null(0)))
     keys = [CONSEQUENCES[k] for k in ("consequence", "effect", "service", "sanction",
                                       "provenance")]
@@ -45,7 +47,7 @@ def consequence_rates(consequences, services, citizens) -> pl.DataFrame:
         per=pl.when(on_service).then(pl.lit("attempt")).otherwise(pl.lit("citizen")),
         rate=pl.when(on_service).then(ratio(pl.col("applied"), pl.col("attempts")))
         .otherwise(ratio(pl.col("applied"), pl.col("citizens"))),
-    )
+    ).collect()
 
 
 def service_decisions(consequences, services) -> pl.DataFrame:
@@ -55,6 +57,7 @@ def service_decisions(consequences, services) -> pl.DataFrame:
     cons, svc = frame(consequences), frame(services)
     if not SERVICES.has(svc, "refused_by_others"):
         svc = svc.with_columns(refused_by_others=pl.lit(0))
+    cons, svc = cons.lazy(), svc.lazy()  # one query: its fixed cost is most of its time
     svc = svc.with_columns(pl.col(SERVICES["attempts"]).cast(pl.Int64),
                            pl.col(SERVICES["refused_by_others"]).cast(pl.Int64))
     applied, effect = pl.col(CONSEQUENCES["applied"]), pl.col(CONSEQUENCES["effect"])
@@ -64,7 +67,8 @@ def service_decisions(consequences, services) -> pl.DataFrame:
         throttled=applied.filter(effect == "throttle").sum().cast(pl.Int64),
         granted=applied.filter(effect == "reward").sum().cast(pl.Int64),
     )
-    df = svc.join(applied, on=[SERVICES["service"], SERVICES["group"]], how="left") \
+    df = svc.join(applied, on=[SERVICES["service"], SERVICES["group"]], how="left",
+                  maintain_order="left") \
         .with_columns([pl.col(c).fill_null(0) for c in ("denied", "throttled", "granted")])
     counts = [SERVICES["attempts"], "denied", "throttled", "granted",
               SERVICES["refused_by_others"]]
@@ -74,7 +78,7 @@ def service_decisions(consequences, services) -> pl.DataFrame:
                            throttle_rate=ratio(pl.col("throttled"), pl.col("attempts")),
                            grant_rate=ratio(pl.col("granted"), pl.col("attempts")),
                            refusal_rate=ratio(pl.col("refused_by_others"),
-                                              pl.col("attempts")))
+                                              pl.col("attempts"))).collect()
 
 
 def sanctioned_citizens(citizens, levels=LEVELS) -> pl.DataFrame:

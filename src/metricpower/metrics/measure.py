@@ -133,13 +133,13 @@ def _measure(run, baseline) -> dict[str, pl.DataFrame]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+# The tables read here have a few rows: reading them beats a query per lookup.
 def _by(df: pl.DataFrame, value: str, level: str = "group") -> dict:
-    return {r["who"]: r[value] for r in df.filter(pl.col("by") == level).iter_rows(named=True)}
+    return {r["who"]: r[value] for r in df.iter_rows(named=True) if r["by"] == level}
 
 
 def _all(df: pl.DataFrame, value: str):
-    rows = df.filter(pl.col("by") == "all")
-    return rows[value][0] if rows.height else None
+    return next((r[value] for r in df.iter_rows(named=True) if r["by"] == "all"), None)
 
 
 def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
@@ -179,14 +179,15 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
 
     ts = m["tier_shares"].filter(pl.col("by") == "all")
     lsz = m["list_sizes_over_time"]
+    # groups in the order they come (the scenario's), so metrics.json is the same each run
+    by_list = [(name, g) for (name,), g in lsz.group_by("list", maintain_order=True)]
     s["categorisation"] = {
         "tier_shares": dict(zip(ts["tier"], ts["share"], strict=True)),
         "score_gini": _all(m["score_gini"], "gini"),
         "score_gini_by_group": _by(m["score_gini"], "gini"),
         "mean_score_by_group": _by(m["score_gini"], "mean_score"),
-        "list_sizes_final": {name: int(g.sort("day")["size"][-1])
-                             for (name,), g in lsz.group_by("list")},
-        "list_sizes_peak": {name: int(g["size"].max()) for (name,), g in lsz.group_by("list")},
+        "list_sizes_final": {name: int(g.sort("day")["size"][-1]) for name, g in by_list},
+        "list_sizes_peak": {name: int(g["size"].max()) for name, g in by_list},
         "ever_listed_share": {r["list"]: r["ever_share"] for r in m["list_shares"].filter(
             pl.col("by") == "all").iter_rows(named=True)},
         "list_entries": {name: daily_total(daily, f"entered_{name}") for name in
@@ -232,7 +233,7 @@ def summary(run, tables: dict[str, pl.DataFrame] | None = None) -> dict:
         stay = mob.filter(pl.col("from_tier") == pl.col("to_tier"))
         i["tier_persistence"] = {str(h): {r["from_tier"]: r["share"] for r in
                                           g.iter_rows(named=True)}
-                                 for (h,), g in stay.group_by("horizon")}
+                                 for (h,), g in stay.group_by("horizon", maintain_order=True)}
     i["bottom_tiers"] = bottom_tiers(sc)
     if "persistence" in m:
         per = m["persistence"].filter(pl.col("by") == "all")

@@ -87,10 +87,11 @@ class Association(Response):
 def tie_log(changes: list[tuple]) -> dict[str, np.ndarray]:
     parts = changes or [(0, np.zeros(0, np.int64), np.zeros(0, np.int64), False,
                          np.zeros(0, bool))]
+    sizes = [len(p[1]) for p in parts]
     return {
-        "day": np.concatenate([np.full(len(p[1]), p[0], np.int16) for p in parts]),
+        "day": np.repeat(np.array([p[0] for p in parts], np.int16), sizes),
         "citizen": np.concatenate([p[1] for p in parts]).astype(np.int64),
         "friend": np.concatenate([p[2] for p in parts]).astype(np.int64),
-        "formed": np.concatenate([np.full(len(p[1]), p[3]) for p in parts]),
+        "formed": np.repeat(np.array([p[3] for p in parts], bool), sizes),
         "public": np.concatenate([p[4] for p in parts]).astype(bool),
     }
