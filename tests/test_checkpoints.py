@@ -152,6 +152,9 @@ def _interrupted(tmp_path: Path) -> Path:
     (lambda b: b[:-100] + bytes(100), "corrupt"),
     (lambda b: b[:30] + b"{" + b[31:], "header is damaged"),
     (lambda b: b"", "not a metricpower checkpoint"),
+    # The format before the ledger's growing columns: its state would load, then fail.
+    (lambda b: b.replace(b"checkpoint 2\n", b"checkpoint 1\n", 1),
+     "written in checkpoint format 1, this program reads format 2"),
 ])
 def test_a_damaged_checkpoint_is_refused(tmp_path, damage, message):
     out = _interrupted(tmp_path)

@@ -33,7 +33,10 @@ from pathlib import Path
 from metricpower.engine import Engine
 from metricpower.scenario import Scenario, load_scenario, to_toml
 
-MAGIC = b"metricpower checkpoint 1\n"
+#: The format's number goes up when the state's layout changes within a version (2: the
+#: ledger keeps its records in growing columns), so an older checkpoint is refused by name.
+FORMAT = 2
+MAGIC = f"metricpower checkpoint {FORMAT}\n".encode()
 CHECKPOINT, SCENARIO, RUN = "checkpoint.pkl", "scenario.toml", "run.json"
 #: The most of a run's time that automatic checkpoints may take; and the least time
 #: between two (a run shorter than that is quicker to run again than to checkpoint).
@@ -180,6 +183,11 @@ def read(path: Path) -> tuple[dict, memoryview]:
     """A checkpoint's header and state, checked whole (refused if truncated or altered)."""
     data = path.read_bytes()
     if not data.startswith(MAGIC):
+        older = data.split(b"\n", 1)[0].removeprefix(b"metricpower checkpoint ")
+        if older.isdigit():
+            raise CheckpointError(f"{path}: written in checkpoint format {older.decode()}, "
+                                  f"this program reads format {FORMAT}; cannot resume "
+                                  "(run it again from the start)")
         raise CheckpointError(f"{path}: not a metricpower checkpoint (or an unknown format)")
     line_end = data.find(b"\n", len(MAGIC))
     try:
