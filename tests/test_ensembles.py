@@ -253,12 +253,16 @@ def test_cli_ensemble_and_compare_with_seeds(tmp_path):
                               "--days", "10", "--workers", "1", "--out", str(tmp_path / "e")])
     assert res.exit_code == 0, res.output
     assert "95%" in res.output and (tmp_path / "e" / "results.parquet").is_file()
+    # Headline metrics under the reader's names, not metrics.json's keys.
+    assert "penalties.tot" not in res.output and "sanctions_tot" not in res.output
+    assert "sanctions" in res.output
     res = runner.invoke(app, ["ensemble", "essay", "--seeds", "2", "--citizens", "400",
                               "--days", "10", "--out", str(tmp_path / "e")])
     assert res.exit_code == 2 and "--resume" in res.output
     res = runner.invoke(app, ["compare", "essay", "null", "--seeds", "3", "--citizens", "500",
                               "--days", "15", "--workers", "2", "--out", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
+    assert "sanctions applied" in res.output and "sanctions total" not in res.output
     results = Results(tmp_path / "c")
     e = results.effects()
     # null sanctions nobody: the paired effect on sanctions is A's own count, seed by seed

@@ -369,6 +369,7 @@ def _print_summary(results) -> None:
 
     from metricpower.ensembles.results import EFFECTS
     from metricpower.report.ensemble import interval
+    from metricpower.report.labels import metric_label
 
     if results.kind == "compare":
         effects = results.effects()
@@ -377,7 +378,7 @@ def _print_summary(results) -> None:
         table.add_column("effect")
         table.add_column("A − B", justify="right")
         for r in effects.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True):
-            table.add_row(r["metric"].removeprefix("effects.").replace("_", " "),
+            table.add_row(escape(metric_label(r["metric"].removeprefix("effects."))),
                           interval(r["mean"], r["lo"], r["hi"]))
         out.print(table)
         out.print(f"tidy table: [bold]{results.out / 'results.parquet'}[/]  "
@@ -388,7 +389,7 @@ def _print_summary(results) -> None:
     table = Table(title=f"{results!r}: mean [95% interval, within the metric's range]")
     table.add_column("arm")
     for m in metrics:
-        table.add_column(m, justify="right")
+        table.add_column(escape(metric_label(m)), justify="right")
     arms = list(dict.fromkeys(rows["arm"])) if "arm" in rows.columns else results.arms
     for arm in arms:
         mine = rows.filter(pl.col("arm") == arm) if "arm" in rows.columns else rows
