@@ -220,8 +220,14 @@ def test_the_report_and_pages_say_how_intervals_are_made(compared):
     assert esc(INTERVAL) in html
     row = compared.summary().filter((pl.col("arm") == "essay") & (
         pl.col("metric") == "penalties.misattributed_per_100k")).row(0, named=True)
-    assert interval(row["mean"], row["lo"], row["hi"]).split("[")[1].startswith("0,")
-    assert interval(row["mean"], row["lo"], row["hi"]) in html
+    key = "penalties.misattributed_per_100k"
+    assert interval(key, row["mean"], row["lo"], row["hi"]).split("[")[1].startswith("0,")
+    assert interval(key, row["mean"], row["lo"], row["hi"]) in html
+    # A share is written as a percentage, as the dashboard writes it.
+    share = compared.summary().filter((pl.col("arm") == "essay") & (
+        pl.col("metric") == "penalties.benign_context_share")).row(0, named=True)
+    shown = interval("penalties.benign_context_share", share["mean"], share["lo"], share["hi"])
+    assert shown.count("%") == 3 and shown in html, shown
     loaded = LoadedEnsemble("c", compared.out, compared.plan, compared.table())
     page = ensemble_page(loaded, loaded.summary(), compared.effects())
     assert esc(INTERVAL) in page

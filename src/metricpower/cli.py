@@ -379,7 +379,7 @@ def _print_summary(results) -> None:
         table.add_column("A − B", justify="right")
         for r in effects.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True):
             table.add_row(escape(metric_label(r["metric"].removeprefix("effects."))),
-                          interval(r["mean"], r["lo"], r["hi"]))
+                          interval(r["metric"], r["mean"], r["lo"], r["hi"]))
         out.print(table)
         out.print(f"tidy table: [bold]{results.out / 'results.parquet'}[/]  "
                   f"report: [bold]{results.out / 'report.html'}[/]")
@@ -393,7 +393,7 @@ def _print_summary(results) -> None:
     arms = list(dict.fromkeys(rows["arm"])) if "arm" in rows.columns else results.arms
     for arm in arms:
         mine = rows.filter(pl.col("arm") == arm) if "arm" in rows.columns else rows
-        cells = {r["metric"]: interval(r["mean"], r["lo"], r["hi"])
+        cells = {r["metric"]: interval(r["metric"], r["mean"], r["lo"], r["hi"])
                  for r in mine.iter_rows(named=True)}
         table.add_row(arm, *(cells.get(m, "") for m in metrics))
     out.print(table)

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from metricpower.ensembles.results import EFFECTS
 from metricpower.ensembles.stats import INTERVAL as MEANS
-from metricpower.report.html import esc, figure, num, page, section, table
-from metricpower.report.labels import PALETTE, metric_label
+from metricpower.report.html import esc, figure, page, section, table
+from metricpower.report.labels import PALETTE, estimate, metric_label
 
 # Interval plots stay in Matplotlib (the run report's figures are SVG written directly,
 # see svg.py); drawn at twice the screen's density so that their labels read sharply.
@@ -42,14 +42,16 @@ INTERVAL = (f"Intervals: {MEANS}. Effects are paired differences from the baseli
             "the same seeds and populations.")
 
 
-def _fmt(x) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return num(x, 0) if abs(x) >= 100 else f"{x:,.4g}"
+def interval(metric: str, mean, lo, hi) -> str:
+    """A mean and its interval written as the dashboard writes them (`labels.estimate`:
+    shares as percentages, to the precision the interval supports)."""
+    m, a, b = estimate(metric, [mean, lo, hi])
+    return f"{m} [{a}, {b}]"
 
 
-def interval(mean, lo, hi) -> str:
-    return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
+def _span(metric: str, x) -> str:
+    """How far a mean moves: in the metric's unit, a share's in percentage points."""
+    return estimate(metric, [x], sign=True)[0].lstrip("+±")
 
 
 def _grid(n: int, width: float = 9.0, height: float = 2.6, sharey: bool = False):
@@ -156,8 +158,8 @@ def render(results) -> str:
     if sens.height:
         top = sens.group_by("metric", maintain_order=True).first()
         lines = [f"<b>{esc(metric_label(r['metric']))}</b> moves most with "
-                 f"<b>{esc(r['parameter'])}</b> (its mean spans {_fmt(r['range'])} across "
-                 "that parameter's values)."
+                 f"<b>{esc(r['parameter'])}</b> (its mean spans "
+                 f"{_span(r['metric'], r['range'])} across that parameter's values)."
                  for r in top.iter_rows(named=True)]
         parts.append(section("sensitivity", "Which parameters move the headline numbers",
                              "The range of each headline metric's mean across each "
@@ -171,8 +173,9 @@ def render(results) -> str:
 def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str:
     headline = [m for m in headline if not m.startswith("effects.")]
     head = summary.filter(pl.col("metric").is_in(headline)).with_columns(
-        shown=pl.struct("mean", "lo", "hi").map_elements(
-            lambda r: interval(r["mean"], r["lo"], r["hi"]), return_dtype=pl.String))
+        shown=pl.struct("metric", "mean", "lo", "hi").map_elements(
+            lambda r: interval(r["metric"], r["mean"], r["lo"], r["hi"]),
+            return_dtype=pl.String))
     lines = [f"Every number is a mean over {len(results.plan['seeds'])} seeds (fewer where a "
              "metric is undefined on some), with its 95% interval in brackets."]
     head = head.with_columns(pl.col("metric").replace_strict(
@@ -194,7 +197,7 @@ def _metrics_section(results, summary: pl.DataFrame, headline: list[str]) -> str
 def _effects_section(results, effects: pl.DataFrame) -> str:
     own = effects.filter(pl.col("metric").str.starts_with("effects."))
     lines = [f"<b>{esc(metric_label(r['metric']))}</b>: "
-             f"{interval(r['mean'], r['lo'], r['hi'])} (n = {r['n']} seeds)"
+             f"{interval(r['metric'], r['mean'], r['lo'], r['hi'])} (n = {r['n']} seeds)"
              for r in own.filter(pl.col("metric").is_in(EFFECTS)).iter_rows(named=True)]
     metrics = [m for m in EFFECTS if m in set(own["metric"])]
     return section("effects", f"What {results.arms[0]} caused against {results.arms[1]}",
