@@ -551,3 +551,18 @@ def test_full_comparison_report_from_the_compare_page(server):
         assert f'id="{fid}"' in report, fid
     penalties = load_run(runs / "essay-full").metrics["penalties"]["total"]
     assert f"<td>{penalties:,}</td>" in page and f"<td>{penalties:,}</td>" in report
+
+
+def test_a_run_changed_since_it_was_written_is_an_error_page(server):
+    """The dashboard checks a run against its manifest when it first reads it: a table
+    altered after the run was written (here a copy of `null` with its daily table
+    cut short) gets a page naming the file, not numbers read from it."""
+    base, runs = server
+    broken = runs / "null-altered"
+    shutil.copytree(runs / "null", broken)
+    daily = broken / "daily.parquet"
+    daily.write_bytes(daily.read_bytes()[:-10])
+    status, body = get(base + "/run/null-altered")
+    assert status == 422 and "daily.parquet" in body and "cannot be read" in body, body
+    assert get(base + "/run/null")[0] == 200
+    shutil.rmtree(broken)

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq  # not inside the first request that reads a run)
 
 from metricpower.runs import Run
 from metricpower.scenario import Scenario, load_scenario
+from metricpower.store import verify
 
 #: Files that mark a folder the dashboard lists, and the kind each marks. A run has its
 #: scenario and metrics; a comparison its comparison.json; an ensemble or a sweep its
@@ -168,6 +169,9 @@ class RunsFolder:
 
 
 def _load(path: Path) -> LoadedRun:
+    # Checked against its manifest once, when first read (then cached): a file changed,
+    # truncated or missing since the run was written is an error page, not numbers.
+    verify(path)
     scenario = load_scenario(path / "scenario.toml")
     metrics = json.loads((path / "metrics.json").read_text())
     tables = {}
