@@ -45,13 +45,22 @@ def _refuse(self, *args, **kwargs):
     raise TypeError("a NumPy function was called on an array-api-strict array")
 
 
-@pytest.fixture(scope="module")
-def strict_engine():
+def _strict_run(overrides=SMALL):
     # array-api-strict arrays still convert silently to NumPy (`__array__`), so a NumPy
     # call on one would go unnoticed; here it raises. The backend converts by DLPack.
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(type(xps.asarray(0)), "__array__", _refuse)
-        return _run(ArrayApiStrictBackend())
+        return _run(ArrayApiStrictBackend(), overrides)
+
+
+def _on_both(overrides):
+    """The run on NumPy and on array-api-strict."""
+    return [_run(NumpyBackend(), overrides), _strict_run(overrides)]
+
+
+@pytest.fixture(scope="module")
+def strict_engine():
+    return _strict_run()
 
 
 def test_a_numpy_call_on_a_strict_array_is_refused():
@@ -104,12 +113,7 @@ def test_the_validity_mechanics_on_array_api_strict_give_the_same_tables():
     """List withdrawal on appeal (EventWindow.withdraw, the list's grounds), expiry,
     thresholds counted act by act and deterrence by what an act would cost give on
     array-api-strict exactly the tables they give on NumPy."""
-    runs = []
-    for backend in (NumpyBackend(), ArrayApiStrictBackend()):
-        with pytest.MonkeyPatch.context() as mp:
-            if backend.name == "array-api-strict":
-                mp.setattr(type(xps.asarray(0)), "__array__", _refuse)
-            runs.append(_run(backend, VALIDITY))
+    runs = _on_both(VALIDITY)
     for run in runs:
         run.host()
     want, got = (fingerprint(_tables(run)) for run in runs)
@@ -164,12 +168,7 @@ def test_a_dated_change_mid_run_gives_the_same_tables_on_array_api_strict():
               "changes": [{"name": "cap_jaywalking", "date": dt.date(2020, 1, 21),
                            "provenance": "hypothetical",
                            "rules": [{"name": "jaywalking", "cap": 10}]}]}
-    runs = []
-    for backend in (NumpyBackend(), ArrayApiStrictBackend()):
-        with pytest.MonkeyPatch.context() as mp:
-            if backend.name == "array-api-strict":
-                mp.setattr(type(xps.asarray(0)), "__array__", _refuse)
-            runs.append(_run(backend, capped))
+    runs = _on_both(capped)
     assert isinstance(runs[1].state.rule_total["jaywalking"], type(xps.asarray(0)))
     for run in runs:
         run.host()
