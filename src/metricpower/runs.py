@@ -19,7 +19,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from itertools import chain
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.memory import MemoryTooSmall, check_memory
 from metricpower.population import Population, build_population
 from metricpower.scenario import Scenario, ScenarioError, load_scenario, to_toml
-from metricpower.store import OutputError, verify, write_run
+from metricpower.store import OutputError, program_version, verify, write_run, write_table
 
 #: The tables of a run directory, as the results schema declares them.
 TABLES = tuple(RESULTS)
@@ -85,14 +84,14 @@ class Run:
         def fill(tmp: Path) -> dict:
             (tmp / "scenario.toml").write_text(to_toml(self.scenario))
             for name in TABLES:
-                pq.write_table(self.tables[name], tmp / f"{name}.parquet")
+                write_table(self.tables[name], tmp / f"{name}.parquet")
             (tmp / "metrics.json").write_text(json.dumps(self.metrics, indent=2))
             if report:
                 from metricpower.report import write_report
 
                 write_report(self, tmp / "report.html")
             rs = self.scenario.run
-            return {"version": version("metricpower"), "scenario": self.scenario.name,
+            return {"version": program_version(), "scenario": self.scenario.name,
                     "scenario_sha256": hashlib.sha256(
                         (tmp / "scenario.toml").read_bytes()).hexdigest(),
                     "seed": rs.seed, "citizens": rs.citizens, "days": rs.days}

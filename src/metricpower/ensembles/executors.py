@@ -15,10 +15,11 @@ from metricpower.ensembles.member import run_group
 
 #: What a worker imports before its first member: metricpower's modules, pandas, which
 #: PyArrow looks up the first time it converts a list (half a second, where it is
-#: installed; a module that is missing is passed over), and `warm`, which loads the
-#: compiled kernels a population's build uses.
+#: installed; a module that is missing is passed over), threadpoolctl, which each pool
+#: worker's `share_cores` calls as it starts, and `warm`, which loads the compiled
+#: kernels a population's build uses.
 PRELOAD = ["metricpower.ensembles.member", "metricpower.runs", "metricpower.metrics",
-           "metricpower.compare", "pandas", "metricpower.ensembles.warm"]
+           "metricpower.compare", "pandas", "threadpoolctl", "metricpower.ensembles.warm"]
 
 
 def preload() -> None:

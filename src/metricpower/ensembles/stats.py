@@ -31,8 +31,12 @@ def t_interval(frame: pl.LazyFrame | pl.DataFrame, by: list[str], value: str = "
     out = (frame.lazy().group_by(by, maintain_order=True)
            .agg(n=pl.col(value).count(), mean=pl.col(value).mean(), sd=pl.col(value).std())
            .collect())
-    q = [float(st.t.ppf(0.5 + LEVEL / 2, n - 1)) if n > 1 else float("nan")
-         for n in out["n"].to_list()]
+    # One quantile per distinct number of members, not per row: SciPy's call costs some
+    # 0.1 ms, and an ensemble's summary has hundreds of rows with the same n.
+    ns = out["n"].to_list()
+    quantile = {n: float(st.t.ppf(0.5 + LEVEL / 2, n - 1)) if n > 1 else float("nan")
+                for n in set(ns)}
+    q = [quantile[n] for n in ns]
     half = pl.Series("q", q) * out["sd"] / out["n"].cast(pl.Float64).sqrt()
     return out.with_columns(lo=pl.col("mean") - half, hi=pl.col("mean") + half)
 
