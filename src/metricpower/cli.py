@@ -275,6 +275,8 @@ def compare_cmd(
 ) -> None:
     """Compare two policies on the same population and seed (common random numbers): every
     metric for both, and the difference the policy makes."""
+    if seeds and seeds > 1:  # one seed: one process runs both sides
+        _start_pool(ray, address, workers)
     from metricpower.compare import NotComparable, compare, describe, sides
     from metricpower.ensembles import ExtraMissing, PlanError
 
@@ -338,6 +340,15 @@ def compare_cmd(
 
 
 # ---------------------------------------------------------------- ensembles and sweeps
+def _start_pool(ray: bool, address: str | None, workers: int | None) -> None:
+    """Start the process pool's fork server first thing, when the pool will run members:
+    its imports then run beside this process's own (`metricpower.forkserver`)."""
+    from metricpower.forkserver import cores, start
+
+    if not (ray or address) and (workers or cores()) > 1:
+        start()
+
+
 def _executor_options(ray: bool, address: str | None, workers: int | None) -> dict:
     from metricpower.ensembles import executor_of
 
@@ -418,6 +429,8 @@ def ensemble(
 ) -> None:
     """Run a scenario on N seeds: every metric's mean with its 95% interval, one tidy table
     (member, seed, metric, value), each member's run directory."""
+    if seeds > 1:
+        _start_pool(ray, address, workers)
     from metricpower.ensembles import ExtraMissing, PlanError
     from metricpower.ensembles import ensemble as run_ensemble
 
@@ -454,6 +467,7 @@ def sweep(
     """Run a grid of overrides over scenario keys, every arm on the same seeds and
     populations (common random numbers): metrics with intervals, effects against the
     baseline arm, which parameters move the headline numbers."""
+    _start_pool(ray, address, workers)
     from metricpower.ensembles import ExtraMissing, PlanError
     from metricpower.ensembles import sweep as run_sweep
 

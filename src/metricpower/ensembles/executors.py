@@ -7,19 +7,11 @@ them to disk.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
 from metricpower.ensembles.member import run_group
-
-#: What a worker imports before its first member: metricpower's modules, pandas, which
-#: PyArrow looks up the first time it converts a list (half a second, where it is
-#: installed; a module that is missing is passed over), threadpoolctl, which each pool
-#: worker's `share_cores` calls as it starts, and `warm`, which loads the compiled
-#: kernels a population's build uses.
-PRELOAD = ["metricpower.ensembles.member", "metricpower.runs", "metricpower.metrics",
-           "metricpower.compare", "pandas", "threadpoolctl", "metricpower.ensembles.warm"]
+from metricpower.forkserver import PRELOAD, cores, start
 
 
 def preload() -> None:
@@ -35,10 +27,6 @@ def preload() -> None:
 
 class ExtraMissing(RuntimeError):
     """An optional dependency is not installed; the message names the extra."""
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def share_cores(threads: int) -> None:
@@ -83,13 +71,10 @@ class LocalPool(Executor):
             for t in tasks:
                 yield run_group(*t)
             return
-        import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         if self.pool is None:
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(PRELOAD)
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=start(),
                                             initializer=share_cores,
                                             initargs=(max(1, cores() // self.workers),))
         pending = {self.pool.submit(run_group, *t) for t in tasks}
