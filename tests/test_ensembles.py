@@ -316,3 +316,26 @@ def test_a_killed_sweep_resumes_to_the_same_table(tmp_path, small_sweep):
     assert res.exit_code == 0, res.output
     assert len(manifest.read_text().splitlines()) == 6
     assert pl.read_parquet(out / "results.parquet").equals(small_sweep.table())
+
+
+# ---------------------------------------------------------------- the pool's start
+@pytest.mark.parametrize("command", [
+    ["ensemble", "essay", "--seeds", "2"],
+    ["sweep", "essay", "--grid", str(ROOT / "examples" / "sweep.toml")],
+    ["compare", "essay", "null", "--seeds", "2"],
+])
+def test_pool_commands_start_the_fork_server_before_importing_the_ensembles(tmp_path,
+                                                                          command):
+    """The fork server's imports take seconds; started before the command imports the
+    ensembles package they run beside its imports. Here `start` only records whether that
+    package was loaded; the command then stops on an --out that is a file."""
+    (tmp_path / "file").write_text("mine")
+    code = ("import sys\nimport metricpower.forkserver as f\nseen = []\n"
+            "f.start = lambda: seen.append('metricpower.ensembles' in sys.modules)\n"
+            "from metricpower.cli import app\n"
+            f"try:\n    app({[*command, '--workers', '2', '--out', str(tmp_path / 'file')]!r})\n"
+            "except SystemExit as e:\n    print(seen, e.code)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["[False]", "2"], out.stdout + out.stderr
+    assert (tmp_path / "file").read_text() == "mine"
