@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from metricpower.engine.backend import Backend, namespace
+from metricpower.engine.members import Members
 from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
-from metricpower.streams import Streams
 
 #: Behaviours driven by income are drawn at HEADROOM times their base rates, so that
 #: income feedback can raise a citizen's rate up to that factor and runs with and
@@ -100,8 +100,7 @@ class Sampler:
 
     def draw(self, rng: np.random.Generator, extra: int):
         """One day's candidates: citizens, the base chance each is real (rate / bound),
-        and `1 + extra` uniforms each (the first decides acceptance), as the backend's
-        arrays."""
+        and `1 + extra` uniforms each (the first decides acceptance), in NumPy."""
         point = rng.random(rng.poisson(self.total)) * self.total
         band = self.line.searchsorted(point, side="right")
         offset = ((point - self.before[band]) / self.bound64[band]).astype(np.int64)
@@ -109,8 +108,7 @@ class Sampler:
         cand = place if self.order is None else self.order[place].astype(np.int64)
         chance = self.rate[cand] / self.bound[band]
         u = rng.random((1 + extra, len(cand)), dtype=np.float32)
-        to = self.backend.asarray
-        return to(cand), to(chance), to(u)
+        return cand, chance, u
 
 
 def false_match_rates(scenario: Scenario, citizens: Citizens):
@@ -154,26 +152,30 @@ class Events:
 
 
 class Observer:
-    """Draws a day's occurrences and observations for every behaviour."""
+    """Draws a day's occurrences and observations for every behaviour: each member's from
+    its own streams, on samplers of its own population (rates are relative to its own
+    mean), its citizens' draws in the order its own run makes them."""
 
-    def __init__(self, scenario: Scenario, citizens: Citizens, streams: Streams,
-                 backend: Backend):
-        self.citizens, self.streams, self.backend = citizens, streams, backend
-        self.n = len(citizens)
+    def __init__(self, scenario: Scenario, members: Members, backend: Backend):
+        self.members, self.backend = members, backend
+        self.n = int(members.start[-1])
         self.behaviours = scenario.behaviours
         sensor_index = {s.name: i for i, s in enumerate(scenario.sensors)}
         self.headroom = [HEADROOM if "income" in b.drivers else 1.0 for b in self.behaviours]
-        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), backend, h)
-                        for b, h in zip(self.behaviours, self.headroom, strict=True)]
+        #: Per member: a sampler per behaviour, and the cameras' false matches.
+        self.sampler = [[Sampler(rates(c, b.rate, b.drivers, b.requires), backend, h)
+                         for b, h in zip(self.behaviours, self.headroom, strict=True)]
+                        for c in members.populations]
+        self.false_match = [[(si, bi, f"falsematch:{scenario.sensors[si].name}:"
+                              f"{self.behaviours[bi].name}", Sampler(rate, backend))
+                             for si, bi, rate in false_match_rates(scenario, c)]
+                            for c in members.populations]
         self.sensor_ids = [[sensor_index[s] for s in b.sensors] for b in self.behaviours]
         # Chance that sensor s sees an act, where each citizen lives.
-        urban = citizens.urban
+        urban = np.concatenate([c.urban for c in members.populations])
         self.seen = [backend.asarray(
             np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
             * np.float32(s.detection)) for s in scenario.sensors]
-        self.false_match = [(si, bi, f"falsematch:{scenario.sensors[si].name}:"
-                             f"{self.behaviours[bi].name}", Sampler(rate, backend))
-                            for si, bi, rate in false_match_rates(scenario, citizens)]
         self.xp = backend.namespace(backend.asarray(np.zeros(0)))
 
     def occurrences(self, day: int, bi: int,
@@ -186,13 +188,19 @@ class Observer:
         Only candidates that some propensity could make real get the further uniforms;
         which those are does not depend on the propensity, so the draws stay shared."""
         b = self.behaviours[bi]
-        rng = self.streams.rng(f"occur:{b.name}", day)
-        cand, p, u = self.sampler[bi].draw(rng, 0)
-        # The headroom is a power of two: a float32 product, exactly as in float32.
-        possible = u[0, :] < p * self.headroom[bi]
-        cand, p, u0 = cand[possible], p[possible], u[0, :][possible]
-        extra = self.backend.asarray(
-            rng.random((1 + len(self.sensor_ids[bi]), cand.shape[0]), dtype=np.float32))
+        sensors = len(self.sensor_ids[bi])
+        parts = []
+        for m, rng in enumerate(self.members.rngs(f"occur:{b.name}", day)):
+            cand, p, u = self.sampler[m][bi].draw(rng, 0)
+            # The headroom is a power of two: a float32 product, exactly as in float32.
+            possible = u[0, :] < p * self.headroom[bi]
+            extra = rng.random((1 + sensors, int(possible.sum())), dtype=np.float32)
+            parts.append((cand[possible] + self.members.start[m], p[possible],
+                          u[0, :][possible], extra))
+        cand, p, u0, extra = (np.concatenate([part[k] for part in parts], axis=-1)
+                              for k in range(4))
+        to = self.backend.asarray
+        cand, p, u0, extra = to(cand), to(p), to(u0), to(extra)
         would = u0 < p
         keep = would if propensity is None else u0 < p * propensity(cand)
         return cand, keep, would, extra[0, :] < b.benign_share, extra[1:, :]
@@ -219,17 +227,23 @@ class Observer:
     def false_matches(self, day: int) -> dict[int, Events]:
         """Cameras charging citizens who did nothing, by the behaviour they are charged
         with (among those who could have done it when the run began: the occur stage
-        drops those who no longer can)."""
-        xp = self.xp
-        out: dict[int, list[Events]] = {}
-        for si, bi, stream, sampler in self.false_match:
-            cand, p, u = sampler.draw(self.streams.rng(stream, day), 0)
-            hit = cand[u[0, :] < p]
+        drops those who no longer can); member after member."""
+        out: dict[int, list[np.ndarray]] = {}
+        sensor: dict[int, list[np.ndarray]] = {}
+        for m, matches in enumerate(self.false_match):
+            for si, bi, stream, sampler in matches:
+                cand, p, u = sampler.draw(self.members.streams[m].rng(stream, day), 0)
+                hit = cand[u[0, :] < p] + self.members.start[m]
+                out.setdefault(bi, []).append(hit)
+                sensor.setdefault(bi, []).append(np.full(len(hit), si, np.int16))
+        xp, to = self.xp, self.backend.asarray
+        events = {}
+        for bi, hits in out.items():
+            hit = to(np.concatenate(hits))
             k = hit.shape[0]
-            out.setdefault(bi, []).append(Events(
-                hit, xp.full(k, si, dtype=xp.int16), xp.zeros(k, dtype=xp.bool),
-                xp.ones(k, dtype=xp.bool)))
-        return {bi: concat(ev) for bi, ev in out.items()}
+            events[bi] = Events(hit, to(np.concatenate(sensor[bi])),
+                                xp.zeros(k, dtype=xp.bool), xp.ones(k, dtype=xp.bool))
+        return events
 
 
 def concat(events: list[Events]) -> Events:
