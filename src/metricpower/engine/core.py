@@ -124,6 +124,7 @@ class Engine(Carrier):
                              None if self.members.one else self.members.of)
         self._build([])
         self.daily: list[dict] = []
+        self._by_member: list[list[dict]] | None = None
         self.stage_seconds = dict.fromkeys((s.name for s in self.stages), 0.0)
 
     @classmethod
@@ -259,6 +260,23 @@ class Engine(Carrier):
         """The response `name` if the scenario switches it on, else None."""
         return next((r for r in self.responses if r.name == name), None)
 
+    def _daily_by_member(self) -> list[list[dict]]:
+        """The daily rows of each member (a row holds one value per member), worked out
+        once for all members: column by column, not value by value."""
+        if self._by_member is None:
+            rows: list[list[dict]] = [[{} for _ in self.daily]
+                                      for _ in range(self.members.count)]
+            for day, row in enumerate(self.daily):
+                for key, v in row.items():
+                    if v is None or isinstance(v, int | float):
+                        for mine in rows:
+                            mine[day][key] = v
+                    else:
+                        for mine, x in zip(rows, v.tolist(), strict=True):
+                            mine[day][key] = x
+            self._by_member = rows
+        return self._by_member
+
     def member(self, m: int) -> Recorded:
         """What member `m`'s run recorded, as its own run would have it (citizens
         numbered from 0; after `host`)."""
@@ -272,9 +290,7 @@ class Engine(Carrier):
         labelling = self.response("labelling")
         association = self.response("association")
         ties = association.tie_log() if association is not None else tie_log([])
-        daily = self.daily if mb.one else [
-            {k: v if v is None or isinstance(v, int | float) else v[m].item()
-             for k, v in row.items()} for row in self.daily]
+        daily = self.daily if mb.one else self._daily_by_member()[m]
         attempts = host(self.consequences.attempts)[m]
         return Recorded(
             scenario=mb.scenarios[m], citizens=mb.populations[m], n=b - a,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from metricpower.engine.effects import EFFECTS
-from metricpower.engine.observe import Sampler, rates
+from metricpower.engine.observe import Sampler, Samplers, rates
 from metricpower.engine.stages.base import Stage, Today
 
 
@@ -26,10 +26,12 @@ class Consequences(Stage):
                                    if e.on_service and e.consequence.service == s.name),
                                   key=lambda e: (not e.sanction, e.index))
                            for s in sc.services]
-        # Per member of the engine, a demand sampler per service (rates relative to the
+        # Per service, a demand sampler per member of the engine (rates relative to the
         # member's own mean).
-        self.demand = [[Sampler(rates(c, s.demand, s.drivers, s.requires), engine.backend)
-                        for s in sc.services] for c in engine.members.populations]
+        mb = engine.members
+        self.demand = [Samplers([Sampler(rates(c, s.demand, s.drivers, s.requires),
+                                         engine.backend) for c in mb.populations],
+                                mb.start[:-1].tolist()) for s in sc.services]
         self.n_groups = len(sc.population.groups)
         #: Totals by member, consequence and group, and attempts by member, service and
         #: group (NumPy).
@@ -59,16 +61,12 @@ class Consequences(Stage):
                 response.attempted(si, who, served, u_other, today)
 
     def _demand(self, si: int, day: int):
-        """Today's candidate attempts on service `si`, member after member (as `Sampler.draw`
-        gives them, with one uniform for the attempt and one kept for responses)."""
-        mb, to = self.engine.members, self.engine.backend.asarray
+        """Today's candidate attempts on service `si` of every member (with one uniform
+        for the attempt and one kept for responses)."""
         name = self.engine.scenario.services[si].name
-        parts = []
-        for m, rng in enumerate(mb.rngs(f"demand:{name}", day)):
-            cand, p, u = self.demand[m][si].draw(rng, 1)
-            parts.append((cand + mb.start[m], p, u))
-        return tuple(to(np.concatenate([part[k] for part in parts], axis=-1))
-                     for k in range(3))
+        cand, p, u, _ = self.demand[si].draw(self.engine.members.rngs(f"demand:{name}", day), 1)
+        to = self.engine.backend.asarray
+        return to(cand), to(p), to(u)
 
     def _count(self, effect, who: np.ndarray, today: Today) -> None:
         state, bk, mb = self.engine.state, self.engine.backend, self.engine.members
