@@ -130,3 +130,35 @@ def test_no_batch_passes_the_limit_and_a_large_member_runs_alone():
             assert sum(m.scenario.run.citizens for m in batch) <= BATCH_CITIZENS
             assert len(batch) == 4
     assert packed([], 2) == []
+
+
+def test_a_batch_on_array_api_strict_gives_the_numpy_batch():
+    """The members' bookkeeping (whose entry is whose, counts per member, each member's
+    draws) goes through the backend seam: on array-api-strict, refusing any NumPy call on
+    its arrays, a batch gives the tables the NumPy batch gives."""
+    import array_api_strict as xps
+    from golden_tables import fingerprint
+
+    from metricpower.engine.backend import ArrayApiStrictBackend, NumpyBackend
+    from metricpower.runs import _tables
+
+    base = load_preset("essay", {"run": {"citizens": 800, "days": 40},
+                                 "responses": {"prediction": {"every": 10, "horizon": 10}}})
+    scenarios = [with_seed(base, s) for s in SEEDS]
+    populations = [build_population(sc) for sc in scenarios]
+
+    def tables(backend):
+        engine = Engine.batch(scenarios, [(p.citizens, p.network_copy()) for p in populations],
+                              backend)
+        engine.run()
+        engine.host()
+        return [fingerprint(_tables(engine.member(m))) for m in range(len(scenarios))]
+
+    def refuse(self, *args, **kwargs):
+        raise TypeError("a NumPy function was called on an array-api-strict array")
+
+    want = tables(NumpyBackend())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(xps.asarray(0)), "__array__", refuse)
+        got = tables(ArrayApiStrictBackend())
+    assert got == want

@@ -67,8 +67,10 @@ class Appeals(Stage):
             chance = self._chance(case)
             cases.append(case)
             upheld.append(bk.asarray(rng.random(chance.shape[0])) < chance)
-        case = {f: xp.concat([c[f] for c in cases]) for f in AppealOffice.FIELDS}
-        upheld = xp.concat(upheld)
+        # An office with nothing to decide hands back columns of no particular type.
+        some = [k for k, c in enumerate(cases) if c["citizen"].shape[0]] or [0]
+        case = {f: xp.concat([cases[k][f] for k in some]) for f in AppealOffice.FIELDS}
+        upheld = xp.concat([upheld[k] for k in some])
         decided = np.array([c["citizen"].shape[0] for c in cases], np.int64)
         benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
                                                                        "misattributed"))
