@@ -69,7 +69,6 @@ class Sampler:
     BANDS = 48
 
     def __init__(self, rate: np.ndarray, backend: Backend, headroom: float = 1.0):
-        self.backend = backend
         self.rate = rate.astype(np.float32)
         top = float(rate.max(initial=0.0))
         #: The citizens grouped by band (None: everyone, in one band); each band's first
