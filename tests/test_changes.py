@@ -329,5 +329,5 @@ behaviours = [{ name = "jaywalking", rate = 0.02 }]
     resumed = Engine(sc, citizens, make_network(sc, citizens))
     resumed.run(start=resumed.resume(saved))
     assert {b.name: b.rate for b in resumed.scenario.behaviours}["jaywalking"] == 0.02
-    for name, table in _tables(resumed).items():
+    for name, table in _tables(resumed.member(0)).items():
         assert table.equals(whole.tables[name]), name

@@ -476,11 +476,12 @@ def _rate_errors(sampler, rate: np.ndarray, days: int) -> tuple[list[float], flo
     """Draw `days` days from `sampler` and compare each citizen's accepted candidates with
     `days · rate`: z of the total in each eighth of the citizens by rate, and the
     per-citizen chi-square over its degrees of freedom (1 for Poisson counts)."""
+    from metricpower.engine.observe import Samplers
     from metricpower.streams import Streams
 
-    streams, counts = Streams(11), np.zeros(len(rate))
+    streams, counts, one = Streams(11), np.zeros(len(rate)), Samplers([sampler], [0])
     for day in range(days):
-        cand, p, u = sampler.draw(streams.rng("test", day), 0)
+        cand, p, u, _ = one.draw([streams.rng("test", day)], 0)
         np.add.at(counts, cand[u[0, :] < p], 1)
     assert counts[rate == 0].sum() == 0
     live = np.flatnonzero(rate > 0)
@@ -522,7 +523,7 @@ def test_rates_below_the_last_band_still_act():
     drawn in the last band at its own rate, not dropped: a million citizens at 2e-8 a day
     beside one at 1 act about 60 times in 3,000 days (dropped, never)."""
     from metricpower.engine.backend import NumbaBackend, NumpyBackend, bands_numpy
-    from metricpower.engine.observe import Sampler
+    from metricpower.engine.observe import Sampler, Samplers
     from metricpower.streams import Streams
 
     rate = np.full(1_000_001, 2e-8, np.float32)
@@ -532,9 +533,9 @@ def test_rates_below_the_last_band_still_act():
         band, _ = bk.bands(rate[:10], 1.0, Sampler.BANDS)
         assert band[0] == 0 and (band[1:] == last).all(), band
     assert bands_numpy(np.zeros(3, np.float32), 1.0, Sampler.BANDS)[0].tolist() == [48] * 3
-    sampler, streams, acts = Sampler(rate, NumpyBackend()), Streams(5), 0
+    sampler, streams, acts = Samplers([Sampler(rate, NumpyBackend())], [0]), Streams(5), 0
     for day in range(3000):
-        cand, p, u = sampler.draw(streams.rng("test", day), 0)
+        cand, p, u, _ = sampler.draw([streams.rng("test", day)], 0)
         acts += int(((cand > 0) & (u[0, :] < p)).sum())
     expected = 3000 * 1_000_000 * 2e-8
     assert abs(acts - expected) < 4.5 * np.sqrt(expected), acts

@@ -293,13 +293,15 @@ def test_ray_gives_the_pools_table(tmp_path, small_sweep):
 
 # ---------------------------------------------------------------- kill and resume
 def test_a_killed_sweep_resumes_to_the_same_table(tmp_path, small_sweep):
+    """Two workers get two tasks (the members of two seeds, and of one: small members are
+    packed, one task a worker); the sweep is killed when the smaller has finished."""
     grid = tmp_path / "grid.toml"
     grid.write_text('[grid]\n"rules.jaywalking.points" = [-5, -30]\n'
                     '"responses.deterrence.enabled" = [true]\n')
     out = tmp_path / "killed"
     args = [str(Path(sys.executable).parent / "metricpower"), "sweep", "essay", "--grid", str(grid),
             "--seeds", "3", "--seed", "7", "--citizens", str(TINY["citizens"]), "--days",
-            str(TINY["days"]), "--workers", "1", "--out", str(out)]
+            str(TINY["days"]), "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     manifest = out / "manifest.jsonl"

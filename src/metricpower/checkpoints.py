@@ -35,7 +35,7 @@ from metricpower.scenario import Scenario, load_scenario, to_toml
 
 #: The format's number goes up when the state's layout changes within a version (2: the
 #: ledger keeps its records in growing columns), so an older checkpoint is refused by name.
-FORMAT = 2
+FORMAT = 3
 MAGIC = f"metricpower checkpoint {FORMAT}\n".encode()
 CHECKPOINT, SCENARIO, RUN = "checkpoint.pkl", "scenario.toml", "run.json"
 #: The most of a run's time that automatic checkpoints may take; and the least time

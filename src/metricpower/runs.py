@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from metricpower.checkpoints import Checkpoints
 from metricpower.engine import Engine
 from metricpower.engine.backend import backend_named
+from metricpower.engine.core import Recorded
 from metricpower.engine.gpu import GpuUnavailable
 from metricpower.ledger.schema import CITIZENS, RESULTS, TIERS
 from metricpower.memory import MemoryTooSmall, check_memory
@@ -107,22 +108,13 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
     other seeds or policies; it must have been built for this scenario's population. With
     `checkpoints`, the run goes on from their saved state, if any, and saves its own.
     Refused (MemoryTooSmall) before anything is made when it would not fit in memory."""
-    from metricpower.metrics import headline, summary
-
     check_memory(scenario)
-    # The backend first: a machine that cannot run it is told before any work is done.
-    try:
-        backend = backend_named(scenario.run.backend)
-    except GpuUnavailable as e:
-        raise ScenarioError(f"scenario {scenario.name}", str(e), key="run.backend") from None
+    backend = _backend(scenario)
     if population is None:
         population = build_population(scenario)
         network = population.network
-    elif not population.fits(scenario):
-        raise ValueError(f"scenario {scenario.name!r}: the population given was built from "
-                         "other population or network settings, number of citizens or "
-                         "population seed")
     else:
+        _check_fits(scenario, population)
         network = population.network_copy()
     engine = Engine(scenario, population.citizens, network, backend)
     start = 0
@@ -137,8 +129,45 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
         progress = tick
     engine.run(progress, start)
     engine.host()
-    tables = _tables(engine)
-    run = Run(scenario, tables, headline(scenario, tables))
+    return _run(engine.member(0))
+
+
+def simulate_batch(scenarios: list[Scenario], populations: list[Population]) -> list[Run]:
+    """Run several scenarios differing in their seeds only, each on its population, side
+    by side in one engine (engine/members.py): each run is what `simulate` would give, to
+    the last bit, and the day's fixed cost is paid once for all."""
+    for sc, pop in zip(scenarios, populations, strict=True):
+        check_memory(sc)
+        _check_fits(sc, pop)
+    engine = Engine.batch(scenarios, [(p.citizens, p.network_copy()) for p in populations],
+                          _backend(scenarios[0]))
+    engine.run()
+    engine.host()
+    return [_run(engine.member(m)) for m in range(len(scenarios))]
+
+
+def _backend(scenario: Scenario):
+    """The scenario's backend; a machine that cannot run it is told before any work."""
+    try:
+        return backend_named(scenario.run.backend)
+    except GpuUnavailable as e:
+        raise ScenarioError(f"scenario {scenario.name}", str(e), key="run.backend") from None
+
+
+def _check_fits(scenario: Scenario, population: Population) -> None:
+    if not population.fits(scenario):
+        raise ValueError(f"scenario {scenario.name!r}: the population given was built from "
+                         "other population or network settings, number of citizens or "
+                         "population seed")
+
+
+def _run(recorded: Recorded) -> Run:
+    """A finished run from what one member of an engine recorded: its tables, checked,
+    and its metrics."""
+    from metricpower.metrics import headline, summary
+
+    tables = _tables(recorded)
+    run = Run(recorded.scenario, tables, headline(recorded.scenario, tables))
     run.metrics["processes"] = summary(run)
     return run
 
@@ -148,9 +177,10 @@ def _names(values: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
                                           pa.array(labels, pa.string()))
 
 
-def _tables(engine: Engine) -> dict[str, pa.Table]:
-    """The run's tables, each built and checked against its declaration in the results
-    schema (an undeclared, missing or mistyped column stops the run)."""
+def _tables(engine: Recorded) -> dict[str, pa.Table]:
+    """The run's tables (from what one member of an engine recorded), each built and
+    checked against its declaration in the results schema (an undeclared, missing or
+    mistyped column stops the run)."""
     sc, citizens, state = engine.scenario, engine.citizens, engine.state
     groups = [g.name for g in sc.population.groups]
     cols = {
@@ -164,7 +194,7 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
         "pet_owner": citizens.pet_owner,
         "has_child": citizens.has_child,
         "income": citizens.income,
-        "friends": engine.network.friend_count().astype(np.int32),
+        "friends": engine.friends.astype(np.int32),
         "score": state.score,
         "tier": _names(state.tier, [t.name for t in sc.tiers]),
     }
@@ -191,13 +221,13 @@ def _tables(engine: Engine) -> dict[str, pa.Table]:
     tier_names = [t.name for t in sc.tiers]
     tiers = {"citizen": np.arange(engine.n, dtype=np.int64)} | {
         TIERS["day", d]: _names(t, tier_names) for d, t in sorted(engine.snapshots.items())}
-    log = engine.tie_log()
+    log = engine.ties
     ties = {
         "day": log["day"], "citizen": log["citizen"], "friend": log["friend"],
         "change": _names(log["formed"].astype(np.int8), ["dropped", "formed"]),
         "reason": _names(log["public"].astype(np.int8), ["association_rule", "public_list"]),
     }
-    moves = engine.bottom_log()
+    moves = engine.bottom
     bottom = {"day": moves["day"], "citizen": moves["citizen"],
               "change": _names((~moves["entered"]).astype(np.int8), ["entered", "left"])}
     pred = engine.predictions

@@ -181,8 +181,10 @@ class Backend(ABC):
             out = network.friend_min(values)
         return self.asarray(out)
 
-    def assortativity(self, network, values) -> float:
-        return network.assortativity(self.to_numpy(values))
+    def assortativity(self, network, values, starts: list[int]) -> list[float]:
+        """Score assortativity of each part of the network (citizens starts[j] to
+        starts[j + 1], tied only among themselves)."""
+        return network.assortativity_within(self.to_numpy(values), starts)
 
     def on_network(self, method, *args):
         """Call a method of the network (CSR gathers and changes, NumPy kernels) on the

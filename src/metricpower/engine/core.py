@@ -17,6 +17,10 @@ behaviours, rules, lists and services, never over citizens. The arrays are the
 backend's (engine/backend.py): stages call the array API standard through `Engine.xp`
 and the backend's primitives for what the standard lacks.
 
+An engine may hold several members of an ensemble side by side (engine/members.py,
+`Engine.batch`): the same policy on other seeds and populations, each member's results
+those of its own run; `member(m)` is what member m's run recorded.
+
 Between two days the engine's state is what the engine and each stage declare in
 `carries` (engine/carry.py): `checkpoint` collects it, `resume` puts it back. A dated
 change (`[[changes]]`, `Scenario.segments`) takes effect at the start of its day:
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +39,7 @@ from metricpower.engine.backend import Backend
 from metricpower.engine.backend import backend as default_backend
 from metricpower.engine.carry import Carrier
 from metricpower.engine.context import Conditions
+from metricpower.engine.members import Members
 from metricpower.engine.observe import Observer
 from metricpower.engine.responses import RESPONSES
 from metricpower.engine.responses.association import tie_log
@@ -50,7 +56,30 @@ from metricpower.engine.windows import EventWindow
 from metricpower.ledger import Ledger
 from metricpower.population import Citizens, Network
 from metricpower.scenario.schema import Scenario
-from metricpower.streams import Streams
+
+
+@dataclass
+class Recorded:
+    """What one member's run recorded, for its tables (runs._tables): its scenario and
+    citizens, their state and friends at the end, the daily rows, totals by group, tier
+    snapshots, the risk model's judged flags, the ledger, and the logs of moves to and
+    from the bottom and of changes to the network."""
+
+    scenario: Scenario
+    citizens: Citizens
+    n: int
+    state: State
+    friends: np.ndarray
+    daily: list[dict]
+    applied: np.ndarray
+    attempts: np.ndarray
+    refused: np.ndarray
+    snapshots: dict[int, np.ndarray]
+    predictions: list[dict]
+    ledger: Ledger
+    bottom: dict[str, np.ndarray]
+    ties: dict[str, np.ndarray]
+
 
 #: Above this many citizens the ledger keeps a sample of this many (unless set).
 LEDGER_SAMPLE_MAX = 250_000
@@ -68,8 +97,10 @@ class Engine(Carrier):
     carries = ("state", "windows", "ledger", "daily")
 
     def __init__(self, scenario: Scenario, citizens: Citizens, network: Network,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, members: Members | None = None):
         self.backend = bk = backend or default_backend()
+        #: The runs held (one, unless built by `batch`); their streams are the run's.
+        self.members = members or Members([scenario], [citizens], bk.to_numpy)
         # Dated changes (scenario.segments): the engine starts on the scenario in force on
         # day 0 and takes up each later one on its first day (`retarget`).
         (_, first), *later = scenario.segments()
@@ -78,7 +109,6 @@ class Engine(Carrier):
         self.citizens = Citizens(**{k: bk.asarray(v) for k, v in citizens.columns().items()})
         self.scenario, self.network = first, network
         self.n = n = len(citizens)
-        self.streams = Streams(first.run.seed)
         self.state = State.start(first, citizens).converted(bk.asarray)
         self.xp = bk.namespace(self.state.score)
         # The event counts every segment's conditions read, kept from day 0: what the
@@ -90,10 +120,24 @@ class Engine(Carrier):
             set().union(*(s.windows() for _, s in scenario.segments())))}
         self.ledger = Ledger(self._ledger_sample(), [r.name for r in first.rules],
                              [b.name for b in first.behaviours],
-                             [s.name for s in first.sensors])
+                             [s.name for s in first.sensors],
+                             None if self.members.one else self.members.of)
         self._build([])
         self.daily: list[dict] = []
+        self._by_member: list[list[dict]] | None = None
         self.stage_seconds = dict.fromkeys((s.name for s in self.stages), 0.0)
+
+    @classmethod
+    def batch(cls, scenarios: list[Scenario], populations: list[tuple[Citizens, Network]],
+              backend: Backend | None = None) -> Engine:
+        """One engine for several members: `scenarios` differing in their seeds only, each
+        on its population (citizens and a network of its own, which the engine may
+        change)."""
+        bk = backend or default_backend()
+        citizens = [c for c, _ in populations]
+        members = Members(list(scenarios), citizens, bk.to_numpy)
+        return cls(scenarios[0], Citizens.join(citizens),
+                   Network.join([net for _, net in populations]), bk, members)
 
     def _build(self, previous: list[Stage]) -> None:
         """What is worked out from the scenario in force: the observer, the compiled
@@ -106,7 +150,7 @@ class Engine(Carrier):
         def build(cls: type[Stage]) -> Stage:
             return before[cls].retarget(self) if cls in before else cls(self)
 
-        self.observer = Observer(sc, self.population, self.streams, bk)
+        self.observer = Observer(sc, self.members, bk)
         self.compiled = sc.conditions()
         # Points the rules can take per act of each behaviour (hidden offences are the
         # acts of a behaviour with some).
@@ -139,13 +183,18 @@ class Engine(Carrier):
         self._build(self.stages)
 
     def _ledger_sample(self) -> np.ndarray:
-        """Whose ledger records are kept (NumPy, as the ledger is)."""
+        """Whose ledger records are kept (NumPy, as the ledger is), each member's drawn
+        from its own stream."""
+        return np.concatenate([self._kept(int(n), rng) for n, rng in zip(
+            self.members.size, self.members.rngs("ledger_sample"), strict=True)])
+
+    def _kept(self, n: int, rng: np.random.Generator) -> np.ndarray:
         share = self.scenario.run.ledger_sample
         if share is None:
-            share = min(1.0, LEDGER_SAMPLE_MAX / self.n)
+            share = min(1.0, LEDGER_SAMPLE_MAX / n)
         if share >= 1.0:
-            return np.ones(self.n, dtype=bool)
-        return self.streams.rng("ledger_sample").random(self.n) < share
+            return np.ones(n, dtype=bool)
+        return rng.random(n) < share
 
     def step(self, day: int) -> dict:
         if day in self.changes:
@@ -157,8 +206,12 @@ class Engine(Carrier):
             stage.step(day, today)
             # Where the time goes, for the benchmark's profile.
             self.stage_seconds[stage.name] += clock() - t0
-        self.daily.append(today.row)
-        return today.row
+        # The row holds one value per member; a run of one keeps plain numbers.
+        row = today.row if not self.members.one else {
+            k: v if v is None or isinstance(v, int | float) else v[0].item()
+            for k, v in today.row.items()}
+        self.daily.append(row)
+        return row
 
     def run(self, progress: Callable[[int], None] | None = None, start: int = 0) -> None:
         """Run the days from `start` (0, or the day after a checkpoint) to the last."""
@@ -207,32 +260,46 @@ class Engine(Carrier):
         """The response `name` if the scenario switches it on, else None."""
         return next((r for r in self.responses if r.name == name), None)
 
-    # What the run's tables read (runs._tables).
-    @property
-    def applied(self) -> np.ndarray:
-        return self.backend.to_numpy(self.consequences.applied)
+    def _daily_by_member(self) -> list[list[dict]]:
+        """The daily rows of each member (a row holds one value per member), worked out
+        once for all members: column by column, not value by value."""
+        if self._by_member is None:
+            rows: list[list[dict]] = [[{} for _ in self.daily]
+                                      for _ in range(self.members.count)]
+            for day, row in enumerate(self.daily):
+                for key, v in row.items():
+                    if v is None or isinstance(v, int | float):
+                        for mine in rows:
+                            mine[day][key] = v
+                    else:
+                        for mine, x in zip(rows, v.tolist(), strict=True):
+                            mine[day][key] = x
+            self._by_member = rows
+        return self._by_member
 
-    @property
-    def attempts(self) -> np.ndarray:
-        return self.backend.to_numpy(self.consequences.attempts)
+    def member(self, m: int) -> Recorded:
+        """What member `m`'s run recorded, as its own run would have it (citizens
+        numbered from 0; after `host`)."""
+        mb, host = self.members, self.backend.to_numpy
+        a, b = int(mb.start[m]), int(mb.start[m + 1])
 
-    @property
-    def refused(self) -> np.ndarray:
+        def mine(log: dict[str, np.ndarray], *ids: str) -> dict[str, np.ndarray]:
+            keep = (log["citizen"] >= a) & (log["citizen"] < b)
+            return {k: v[keep] - a if k in ids else v[keep] for k, v in log.items()}
+
         labelling = self.response("labelling")
-        return (self.backend.to_numpy(labelling.refused) if labelling is not None
-                else np.zeros_like(self.attempts))
-
-    @property
-    def snapshots(self) -> dict[int, np.ndarray]:
-        return {d: self.backend.to_numpy(t) for d, t in self.record.snapshots.items()}
-
-    @property
-    def predictions(self) -> list[dict]:
-        return self.predict.predictions if self.predict is not None else []
-
-    def bottom_log(self) -> dict[str, np.ndarray]:
-        return self.record.bottom_log()
-
-    def tie_log(self) -> dict[str, np.ndarray]:
         association = self.response("association")
-        return association.tie_log() if association is not None else tie_log([])
+        ties = association.tie_log() if association is not None else tie_log([])
+        daily = self.daily if mb.one else self._daily_by_member()[m]
+        attempts = host(self.consequences.attempts)[m]
+        return Recorded(
+            scenario=mb.scenarios[m], citizens=mb.populations[m], n=b - a,
+            state=self.state.converted(lambda v: v[a:b]),
+            friends=host(self.network.friend_count())[a:b], daily=daily,
+            applied=host(self.consequences.applied)[m], attempts=attempts,
+            refused=(host(labelling.refused)[m] if labelling is not None
+                     else np.zeros_like(attempts)),
+            snapshots={d: host(t)[a:b] for d, t in self.record.snapshots.items()},
+            predictions=self.predict.predictions[m] if self.predict is not None else [],
+            ledger=self.ledger.part(a, b, m), bottom=mine(self.record.bottom_log(), "citizen"),
+            ties=mine(ties, "citizen", "friend"))

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from metricpower.engine.backend import Backend, namespace
+from metricpower.engine.members import Members
 from metricpower.population import Citizens
 from metricpower.scenario.schema import TRAITS, Scenario
-from metricpower.streams import Streams
 
 #: Behaviours driven by income are drawn at HEADROOM times their base rates, so that
 #: income feedback can raise a citizen's rate up to that factor and runs with and
@@ -69,7 +69,6 @@ class Sampler:
     BANDS = 48
 
     def __init__(self, rate: np.ndarray, backend: Backend, headroom: float = 1.0):
-        self.backend = backend
         self.rate = rate.astype(np.float32)
         top = float(rate.max(initial=0.0))
         #: The citizens grouped by band (None: everyone, in one band); each band's first
@@ -98,19 +97,58 @@ class Sampler:
         if len(self.line):
             self.line[-1] = np.inf
 
-    def draw(self, rng: np.random.Generator, extra: int):
-        """One day's candidates: citizens, the base chance each is real (rate / bound),
-        and `1 + extra` uniforms each (the first decides acceptance), as the backend's
-        arrays."""
-        point = rng.random(rng.poisson(self.total)) * self.total
-        band = self.line.searchsorted(point, side="right")
+
+
+class Samplers:
+    """The samplers of one behaviour (or service, or camera error) for each member of an
+    engine, drawn together: each member's numbers come from its own generator, in the
+    order a draw on its sampler alone makes them (K ~ Poisson, K points, then the
+    uniforms), and the rest is done once for all members, on their bands laid end to
+    end (member m's citizens numbered from `starts[m]`)."""
+
+    def __init__(self, samplers: list[Sampler], starts: list[int]):
+        self.samplers = samplers
+        bands = np.cumsum([0] + [len(s.line) for s in samplers])
+        places = np.cumsum([0] + [len(s.rate) for s in samplers])
+        #: Where each member's bands begin among all members' bands.
+        self.first_band = bands[:-1].tolist()
+
+        def joined(name: str, shift=None):
+            parts = [getattr(s, name) for s in samplers]
+            if shift is not None:
+                parts = [p + k for p, k in zip(parts, shift, strict=True)]
+            return np.concatenate(parts) if parts else np.zeros(0)
+
+        self.before, self.bound64, self.bound = (joined(k) for k in ("before", "bound64",
+                                                                     "bound"))
+        # Places in the joined order of citizens, which holds engine citizen numbers.
+        self.start = joined("start", places[:-1])
+        self.last = joined("last", places[:-1])
+        self.order = np.concatenate([
+            (np.arange(len(s.rate), dtype=np.int64) if s.order is None
+             else s.order.astype(np.int64)) + start
+            for s, start in zip(samplers, starts, strict=True)])
+        self.rate = np.concatenate([s.rate for s in samplers])
+
+    def draw(self, rngs: list[np.random.Generator], extra: int):
+        """One day's candidates of every member, member after member: citizens (engine
+        numbers), the base chance each is real (rate / bound), `1 + extra` uniforms each
+        (the first decides acceptance), in NumPy; and how many each member has."""
+        points, bands, uniforms = [], [], []
+        for s, rng, first in zip(self.samplers, rngs, self.first_band, strict=True):
+            point = rng.random(rng.poisson(s.total)) * s.total
+            points.append(point)
+            bands.append(s.line.searchsorted(point, side="right") + first)
+            uniforms.append(rng.random((1 + extra, len(point)), dtype=np.float32))
+        counts = np.array([len(p) for p in points], np.int64)
+        if len(points) == 1:
+            point, band, u = points[0], bands[0], uniforms[0]
+        else:
+            point, band = np.concatenate(points), np.concatenate(bands)
+            u = np.concatenate(uniforms, axis=1)
         offset = ((point - self.before[band]) / self.bound64[band]).astype(np.int64)
-        place = np.minimum(self.start[band] + offset, self.last[band])
-        cand = place if self.order is None else self.order[place].astype(np.int64)
-        chance = self.rate[cand] / self.bound[band]
-        u = rng.random((1 + extra, len(cand)), dtype=np.float32)
-        to = self.backend.asarray
-        return to(cand), to(chance), to(u)
+        cand = self.order[np.minimum(self.start[band] + offset, self.last[band])]
+        return cand, self.rate[cand] / self.bound[band], u, counts
 
 
 def false_match_rates(scenario: Scenario, citizens: Citizens):
@@ -154,26 +192,38 @@ class Events:
 
 
 class Observer:
-    """Draws a day's occurrences and observations for every behaviour."""
+    """Draws a day's occurrences and observations for every behaviour: each member's from
+    its own streams, on samplers of its own population (rates are relative to its own
+    mean), its citizens' draws in the order its own run makes them."""
 
-    def __init__(self, scenario: Scenario, citizens: Citizens, streams: Streams,
-                 backend: Backend):
-        self.citizens, self.streams, self.backend = citizens, streams, backend
-        self.n = len(citizens)
+    def __init__(self, scenario: Scenario, members: Members, backend: Backend):
+        self.members, self.backend = members, backend
+        self.n = int(members.start[-1])
         self.behaviours = scenario.behaviours
         sensor_index = {s.name: i for i, s in enumerate(scenario.sensors)}
         self.headroom = [HEADROOM if "income" in b.drivers else 1.0 for b in self.behaviours]
-        self.sampler = [Sampler(rates(citizens, b.rate, b.drivers, b.requires), backend, h)
+        starts = members.start[:-1].tolist()
+        #: Per behaviour, its samplers (one per member).
+        self.sampler = [Samplers([Sampler(rates(c, b.rate, b.drivers, b.requires), backend, h)
+                                  for c in members.populations], starts)
                         for b, h in zip(self.behaviours, self.headroom, strict=True)]
+        # The cameras' false matches, per (sensor, behaviour) any member has (a member
+        # whose own run has none draws nothing).
+        by_member = [{(si, bi): rate for si, bi, rate in false_match_rates(scenario, c)}
+                     for c in members.populations]
+        self.false_match = [
+            (si, bi, f"falsematch:{scenario.sensors[si].name}:{self.behaviours[bi].name}",
+             Samplers([Sampler(mine.get((si, bi), np.zeros(len(c), np.float32)), backend)
+                       for mine, c in zip(by_member, members.populations, strict=True)],
+                      starts))
+            # In the order of each member's own list: by sensor, then behaviour.
+            for si, bi in sorted({k for mine in by_member for k in mine})]
         self.sensor_ids = [[sensor_index[s] for s in b.sensors] for b in self.behaviours]
         # Chance that sensor s sees an act, where each citizen lives.
-        urban = citizens.urban
+        urban = np.concatenate([c.urban for c in members.populations])
         self.seen = [backend.asarray(
             np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
             * np.float32(s.detection)) for s in scenario.sensors]
-        self.false_match = [(si, bi, f"falsematch:{scenario.sensors[si].name}:"
-                             f"{self.behaviours[bi].name}", Sampler(rate, backend))
-                            for si, bi, rate in false_match_rates(scenario, citizens)]
         self.xp = backend.namespace(backend.asarray(np.zeros(0)))
 
     def occurrences(self, day: int, bi: int,
@@ -186,13 +236,19 @@ class Observer:
         Only candidates that some propensity could make real get the further uniforms;
         which those are does not depend on the propensity, so the draws stay shared."""
         b = self.behaviours[bi]
-        rng = self.streams.rng(f"occur:{b.name}", day)
-        cand, p, u = self.sampler[bi].draw(rng, 0)
+        rngs = self.members.rngs(f"occur:{b.name}", day)
+        cand, p, u, counts = self.sampler[bi].draw(rngs, 0)
         # The headroom is a power of two: a float32 product, exactly as in float32.
         possible = u[0, :] < p * self.headroom[bi]
-        cand, p, u0 = cand[possible], p[possible], u[0, :][possible]
-        extra = self.backend.asarray(
-            rng.random((1 + len(self.sensor_ids[bi]), cand.shape[0]), dtype=np.float32))
+        # How many candidates of each member are possible (its candidates are together).
+        running, ends = np.r_[0, np.cumsum(possible)], np.cumsum(counts)
+        kept = running[ends] - running[ends - counts]
+        sensors = 1 + len(self.sensor_ids[bi])
+        extra = [rng.random((sensors, int(k)), dtype=np.float32) for rng, k in zip(
+            rngs, kept, strict=True)]
+        to = self.backend.asarray
+        cand, p, u0 = to(cand[possible]), to(p[possible]), to(u[0, :][possible])
+        extra = to(extra[0] if len(extra) == 1 else np.concatenate(extra, axis=1))
         would = u0 < p
         keep = would if propensity is None else u0 < p * propensity(cand)
         return cand, keep, would, extra[0, :] < b.benign_share, extra[1:, :]
@@ -219,17 +275,22 @@ class Observer:
     def false_matches(self, day: int) -> dict[int, Events]:
         """Cameras charging citizens who did nothing, by the behaviour they are charged
         with (among those who could have done it when the run began: the occur stage
-        drops those who no longer can)."""
-        xp = self.xp
-        out: dict[int, list[Events]] = {}
-        for si, bi, stream, sampler in self.false_match:
-            cand, p, u = sampler.draw(self.streams.rng(stream, day), 0)
+        drops those who no longer can); member after member."""
+        hits: dict[int, list[np.ndarray]] = {}
+        sensor: dict[int, list[np.ndarray]] = {}
+        for si, bi, stream, samplers in self.false_match:
+            cand, p, u, _ = samplers.draw(self.members.rngs(stream, day), 0)
             hit = cand[u[0, :] < p]
+            hits.setdefault(bi, []).append(hit)
+            sensor.setdefault(bi, []).append(np.full(len(hit), si, np.int16))
+        xp, to = self.xp, self.backend.asarray
+        events = {}
+        for bi, parts in hits.items():
+            hit = to(np.concatenate(parts))
             k = hit.shape[0]
-            out.setdefault(bi, []).append(Events(
-                hit, xp.full(k, si, dtype=xp.int16), xp.zeros(k, dtype=xp.bool),
-                xp.ones(k, dtype=xp.bool)))
-        return {bi: concat(ev) for bi, ev in out.items()}
+            events[bi] = Events(hit, to(np.concatenate(sensor[bi])),
+                                xp.zeros(k, dtype=xp.bool), xp.ones(k, dtype=xp.bool))
+        return events
 
 
 def concat(events: list[Events]) -> Events:

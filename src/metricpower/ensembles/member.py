@@ -11,7 +11,7 @@ import math
 import time
 from pathlib import Path
 
-from metricpower.ensembles.plan import Member
+from metricpower.ensembles.plan import BATCH_CITIZENS, Member
 
 
 def numbers(d: dict, prefix: str = "") -> dict[str, float]:
@@ -42,39 +42,63 @@ def effect_numbers(effects: dict) -> dict[str, float]:
 def run_group(out: str, members: list[Member], reports: bool,
               baseline_arm: int | None = None
               ) -> list[tuple[int, list[tuple[str, float]], dict[str, float]]]:
-    """Simulate `members` (all on one population) and write each run directory under
-    `out/members/`. Returns (member, [(metric, value), ...], seconds) for each, `seconds`
-    saying where its time went (the population's build is charged to the first member).
-    With `baseline_arm` (a paired comparison) the other arm's members also carry the
-    comparison's effects against the baseline member, as metrics `effects.<name>`."""
-    from metricpower.population import build_population
-    from metricpower.runs import simulate
+    """Simulate `members` and write each run directory under `out/members/`. Returns
+    (member, [(metric, value), ...], seconds) for each, `seconds` saying where its time
+    went. Each population is built once (its build charged to the first member on it);
+    members of one arm run side by side in one engine, up to BATCH_CITIZENS citizens
+    at once (`simulate_batch`: the same results as one by one; the engine's time is
+    shared out equally). With `baseline_arm` (a paired comparison) the other arm's
+    members also carry the comparison's effects against the baseline member on their
+    seed, as metrics `effects.<name>`."""
+    from metricpower.population import build_population, population_of
+    from metricpower.runs import simulate_batch
 
-    clock = time.perf_counter()
-    population = build_population(members[0].scenario)
-    built = time.perf_counter() - clock
+    populations: dict[str, object] = {}
+    built: dict[int, float] = {}
+    for m in members:
+        key = population_of(m.scenario)
+        if key not in populations:
+            clock = time.perf_counter()
+            populations[key] = build_population(m.scenario)
+            built[m.member] = time.perf_counter() - clock
     results = []
-    base_run = None
-    ordered = sorted(members, key=lambda m: m.arm != baseline_arm)
-    for m in ordered:
+    base_runs = {}
+    ordered = sorted(members, key=lambda m: (m.arm != baseline_arm, m.arm, m.member))
+    for batch in batches(ordered):
         t0 = time.perf_counter()
-        run = simulate(m.scenario, population=population)
-        t1 = time.perf_counter()
-        # The member's folder is the ensemble's own: a killed run may have written it
-        # without recording it in the manifest, and --resume writes it again.
-        run.write(Path(out) / "members" / f"{m.member:05d}", report=reports, force=True)
-        t2 = time.perf_counter()
-        rows = numbers(run.metrics)
-        if baseline_arm is not None:
-            if m.arm == baseline_arm:
-                base_run = run
-            else:
-                from metricpower.compare import compare_runs
+        runs = simulate_batch([m.scenario for m in batch],
+                              [populations[population_of(m.scenario)] for m in batch])
+        share = (time.perf_counter() - t0) / len(batch)
+        for m, run in zip(batch, runs, strict=True):
+            t1 = time.perf_counter()
+            # The member's folder is the ensemble's own: a killed run may have written it
+            # without recording it in the manifest, and --resume writes it again.
+            run.write(Path(out) / "members" / f"{m.member:05d}", report=reports, force=True)
+            t2 = time.perf_counter()
+            rows = numbers(run.metrics)
+            if baseline_arm is not None:
+                if m.arm == baseline_arm:
+                    base_runs[m.seed] = run
+                else:
+                    from metricpower.compare import compare_runs
 
-                eff = compare_runs(run, base_run, "A", "B").effects
-                rows |= {f"effects.{k}": v for k, v in effect_numbers(eff).items()}
-        seconds = {"population": built, "simulate": t1 - t0, "write": t2 - t1,
-                   "rows": time.perf_counter() - t2}
-        built = 0.0
-        results.append((m.member, sorted(rows.items()), seconds))
+                    eff = compare_runs(run, base_runs[m.seed], "A", "B").effects
+                    rows |= {f"effects.{k}": v for k, v in effect_numbers(eff).items()}
+            seconds = {"population": built.get(m.member, 0.0), "simulate": share,
+                       "write": t2 - t1, "rows": time.perf_counter() - t2}
+            results.append((m.member, sorted(rows.items()), seconds))
     return sorted(results)
+
+
+def batches(members: list[Member]) -> list[list[Member]]:
+    """Consecutive members of one arm, up to BATCH_CITIZENS citizens a batch."""
+    out: list[list[Member]] = []
+    for m in members:
+        last = out[-1] if out else None
+        if (last is not None and last[0].arm == m.arm
+                and sum(x.scenario.run.citizens for x in last) + m.scenario.run.citizens
+                <= BATCH_CITIZENS):
+            last.append(m)
+        else:
+            out.append([m])
+    return out

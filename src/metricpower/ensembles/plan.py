@@ -20,6 +20,11 @@ from metricpower.population import population_of
 from metricpower.scenario import Scenario, ScenarioError
 from metricpower.scenario.load import NAMED_ARRAYS, merge
 
+#: Members of one arm run side by side in one engine up to this many citizens in all:
+#: enough to share the day's fixed cost among small members, few enough that a batch
+#: of large ones is not held in memory at once (a member this large runs alone).
+BATCH_CITIZENS = 200_000
+
 
 class PlanError(ValueError):
     """Seeds or arms that cannot make a plan."""
@@ -60,15 +65,17 @@ class Plan:
         return list(dict.fromkeys(k for arm in self.arms for k in arm.params))
 
     def groups(self, members: list[Member], workers: int) -> list[list[Member]]:
-        """Members grouped by the population they run on (built once per group), each
-        group cut into pieces when there are fewer groups than workers."""
+        """The tasks the workers are given: members grouped by the population they run on
+        (built once per task), each group cut into pieces when there are fewer groups
+        than workers; small groups packed together, no fewer tasks than workers, so that
+        a worker runs their members side by side in one engine (`member.batches`)."""
         by_pop: dict[str, list[Member]] = {}
         for m in members:
             by_pop.setdefault(population_of(m.scenario), []).append(m)
         groups = list(by_pop.values())
         if self.kind == "compare" or len(groups) >= workers:
             # A paired comparison measures its effects with both sides in one process.
-            return groups
+            return packed(groups, workers)
         pieces = -(-workers // len(groups))
         out = []
         for g in groups:
@@ -81,6 +88,16 @@ class Plan:
         return {"kind": self.kind, "seeds": self.seeds, "baseline": self.baseline,
                 "arms": [{"label": a.label, "params": a.params,
                           "scenario": a.scenario.model_dump(mode="json")} for a in self.arms]}
+
+
+def packed(groups: list[list[Member]], workers: int) -> list[list[Member]]:
+    """Consecutive groups joined into tasks: as many tasks as workers, or more where one
+    arm's members in a task would pass BATCH_CITIZENS citizens."""
+    arms = max(len({m.arm for m in g}) for g in groups) if groups else 1
+    citizens = sum(m.scenario.run.citizens for g in groups for m in g) / arms
+    tasks = min(len(groups), max(workers, -(-int(citizens) // BATCH_CITIZENS)))
+    size = -(-len(groups) // tasks) if tasks else 1
+    return [[m for g in groups[i:i + size] for m in g] for i in range(0, len(groups), size)]
 
 
 def with_seed(scenario: Scenario, seed: int) -> Scenario:

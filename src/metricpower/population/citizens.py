@@ -32,6 +32,12 @@ class Citizens:
     def columns(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @classmethod
+    def join(cls, parts: list[Citizens]) -> Citizens:
+        """Several populations as one, each part's citizens after the last part's."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})
+
     def region_bounds(self) -> np.ndarray:
         """Start offset of each region's block, plus the end: regions are contiguous."""
         counts = np.bincount(self.region, minlength=int(self.region.max()) + 1)

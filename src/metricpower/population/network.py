@@ -62,17 +62,43 @@ class Network:
 
     def assortativity(self, values: np.ndarray) -> float:
         """Pearson correlation of `values` across the two ends of every tie (Newman's
-        numeric assortativity); NaN when undefined. Ties run both ways, so both ends
+        numeric assortativity); NaN when undefined."""
+        return self.assortativity_within(values, [0, len(self.indptr) - 1])[0]
+
+    def assortativity_within(self, values: np.ndarray, starts: list[int]) -> list[float]:
+        """`assortativity` of each part of a network whose parts are tied only among
+        themselves (citizens starts[j] to starts[j + 1]). Ties run both ways, so both ends
         share one distribution and the sums below need no list of tie owners."""
-        x = np.asarray(values, dtype=np.float64)
-        k = self.friend_count().astype(np.float64)
-        ties = k.sum()
-        if ties == 0:
-            return float("nan")
-        mean = (k @ x) / ties
-        var = (k @ (x * x)) / ties - mean**2
-        cov = (x @ self.friend_sum(x)) / ties - mean**2
-        return float(cov / var) if var > 1e-12 * max(1.0, mean**2) else float("nan")
+        x_all = np.asarray(values, dtype=np.float64)
+        k_all = self.friend_count().astype(np.float64)
+        sums = self.friend_sum(x_all)
+        out = []
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            # Copies: a part's sums are then those of a network of that part alone.
+            x, k, fs = x_all[a:b].copy(), k_all[a:b].copy(), sums[a:b].copy()
+            ties = k.sum()
+            if ties == 0:
+                out.append(float("nan"))
+                continue
+            mean = (k @ x) / ties
+            var = (k @ (x * x)) / ties - mean**2
+            cov = (x @ fs) / ties - mean**2
+            out.append(float(cov / var) if var > 1e-12 * max(1.0, mean**2) else float("nan"))
+        return out
+
+    @classmethod
+    def join(cls, networks: list[Network]) -> Network:
+        """Networks side by side as one, each part's citizens numbered after the last
+        part's (no ties between parts)."""
+        sizes = [len(net.indptr) - 1 for net in networks]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        ties = np.concatenate([[0], np.cumsum([len(net.indices) for net in networks])])
+        index = np.int32 if starts[-1] < 2**31 else np.int64
+        indptr = np.concatenate([net.indptr[:-1] + t for net, t in zip(
+            networks, ties[:-1], strict=True)] + [ties[-1:]]).astype(np.int64)
+        indices = np.concatenate([net.indices.astype(index) + index(s) for net, s in zip(
+            networks, starts[:-1], strict=True)])
+        return cls(indptr=indptr, indices=indices)
 
     @classmethod
     def from_edges(cls, n: int, a: np.ndarray, b: np.ndarray) -> Network:

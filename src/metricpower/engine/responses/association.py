@@ -31,7 +31,14 @@ class Association(Response):
             for name in self.spec.avoid_tiers:
                 avoid_tier[tiers.index(name)] = True
         self.avoid_tier = engine.backend.asarray(avoid_tier)
-        self.region_bounds = engine.backend.asarray(engine.population.region_bounds())
+        # Where each region's citizens start, per member of the engine (in the engine's
+        # numbering): row m, column r; flattened.
+        regions = len(sc.population.regions)
+        mb = engine.members
+        self.bounds = engine.backend.asarray(np.concatenate([
+            start + np.concatenate([[0], np.cumsum(np.bincount(c.region, minlength=regions))])
+            for start, c in zip(mb.start[:-1], mb.populations, strict=True)]))
+        self.width = regions + 1
         #: (day, citizen, friend, formed, public) per batch of changes.
         self.tie_changes: list[tuple[int, np.ndarray, np.ndarray, bool, np.ndarray]] = []
 
@@ -45,29 +52,38 @@ class Association(Response):
                     public |= state.on_list[s.name]
         avoided = public | self.avoid_tier[state.tier]
         target = xp.nonzero(avoided)[0]
-        rng = self.engine.streams.rng("association", day)
+        mb = self.engine.members
+        rngs = mb.rngs("association", day)
 
-        def uniform(k: int):
-            return bk.asarray(rng.random(k))
+        def uniform(citizens):
+            """A uniform per entry, from its member's stream (citizens say whose)."""
+            return bk.asarray(mb.uniform(rngs, citizens))
+
+        def member(citizens):
+            return xp.astype(bk.asarray(mb.members_of(citizens)), xp.int64)
 
         dropped, dropper, where = bk.on_network(self.ties.friends_of, target, avoided)
-        go = (uniform(where.shape[0]) < spec.drop) & ~avoided[dropper]
+        go = (uniform(dropped) < spec.drop) & ~avoided[dropper]
         dropper, dropped, where = dropper[go], dropped[go], where[go]
         bk.on_network(self.ties.drop, dropped, dropper, where)
         reason = public[dropped]  # True: a public list; False: the association rule
         host = bk.to_numpy
         self.tie_changes.append((day, host(dropper), host(dropped), False, host(reason)))
         # Each side may replace the tie: the dropper among the well-regarded of their
-        # region, the dropped among the other avoided — the network sorts itself.
-        formed = uniform(dropper.shape[0]) < spec.form
+        # region, the dropped among the other avoided (of their own member) — the network
+        # sorts itself.
+        formed = uniform(dropper) < spec.form
         a = dropper[formed]
-        bounds = self.region_bounds
-        region = xp.astype(self.engine.citizens.region[a], xp.int64)
-        size = xp.astype(bounds[region + 1] - bounds[region], xp.float64)
-        b = bounds[region] + xp.astype(uniform(a.shape[0]) * size, xp.int64)
+        at = member(a) * self.width + xp.astype(self.engine.citizens.region[a], xp.int64)
+        size = xp.astype(self.bounds[at + 1] - self.bounds[at], xp.float64)
+        b = self.bounds[at] + xp.astype(uniform(a) * size, xp.int64)
         ok = ~avoided[b] & (a != b)
         outcast = dropped[formed]
-        other = target[xp.astype(uniform(outcast.shape[0]) * target.shape[0], xp.int64)]
+        counts = mb.count_of(target)
+        first = bk.asarray(np.concatenate([[0], np.cumsum(counts)[:-1]]))
+        among = bk.asarray(counts.astype(np.float64))
+        m = member(outcast)
+        other = target[first[m] + xp.astype(uniform(outcast) * among[m], xp.int64)]
         a = xp.concat([a[ok], outcast])
         b = xp.concat([b[ok], other])
         why = xp.concat([reason[formed][ok], reason[formed]])
@@ -76,7 +92,7 @@ class Association(Response):
         made = bk.on_network(self.ties.form, a, b)
         a, b, why = a[made], b[made], why[made]
         self.tie_changes.append((day, host(a), host(b), True, host(why)))
-        today.row.update(ties_dropped=dropper.shape[0], ties_formed=a.shape[0])
+        today.row.update(ties_dropped=mb.count_of(dropper), ties_formed=mb.count_of(a))
 
     def tie_log(self) -> dict[str, np.ndarray]:
         """Every change to the network as columns: day, citizen, friend, formed (else

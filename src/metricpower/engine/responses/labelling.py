@@ -3,6 +3,8 @@ citizen away from the services they check."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from metricpower.engine.responses.base import Response, register
 
 
@@ -22,18 +24,18 @@ class Labelling(Response):
         self.checked = {si for si, s in enumerate(sc.services)
                         if s.name in sc.responses.labelling.services}
         self.n_groups = len(sc.population.groups)
-        #: Refusals by service and group.
-        xp = engine.xp
-        self.refused = xp.zeros((len(sc.services), self.n_groups), dtype=xp.int64)
+        #: Refusals by member, service and group (NumPy).
+        self.refused = np.zeros((engine.members.count, len(sc.services), self.n_groups),
+                                dtype=np.int64)
 
     def attempted(self, si, who, served, u, today):
         if si not in self.checked:
             return
-        state, xp, bk = self.engine.state, self.engine.xp, self.engine.backend
-        refused = served & state.labelled[who] & (u < self.refusal)
-        bk.scatter_add(state.sanctions, who[refused], 1)
-        today.sanctioned.append(who[refused])
-        self.refused[si, :] += bk.bincount(self.engine.citizens.group[who[refused]],
+        state, bk, mb = self.engine.state, self.engine.backend, self.engine.members
+        refused = who[served & state.labelled[who] & (u < self.refusal)]
+        bk.scatter_add(state.sanctions, refused, 1)
+        today.sanctioned.append(refused)
+        self.refused[:, si, :] += mb.tally(refused, self.engine.citizens.group[refused],
                                            self.n_groups)
         name = self.engine.scenario.services[si].name
-        today.row[f"refused_{name}"] = int(xp.count_nonzero(refused))
+        today.row[f"refused_{name}"] = mb.count_of(refused)

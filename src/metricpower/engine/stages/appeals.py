@@ -1,7 +1,8 @@
 """Appeals: penalised citizens may appeal (the richer and the harder hit more often); a
-capacity-limited office decides the oldest ripe appeals, and an upheld appeal reverses
-its penalty with a new ledger entry, takes the act out of the event windows, and tells
-the categorise stage, which withdraws a listing that rested on it."""
+capacity-limited office (one per member of the engine) decides the oldest ripe appeals,
+and an upheld appeal reverses its penalty with a new ledger entry, takes the act out of
+the event windows, and tells the categorise stage, which withdraws a listing that
+rested on it."""
 
 from __future__ import annotations
 
@@ -14,52 +15,65 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Appeals(Stage):
     name = "appeals"
-    carries = ("office",)
+    carries = ("offices",)
 
     def __init__(self, engine):
         super().__init__(engine)
         self.spec = engine.scenario.responses.appeals
-        self.office = AppealOffice(engine.xp)
+        self.offices = [AppealOffice(engine.xp) for _ in range(engine.members.count)]
         self.index = {b.name: i for i, b in enumerate(engine.scenario.behaviours)}
 
     def step(self, day: int, today: Today) -> None:
-        filed = sum(self._file(day, *penalty) for penalty in today.penalties)
+        filed = sum((self._file(day, *penalty) for penalty in today.penalties),
+                    np.zeros(self.engine.members.count, np.int64))
         self.engine.score.apply(day, today, *self._decide(day, today, filed))
 
-    def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed) -> int:
+    def _file(self, day, entry, citizen, ri, points, bi, sensor, benign, misattributed):
+        """File the appeals against one rule's penalties today; returns how many each
+        member filed."""
+        mb = self.engine.members
         n = citizen.shape[0]
         if not n:  # nothing to appeal, nothing drawn
-            return 0
+            return np.zeros(mb.count, np.int64)
         spec, state = self.spec, self.engine.state
         xp, bk = self.engine.xp, self.engine.backend
         p = (spec.probability * (xp.astype(xp.abs(points), xp.float64) / 10.0)
              ** spec.points_elasticity
              * xp.astype(state.income[citizen], xp.float64) ** spec.income_elasticity)
-        u = bk.asarray(self.engine.streams.rng(f"appeal:{ri}", day).random(n))
+        u = bk.asarray(mb.uniform(mb.rngs(f"appeal:{ri}", day), citizen))
         go = u < p
         k = int(xp.count_nonzero(go))
-        self.office.file(entry=entry[go], day=xp.full(k, day), citizen=citizen[go],
-                         rule=xp.full(k, ri), points=points[go], behaviour=xp.full(k, bi),
-                         sensor=sensor[go], benign=benign[go], misattributed=misattributed[go],
-                         filed=xp.full(k, day))
-        return k
+        columns = dict(entry=entry[go], day=xp.full(k, day), citizen=citizen[go],
+                       rule=xp.full(k, ri), points=points[go], behaviour=xp.full(k, bi),
+                       sensor=sensor[go], benign=benign[go], misattributed=misattributed[go],
+                       filed=xp.full(k, day))
+        for office, mine in zip(self.offices, mb.parts(columns["citizen"]), strict=True):
+            mine = mine if isinstance(mine, slice) else bk.asarray(mine)
+            office.file(**{f: v[mine] for f, v in columns.items()})
+        return mb.count_of(columns["citizen"])
 
-    def _decide(self, day: int, today: Today, filed: int) -> tuple[list, list]:
+    def _decide(self, day: int, today: Today, filed) -> tuple[list, list]:
         spec, engine = self.spec, self.engine
-        xp, bk = engine.xp, engine.backend
-        rng = engine.streams.rng("appeal_office", day)
-        if spec.capacity_per_100k == "unlimited":
-            capacity = self.office.waiting
-        else:
-            mean = spec.capacity_per_100k * engine.n / 1e5
-            capacity = int(mean) + int(rng.random() < mean - int(mean))
-        case = self.office.take(day, capacity, spec.decision_days)
+        xp, bk, mb = engine.xp, engine.backend, engine.members
+        cases, upheld = [], []
+        for office, rng, n in zip(self.offices, mb.rngs("appeal_office", day), mb.size,
+                                  strict=True):
+            if spec.capacity_per_100k == "unlimited":
+                capacity = office.waiting
+            else:
+                mean = spec.capacity_per_100k * int(n) / 1e5
+                capacity = int(mean) + int(rng.random() < mean - int(mean))
+            case = office.take(day, capacity, spec.decision_days)
+            chance = self._chance(case)
+            cases.append(case)
+            upheld.append(bk.asarray(rng.random(chance.shape[0])) < chance)
+        # An office with nothing to decide hands back columns of no particular type.
+        some = [k for k, c in enumerate(cases) if c["citizen"].shape[0]] or [0]
+        case = {f: xp.concat([cases[k][f] for k in some]) for f in AppealOffice.FIELDS}
+        upheld = xp.concat([upheld[k] for k in some])
+        decided = np.array([c["citizen"].shape[0] for c in cases], np.int64)
         benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
                                                                        "misattributed"))
-        chance = xp.where(misattributed, spec.success_misattributed,
-                          xp.where(benign, xp.asarray(spec.success_benign),
-                                   spec.success_true))
-        upheld = bk.asarray(rng.random(chance.shape[0])) < chance
         citizen = xp.astype(case["citizen"][upheld], xp.int64)
         back = -xp.astype(case["points"][upheld], xp.int32)
         engine.log(day, citizen, xp.astype(case["rule"][upheld], xp.int16), back,
@@ -75,14 +89,24 @@ class Appeals(Stage):
             mine = behaviour == self.index[name]
             window.withdraw(citizen[mine], day - when[mine])
         today.reversed.append((citizen, behaviour, when))
-        waited = day - when
+        waited = np.zeros(mb.count, np.int64)
+        np.add.at(waited, mb.members_of(citizen), bk.to_numpy(day - when))
         today.row.update(
-            appeals_filed=filed, appeals_decided=chance.shape[0],
-            appeals_upheld=int(xp.count_nonzero(upheld)),
-            appeals_upheld_misattributed=int(xp.count_nonzero(misattributed[upheld])),
-            appeals_upheld_benign=int(xp.count_nonzero(benign[upheld])),
-            redress_days=int(xp.sum(waited)), appeals_waiting=self.office.waiting)
+            appeals_filed=filed, appeals_decided=decided,
+            appeals_upheld=mb.count_of(citizen),
+            appeals_upheld_misattributed=mb.count_of(citizen[misattributed[upheld]]),
+            appeals_upheld_benign=mb.count_of(citizen[benign[upheld]]),
+            redress_days=waited,
+            appeals_waiting=np.array([o.waiting for o in self.offices], np.int64))
         return [citizen], [back]
+
+    def _chance(self, case: dict[str, np.ndarray]):
+        """The chance each case is upheld, by its hidden truth."""
+        spec, xp = self.spec, self.engine.xp
+        benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
+                                                                       "misattributed"))
+        return xp.where(misattributed, spec.success_misattributed,
+                        xp.where(benign, xp.asarray(spec.success_benign), spec.success_true))
 
 
 class AppealOffice:

@@ -16,8 +16,8 @@ class Categorise(Stage):
     def __init__(self, engine):
         super().__init__(engine)
         sc = engine.scenario
-        #: Members of each list, kept as they enter and leave.
-        self.list_size = [0] * len(sc.lists)
+        #: Members of each list (per member of the engine), kept as they enter and leave.
+        self.list_size = [np.zeros(engine.members.count, np.int64) for _ in sc.lists]
         index = {b.name: i for i, b in enumerate(sc.behaviours)}
         #: Per list, the behaviours its entry condition counts (their acts are grounds).
         self.grounds = [sorted({index[b] for b, _ in sc.windows(f"lists[{li}].enter")})
@@ -26,6 +26,7 @@ class Categorise(Stage):
     def step(self, day: int, today: Today) -> None:
         state, holds, row = self.engine.state, self.engine.conditions.holds, today.row
         xp, bk = self.engine.xp, self.engine.backend
+        count = self.engine.members.count_of
         appeals = self.engine.scenario.responses.appeals.enabled
         for li, spec in enumerate(self.engine.scenario.lists):
             on, since = state.on_list[spec.name], state.list_since[spec.name]
@@ -53,11 +54,12 @@ class Categorise(Stage):
                 bk.scatter_add(grounds, acts[on[acts]], 1)
             before = state.listed_before[spec.name]
             bk.set_at(before, leave, before[leave] + (day - since[leave]))
-            self.list_size[li] += enter.shape[0] - leave.shape[0]
-            row[f"entered_{spec.name}"] = enter.shape[0]
-            row[f"left_{spec.name}"] = leave.shape[0]
+            entered, left = count(enter), count(leave)
+            self.list_size[li] = self.list_size[li] + entered - left
+            row[f"entered_{spec.name}"] = entered
+            row[f"left_{spec.name}"] = left
             if appeals:
-                row[f"withdrawn_{spec.name}"] = withdrawn.shape[0]
+                row[f"withdrawn_{spec.name}"] = count(withdrawn)
 
     def _withdrawn(self, li: int, day: int, today: Today) -> np.ndarray:
         """Members of list `li` whose listing rested on penalties reversed today: each

@@ -54,6 +54,7 @@ class OccurAndObserve(Stage):
     def step(self, day: int, today: Today) -> None:
         obs, state, row = self.observer, self.engine.state, today.row
         xp, bk = self.engine.xp, self.engine.backend
+        count = self.engine.members.count_of
         false = obs.false_matches(day)
         totals = dict.fromkeys(("occurrences", "benign_occurrences", "observed",
                                 "chilled", "benign_chilled"), 0)
@@ -64,19 +65,18 @@ class OccurAndObserve(Stage):
             keep, would = keep & able, would & able
             chilled = would & ~keep
             acted, acted_benign = cand[keep], is_benign[keep]
-            counts = {"occurrences": acted.shape[0],
-                      "benign_occurrences": int(xp.count_nonzero(acted_benign)),
-                      "chilled": int(xp.count_nonzero(chilled)),
-                      "benign_chilled": int(xp.count_nonzero(chilled & is_benign))}
-            for key, value in counts.items():
+            counts = {"occurrences": acted, "benign_occurrences": acted[acted_benign],
+                      "chilled": cand[chilled], "benign_chilled": cand[chilled & is_benign]}
+            for key, who in counts.items():
+                value = count(who)
                 row[f"{key}_{b.name}"] = value
-                totals[key] += value
+                totals[key] = totals[key] + value
             if self.penalised[bi]:
                 bk.scatter_add(state.true_offences, acted[~acted_benign], 1)
             today.acted[bi] = acted
             ev = obs.observe(bi, acted, acted_benign,
                              xp.take(u_sensor, xp.nonzero(keep)[0], axis=1))
-            totals["observed"] += ev.citizen.shape[0]
+            totals["observed"] = totals["observed"] + count(ev.citizen)
             bk.scatter_add(state.acts, acted, 1)
             bk.scatter_add(state.observed, ev.citizen, 1)
             if bi in false:
@@ -88,4 +88,4 @@ class OccurAndObserve(Stage):
             today.events[bi] = ev
             for window in self.windows_of[bi]:
                 window.add(ev.citizen)
-        row.update(totals, false_matches=sum(e.citizen.shape[0] for e in false.values()))
+        row.update(totals, false_matches=sum(count(e.citizen) for e in false.values()))

@@ -15,42 +15,59 @@ from metricpower.engine.stages.base import Stage, Today
 
 class Predict(Stage):
     name = "predict"
-    carries = ("risk", "predictions")
+    carries = ("risks", "predictions")
 
     def __init__(self, engine):
         super().__init__(engine)
         spec = engine.scenario.responses.prediction
-        self.risk = RiskModel(spec.horizon, spec.threshold, engine.streams.rng("prediction"),
-                              engine.xp, engine.backend)
-        #: Confusion counts by group, one row per prediction day and group.
-        self.predictions: list[dict] = []
+        # One model per member of the engine, fitted on its own citizens.
+        self.risks = [RiskModel(spec.horizon, spec.threshold, rng, engine.xp, engine.backend)
+                      for rng in engine.members.rngs("prediction")]
+        #: Confusion counts by group, one row per prediction day and group (per member).
+        self.predictions: list[list[dict]] = [[] for _ in self.risks]
 
     def retarget(self, engine):
-        """The model goes on (its fits, pending flags); a dated change may move the
-        threshold it flags at (not its horizon: what it predicts stays one thing)."""
+        """The models go on (their fits, pending flags); a dated change may move the
+        threshold they flag at (not their horizon: what they predict stays one thing)."""
         fresh = super().retarget(engine)
-        fresh.risk.threshold = engine.scenario.responses.prediction.threshold
+        for risk in fresh.risks:
+            risk.threshold = engine.scenario.responses.prediction.threshold
         return fresh
 
     def step(self, day: int, today: Today) -> None:
         engine = self.engine
         state, spec, xp = engine.state, engine.scenario.responses.prediction, engine.xp
+        mb = engine.members
         at_bottom = state.tier >= engine.scenario.bottom
-        self.predictions += self.risk.judge(day, at_bottom, engine.citizens.group,
-                                            len(engine.scenario.population.groups))
+        groups = len(engine.scenario.population.groups)
+        bounds = mb.start.tolist()
+        for m, risk in enumerate(self.risks):
+            a, b = bounds[m], bounds[m + 1]
+            self.predictions[m] += risk.judge(day, at_bottom[a:b], engine.citizens.group[a:b],
+                                              groups)
         if (day + 1) % spec.every == 0:
-            def features(rows):
-                """What the system has seen of these citizens."""
-                cols = [state.score[rows], xp.minimum(day - state.last_penalty[rows], 365),
-                        state.sanctions[rows]]
-                cols += [w.counts[rows] for w in engine.windows.values()]
-                cols += [on[rows] for on in state.on_list.values()]
-                return xp.stack([xp.astype(c, xp.float32) for c in cols], axis=1)
+            for m, risk in enumerate(self.risks):
+                a, b = bounds[m], bounds[m + 1]
 
-            flagged = self.risk.refit_and_flag(day, features, at_bottom)
-            if flagged is not None:
-                state.flagged = flagged
-        today.row["flagged"] = int(xp.count_nonzero(state.flagged))
+                def features(rows, a=a):
+                    """What the system has seen of these citizens (numbered from the
+                    member's first)."""
+                    rows = (slice(rows.start + a, rows.stop + a) if isinstance(rows, slice)
+                            else rows + a)
+                    cols = [state.score[rows], xp.minimum(day - state.last_penalty[rows], 365),
+                            state.sanctions[rows]]
+                    cols += [w.counts[rows] for w in engine.windows.values()]
+                    cols += [on[rows] for on in state.on_list.values()]
+                    return xp.stack([xp.astype(c, xp.float32) for c in cols], axis=1)
+
+                flagged = risk.refit_and_flag(day, features, at_bottom[a:b])
+                if flagged is None:
+                    continue
+                if mb.one:
+                    state.flagged = flagged
+                else:
+                    state.flagged[a:b] = flagged
+        today.row["flagged"] = mb.count_of(xp.nonzero(state.flagged)[0])
 
 
 class RiskModel:

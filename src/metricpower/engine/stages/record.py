@@ -27,22 +27,29 @@ class Record(Stage):
         #: Moves into and out of the bottom tiers: (day, entered, left) per day.
         self.bottom_moves: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._at_bottom = state.tier >= sc.bottom
-        self.mean_income = float(engine.population.income.mean(dtype=np.float64))
+        #: Each member's mean income at the start (as its own run works it out).
+        self.mean_income = np.array([c.income.mean(dtype=np.float64)
+                                     for c in engine.members.populations])
+        self.bounds = engine.members.start.tolist()
 
     def step(self, day: int, today: Today) -> None:
         engine, row = self.engine, today.row
         state, sc, xp, bk = engine.state, engine.scenario, engine.xp, engine.backend
         last = day == sc.run.days - 1
-        row["mean_score"] = engine.score.score_total / engine.n
-        row["mean_income"] = (float(xp.sum(state.income, dtype=xp.float64)) / engine.n
+        size = engine.members.size
+        row["mean_score"] = engine.score.score_total / size
+        row["mean_income"] = (np.array([float(xp.sum(state.income[a:b], dtype=xp.float64))
+                                        for a, b in zip(self.bounds[:-1], self.bounds[1:],
+                                                        strict=True)]) / size
                               if sc.responses.economy.enabled else self.mean_income)
         for i, t in enumerate(sc.tiers):
-            row[f"tier_{t.name}"] = int(engine.score.tier_count[i])
-        for spec, size in zip(sc.lists, engine.categorise.list_size, strict=True):
-            row[f"list_{spec.name}"] = int(size)
+            row[f"tier_{t.name}"] = engine.score.tier_count[:, i].copy()
+        for spec, listed in zip(sc.lists, engine.categorise.list_size, strict=True):
+            row[f"list_{spec.name}"] = listed.copy()
         if day % SNAPSHOT_EVERY == 0 or last:
             self.snapshots[day] = xp.asarray(state.tier, copy=True)
-        row["assortativity"] = (bk.assortativity(engine.network, state.score)
+        row["assortativity"] = (np.array(bk.assortativity(engine.network, state.score,
+                                                          self.bounds))
                                 if day % ASSORTATIVITY_EVERY == 0 or last else None)
         # Only citizens whose score moved today can have entered or left the bottom.
         moved = (bk.unique(xp.concat(today.moved)) if today.moved

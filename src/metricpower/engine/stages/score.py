@@ -22,15 +22,18 @@ class Score(Stage):
         for i, r in enumerate(sc.rules):
             if r.kind == "event":
                 self.event_rules[index[r.behaviour]].append(i)
-        # Running totals, kept as scores change, so a day costs what happened in it.
-        xp = engine.xp
-        self.score_total = int(xp.sum(engine.state.score, dtype=xp.int64))
-        self.tier_count = engine.backend.bincount(engine.state.tier, len(sc.tiers))
+        # Running totals per member, kept as scores change, so a day costs what happened
+        # in it (NumPy: they go to the daily row).
+        mb, score = engine.members, engine.backend.to_numpy(engine.state.score)
+        self.score_total = np.array([score[a:b].sum(dtype=np.int64) for a, b in zip(
+            mb.start[:-1], mb.start[1:], strict=True)], dtype=np.int64)
+        self.tier_count = mb.tally(None, engine.state.tier, len(sc.tiers))
 
     def step(self, day: int, today: Today) -> None:
         engine = self.engine
         rules, state, xp = engine.scenario.rules, engine.state, engine.xp
         initial = engine.scenario.population.initial_score
+        count = engine.members.count_of
         who, pts = [], []
         counts = dict.fromkeys(("penalties", "benign_penalties", "misattributed_penalties",
                                 "reward_events"), 0)
@@ -52,13 +55,15 @@ class Score(Stage):
                 who.append(citizen)
                 pts.append(points)
                 if rule.is_penalty:
-                    counts["penalties"] += citizen.shape[0]
-                    counts["benign_penalties"] += int(xp.count_nonzero(benign))
-                    counts["misattributed_penalties"] += int(xp.count_nonzero(misattributed))
+                    counts["penalties"] = counts["penalties"] + count(citizen)
+                    counts["benign_penalties"] = (counts["benign_penalties"]
+                                                  + count(citizen[benign]))
+                    counts["misattributed_penalties"] = (counts["misattributed_penalties"]
+                                                         + count(citizen[misattributed]))
                     today.penalties.append((entry, citizen, ri, points, bi, sensor, benign,
                                             misattributed))
                 else:
-                    counts["reward_events"] += citizen.shape[0]
+                    counts["reward_events"] = counts["reward_events"] + count(citizen)
         self.apply(day, today, who, pts)
         for ri, rule in enumerate(rules):
             if rule.kind == "event" or (day + 1) % rule.every:
@@ -75,7 +80,8 @@ class Score(Stage):
             citizen, points = citizen[got], xp.astype(points[got], xp.int32)
             engine.log(day, citizen, ri, points)
             self.apply(day, today, [citizen], [points])
-            counts["penalties" if rule.is_penalty else "reward_events"] += citizen.shape[0]
+            key = "penalties" if rule.is_penalty else "reward_events"
+            counts[key] = counts[key] + count(citizen)
         today.row.update(counts)
 
     def apply(self, day: int, today: Today, who: list[np.ndarray],
@@ -88,14 +94,19 @@ class Score(Stage):
         points = xp.astype(xp.concat(pts), xp.int32)
         state, scenario = self.engine.state, self.engine.scenario
         bk.scatter_add(state.score, citizen, points)
-        self.score_total += int(xp.sum(points, dtype=xp.int64))
+        mb = self.engine.members
+        if mb.one:
+            self.score_total += int(xp.sum(points, dtype=xp.int64))
+        else:
+            np.add.at(self.score_total, mb.members_of(citizen),
+                      bk.to_numpy(points).astype(np.int64))
         bk.set_at(state.last_penalty, citizen[points < 0], day)
         moved = bk.unique(citizen)
         today.moved.append(moved)
         tiers = len(scenario.tiers)
-        self.tier_count -= bk.bincount(state.tier[moved], tiers)
+        self.tier_count -= mb.tally(moved, state.tier[moved], tiers)
         bk.set_at(state.tier, moved, tiers_of(scenario, state.score[moved]))
-        self.tier_count += bk.bincount(state.tier[moved], tiers)
+        self.tier_count += mb.tally(moved, state.tier[moved], tiers)
 
     def _holds_per_act(self, ri: int, bi: int, day: int, citizen: np.ndarray) -> np.ndarray:
         """An event rule's condition for each of the day's events, in the order they
