@@ -291,17 +291,34 @@ def test_ray_gives_the_pools_table(tmp_path, small_sweep):
     assert again.table().equals(small_sweep.table())
 
 
+def test_members_side_by_side_give_the_table_of_members_alone(tmp_path, small_sweep):
+    """The sweep's members ran side by side (two tasks, each arm's members of a task in
+    one engine); run one by one (`batch=0`), every member's metrics are the same."""
+    alone = sweep(scenario(**TINY), {"rules.jaywalking.points": [-5, -30],
+                                     "responses.deterrence.enabled": [True]}, seeds=3,
+                  out=tmp_path / "alone", executor=LocalPool(2), report=False, batch=0)
+    assert alone.table().equals(small_sweep.table())
+
+    def shares(res) -> list[float]:
+        """Each member's engine time: members side by side share theirs equally."""
+        lines = (res.out / "manifest.jsonl").read_text().splitlines()
+        return [json.loads(x)["seconds"]["simulate"] for x in lines]
+
+    assert len(set(shares(small_sweep))) < 6 and len(set(shares(alone))) == 6
+
+
 # ---------------------------------------------------------------- kill and resume
 def test_a_killed_sweep_resumes_to_the_same_table(tmp_path, small_sweep):
-    """Two workers get two tasks (the members of two seeds, and of one: small members are
-    packed, one task a worker); the sweep is killed when the smaller has finished."""
+    """Each member alone (`--batch 0`), one task a seed, one worker: the sweep is killed
+    when the first seed's members have finished. (Side by side, the members a worker
+    runs finish together; the manifest records members however they ran.)"""
     grid = tmp_path / "grid.toml"
     grid.write_text('[grid]\n"rules.jaywalking.points" = [-5, -30]\n'
                     '"responses.deterrence.enabled" = [true]\n')
     out = tmp_path / "killed"
     args = [str(Path(sys.executable).parent / "metricpower"), "sweep", "essay", "--grid", str(grid),
             "--seeds", "3", "--seed", "7", "--citizens", str(TINY["citizens"]), "--days",
-            str(TINY["days"]), "--workers", "2", "--out", str(out)]
+            str(TINY["days"]), "--workers", "1", "--batch", "0", "--out", str(out)]
     proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     manifest = out / "manifest.jsonl"

@@ -270,6 +270,10 @@ def compare_cmd(
     address: Annotated[str | None, typer.Option(help="with --seeds: a Ray cluster")] = None,
     workers: Annotated[int | None, typer.Option(help="with --seeds: processes")] = None,
     resume: Annotated[bool, typer.Option(help="with --seeds: continue --out")] = False,
+    batch: Annotated[int | None, typer.Option(
+        min=0, help="with --seeds: members side by side in one engine, up to this many "
+                    "citizens (0: each member alone; default: "
+                    "ensembles.plan.BATCH_CITIZENS)")] = None,
     only_level: Annotated[str | None, typer.Option(
         "--only", help=ONLY_HELP + "; applies to each side given as a scenario or preset")] = None,
 ) -> None:
@@ -302,7 +306,7 @@ def compare_cmd(
         _check_writable(target)
         if seeds is not None:
             result = compare(pair.a, pair.b, pair.name_a, pair.name_b, seeds=seeds, out=target,
-                             resume=resume, **_executor_options(ray, address, workers),
+                             resume=resume, **_run_options(ray, address, workers, batch),
                              progress=_members_progress(f"{pair.name_a} vs {pair.name_b}"))
             _print_summary(result)
             return
@@ -349,10 +353,13 @@ def _start_pool(ray: bool, address: str | None, workers: int | None) -> None:
         start()
 
 
-def _executor_options(ray: bool, address: str | None, workers: int | None) -> dict:
+def _run_options(ray: bool, address: str | None, workers: int | None,
+                 batch: int | None) -> dict:
+    """Where the members run, and how many citizens side by side (when given)."""
     from metricpower.ensembles import executor_of
 
-    return {"executor": executor_of(ray, address, workers)}
+    return {"executor": executor_of(ray, address, workers)} | (
+        {} if batch is None else {"batch": batch})
 
 
 def _members_progress(title: str):
@@ -426,6 +433,9 @@ def ensemble(
     resume: Annotated[bool, typer.Option(help="continue an interrupted --out")] = False,
     member_reports: Annotated[bool, typer.Option(
         help="write each member's report.html too")] = False,
+    batch: Annotated[int | None, typer.Option(
+        min=0, help="members side by side in one engine, up to this many citizens (0: each "
+                    "member alone; default: ensembles.plan.BATCH_CITIZENS)")] = None,
 ) -> None:
     """Run a scenario on N seeds: every metric's mean with its 95% interval, one tidy table
     (member, seed, metric, value), each member's run directory."""
@@ -440,7 +450,7 @@ def ensemble(
         _check_writable(target)
         results = run_ensemble(sc, seeds, target, resume=resume, reports=member_reports,
                                progress=_members_progress(sc.name),
-                               **_executor_options(ray, address, workers))
+                               **_run_options(ray, address, workers, batch))
     except (ScenarioError, OutputError, MemoryTooSmall, ExtraMissing, PlanError) as e:
         fail(str(e))
     _print_summary(results)
@@ -463,6 +473,9 @@ def sweep(
     resume: Annotated[bool, typer.Option(help="continue an interrupted --out")] = False,
     member_reports: Annotated[bool, typer.Option(
         help="write each member's report.html too")] = False,
+    batch: Annotated[int | None, typer.Option(
+        min=0, help="members side by side in one engine, up to this many citizens (0: each "
+                    "member alone; default: ensembles.plan.BATCH_CITIZENS)")] = None,
 ) -> None:
     """Run a grid of overrides over scenario keys, every arm on the same seeds and
     populations (common random numbers): metrics with intervals, effects against the
@@ -477,7 +490,7 @@ def sweep(
         _check_writable(target)
         results = run_sweep(sc, grid, seeds, target, resume=resume, reports=member_reports,
                             progress=_members_progress(sc.name),
-                            **_executor_options(ray, address, workers))
+                            **_run_options(ray, address, workers, batch))
     except (ScenarioError, OutputError, MemoryTooSmall, ExtraMissing, PlanError) as e:
         fail(str(e))
     _print_summary(results)

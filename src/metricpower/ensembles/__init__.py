@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from metricpower.ensembles.executors import Executor, ExtraMissing, LocalPool, RayExecutor
-from metricpower.ensembles.plan import Arm, Plan, PlanError, load_grid, seed_list, sweep_plan
+from metricpower.ensembles.plan import (
+    BATCH_CITIZENS,
+    Arm,
+    Plan,
+    PlanError,
+    load_grid,
+    seed_list,
+    sweep_plan,
+)
 from metricpower.ensembles.results import Results
 from metricpower.ensembles.store import Store
 from metricpower.memory import check_memory
@@ -21,11 +29,14 @@ from metricpower.memory import check_memory
 
 def run_plan(plan: Plan, out: str | Path, *, executor: Executor | None = None,
              resume: bool = False, reports: bool = False, report: bool = True,
-             progress: Callable[[int, int], None] | None = None) -> Results:
+             progress: Callable[[int, int], None] | None = None,
+             batch: int = BATCH_CITIZENS) -> Results:
     """Run every member of `plan` not yet finished in `out`, then write the tidy table,
     the summaries and (with `report`) report.html. `reports` also writes each member's own
-    report.html. `progress(done, total)` is called as members finish. Refused
-    (MemoryTooSmall) before anything is made when one member would not fit in memory."""
+    report.html. `progress(done, total)` is called as members finish. Members of one arm
+    run side by side in one engine up to `batch` citizens (0: each member alone; the
+    results are the same either way). Refused (MemoryTooSmall) before anything is made
+    when one member would not fit in memory."""
     store = Store(out, plan)
     try:
         for arm in plan.arms:
@@ -40,8 +51,8 @@ def run_plan(plan: Plan, out: str | Path, *, executor: Executor | None = None,
     executor = executor or LocalPool()
     baseline = plan.baseline if plan.kind == "compare" else None
     by_id = {m.member: m for m in members}
-    tasks = [(str(store.out), group, reports, baseline)
-             for group in plan.groups(todo, executor.workers)]
+    tasks = [(str(store.out), group, reports, baseline, batch)
+             for group in plan.groups(todo, executor.workers, batch)]
     if progress:
         progress(len(done), len(members))
     try:

@@ -40,13 +40,13 @@ def effect_numbers(effects: dict) -> dict[str, float]:
 
 
 def run_group(out: str, members: list[Member], reports: bool,
-              baseline_arm: int | None = None
+              baseline_arm: int | None = None, batch: int = BATCH_CITIZENS
               ) -> list[tuple[int, list[tuple[str, float]], dict[str, float]]]:
     """Simulate `members` and write each run directory under `out/members/`. Returns
     (member, [(metric, value), ...], seconds) for each, `seconds` saying where its time
     went. Each population is built once (its build charged to the first member on it);
-    members of one arm run side by side in one engine, up to BATCH_CITIZENS citizens
-    at once (`simulate_batch`: the same results as one by one; the engine's time is
+    members of one arm run side by side in one engine, up to `batch` citizens at once
+    (0: each alone; `simulate_batch`: the same results as one by one; the engine's time is
     shared out equally). With `baseline_arm` (a paired comparison) the other arm's
     members also carry the comparison's effects against the baseline member on their
     seed, as metrics `effects.<name>`."""
@@ -64,12 +64,12 @@ def run_group(out: str, members: list[Member], reports: bool,
     results = []
     base_runs = {}
     ordered = sorted(members, key=lambda m: (m.arm != baseline_arm, m.arm, m.member))
-    for batch in batches(ordered):
+    for side_by_side in batches(ordered, batch):
         t0 = time.perf_counter()
-        runs = simulate_batch([m.scenario for m in batch],
-                              [populations[population_of(m.scenario)] for m in batch])
-        share = (time.perf_counter() - t0) / len(batch)
-        for m, run in zip(batch, runs, strict=True):
+        runs = simulate_batch([m.scenario for m in side_by_side],
+                              [populations[population_of(m.scenario)] for m in side_by_side])
+        share = (time.perf_counter() - t0) / len(side_by_side)
+        for m, run in zip(side_by_side, runs, strict=True):
             t1 = time.perf_counter()
             # The member's folder is the ensemble's own: a killed run may have written it
             # without recording it in the manifest, and --resume writes it again.
@@ -90,14 +90,14 @@ def run_group(out: str, members: list[Member], reports: bool,
     return sorted(results)
 
 
-def batches(members: list[Member]) -> list[list[Member]]:
-    """Consecutive members of one arm, up to BATCH_CITIZENS citizens a batch."""
+def batches(members: list[Member], limit: int = BATCH_CITIZENS) -> list[list[Member]]:
+    """Consecutive members of one arm, up to `limit` citizens a batch (0: one each)."""
     out: list[list[Member]] = []
     for m in members:
         last = out[-1] if out else None
         if (last is not None and last[0].arm == m.arm
                 and sum(x.scenario.run.citizens for x in last) + m.scenario.run.citizens
-                <= BATCH_CITIZENS):
+                <= limit):
             last.append(m)
         else:
             out.append([m])

@@ -64,18 +64,20 @@ class Plan:
     def params(self) -> list[str]:
         return list(dict.fromkeys(k for arm in self.arms for k in arm.params))
 
-    def groups(self, members: list[Member], workers: int) -> list[list[Member]]:
+    def groups(self, members: list[Member], workers: int,
+               batch: int = BATCH_CITIZENS) -> list[list[Member]]:
         """The tasks the workers are given: members grouped by the population they run on
         (built once per task), each group cut into pieces when there are fewer groups
         than workers; small groups packed together, no fewer tasks than workers, so that
-        a worker runs their members side by side in one engine (`member.batches`)."""
+        a worker runs their members side by side in one engine (`member.batches`), up to
+        `batch` citizens (0: each member alone, each group a task of its own)."""
         by_pop: dict[str, list[Member]] = {}
         for m in members:
             by_pop.setdefault(population_of(m.scenario), []).append(m)
         groups = list(by_pop.values())
         if self.kind == "compare" or len(groups) >= workers:
             # A paired comparison measures its effects with both sides in one process.
-            return packed(groups, workers)
+            return packed(groups, workers, batch)
         pieces = -(-workers // len(groups))
         out = []
         for g in groups:
@@ -90,12 +92,16 @@ class Plan:
                           "scenario": a.scenario.model_dump(mode="json")} for a in self.arms]}
 
 
-def packed(groups: list[list[Member]], workers: int) -> list[list[Member]]:
+def packed(groups: list[list[Member]], workers: int,
+           batch: int = BATCH_CITIZENS) -> list[list[Member]]:
     """Consecutive groups joined into tasks: as many tasks as workers, or more where one
-    arm's members in a task would pass BATCH_CITIZENS citizens."""
+    arm's members in a task would pass `batch` citizens (a task is then one batch, so a
+    killed run loses no more than the batches under way). `batch` 0: no packing."""
+    if batch <= 0:
+        return groups
     arms = max(len({m.arm for m in g}) for g in groups) if groups else 1
     citizens = sum(m.scenario.run.citizens for g in groups for m in g) / arms
-    tasks = min(len(groups), max(workers, -(-int(citizens) // BATCH_CITIZENS)))
+    tasks = min(len(groups), max(workers, -(-int(citizens) // batch)))
     size = -(-len(groups) // tasks) if tasks else 1
     return [[m for g in groups[i:i + size] for m in g] for i in range(0, len(groups), size)]
 
