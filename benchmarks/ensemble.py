@@ -40,6 +40,7 @@ from run import machine  # noqa: E402  (the main benchmark's description of the 
 
 from metricpower.engine import Engine  # noqa: E402
 from metricpower.ensembles import LocalPool, RayExecutor, ensemble  # noqa: E402
+from metricpower.ensembles.plan import BATCH_CITIZENS  # noqa: E402
 from metricpower.population import build_population  # noqa: E402
 from metricpower.scenario import load_preset  # noqa: E402
 
@@ -86,11 +87,11 @@ def batching(scenario_of, n: int, batch: int) -> dict:
     return out
 
 
-def timed(scenario, seeds: int, executor, scratch: Path) -> dict:
+def timed(scenario, seeds: int, executor, scratch: Path, batch: int = BATCH_CITIZENS) -> dict:
     out = scratch / f"e{time.monotonic_ns()}"
     before = load()
     t0 = time.perf_counter()
-    ensemble(scenario, seeds, out, executor=executor, report=False)
+    ensemble(scenario, seeds, out, executor=executor, report=False, batch=batch)
     wall = time.perf_counter() - t0
     lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     shutil.rmtree(out)
@@ -125,13 +126,18 @@ def main() -> None:
         print("overhead ...", flush=True)
         res["overhead"] = timed(sc(big), 2, LocalPool(2), scratch)
         # The shared machine's speed drifts by tens of percent from minute to minute: the
-        # throughput pair is measured REPEATS times, one process and pool interleaved,
-        # and the many small members twice; the tables give medians and ranges.
-        res["one_process"], res["pool"], res["many"] = [], [], []
+        # throughput pairs are measured REPEATS times, one process and pool interleaved,
+        # and the many small members twice; the tables give medians and ranges. The
+        # executors' own scaling is measured on members alone (batch 0): side by side, one
+        # process holds more members per engine than each of two workers does.
+        for key in ("one_process", "pool", "one_process_batched", "pool_batched", "many"):
+            res[key] = []
         for i in range(REPEATS):
             print(f"throughput {i + 1}/{REPEATS} ...", flush=True)
-            res["one_process"].append(timed(sc(mid), 4, LocalPool(1), scratch))
-            res["pool"].append(timed(sc(mid), 4, LocalPool(2), scratch))
+            res["one_process"].append(timed(sc(mid), 4, LocalPool(1), scratch, batch=0))
+            res["pool"].append(timed(sc(mid), 4, LocalPool(2), scratch, batch=0))
+            res["one_process_batched"].append(timed(sc(mid), 4, LocalPool(1), scratch))
+            res["pool_batched"].append(timed(sc(mid), 4, LocalPool(2), scratch))
         for i in range(2):
             print(f"many small members {i + 1}/2 ...", flush=True)
             res["many"].append(timed(sc(small_n), many, LocalPool(2), scratch))
@@ -166,11 +172,15 @@ def markdown(r: dict) -> str:
     own, wall = overhead(o)
     parts = {k: sum(s[k] for s in o["seconds"]) / len(o["seconds"])
              for k in ("population", "simulate", "write", "rows")}
-    ratios = [p["citizen_days_per_s"] / o["citizen_days_per_s"]
-              for o, p in zip(r["one_process"], r["pool"], strict=True)]
+    def pair(one_key: str, pool_key: str) -> tuple[list[float], float, float]:
+        ratios = [p["citizen_days_per_s"] / o["citizen_days_per_s"]
+                  for o, p in zip(r[one_key], r[pool_key], strict=True)]
+        return (ratios, median([o["citizen_days_per_s"] for o in r[one_key]]),
+                median([p["citizen_days_per_s"] for p in r[pool_key]]))
+
+    ratios, one, pool = pair("one_process", "pool")
     speedup = median(ratios)
-    one = median([o["citizen_days_per_s"] for o in r["one_process"]])
-    pool = median([p["citizen_days_per_s"] for p in r["pool"]])
+    ratios_b, one_b, pool_b = pair("one_process_batched", "pool_batched")
     walls = [m["wall_s"] for m in r["many"]]
     ray_ratio = r["ray"]["wall_s"] / r["ray_pool"]["wall_s"]
     first = r["pool"][0]
@@ -185,11 +195,14 @@ def markdown(r: dict) -> str:
          f"{wall:.1%}); a member: population {parts['population']:.2f} s, simulate "
          f"{parts['simulate']:.2f} s, write {parts['write']:.2f} s, rows "
          f"{parts['rows']:.3f} s", "≤ 10%", verdict(wall <= 0.10)),
-        ("Throughput, 2 workers against 1 process ({} × {:,} × {}, median of {})".format(
-            first["members"], first["citizens"], first["days"], len(ratios)),
+        ("Throughput, 2 workers against 1 process ({} × {:,} × {}, members alone, median of "
+         "{})".format(first["members"], first["citizens"], first["days"], len(ratios)),
          f"{speedup:.2f}× (each: {', '.join(f'{x:.2f}' for x in ratios)}; median "
          f"{pool:.3g} against {one:.3g} citizen-days/s)", "≥ 1.7×",
          verdict(speedup >= 1.7)),
+        ("The same, members side by side (one process: 4 in one engine; each worker: 2)",
+         f"{median(ratios_b):.2f}× (each: {', '.join(f'{x:.2f}' for x in ratios_b)}; median "
+         f"{pool_b:.3g} against {one_b:.3g} citizen-days/s)", "—", "—"),
         ("{} × {:,} × {} on 2 workers (median of {})".format(
             r["many"][0]["members"], r["many"][0]["citizens"], r["many"][0]["days"],
             len(walls)),

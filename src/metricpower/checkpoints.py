@@ -27,11 +27,11 @@ import pickle
 import time
 import types
 import zlib
-from importlib.metadata import version
 from pathlib import Path
 
 from metricpower.engine import Engine
 from metricpower.scenario import Scenario, load_scenario, to_toml
+from metricpower.store import program_version
 
 #: The format's number goes up when the state's layout changes within a version (2: the
 #: ledger keeps its records in growing columns), so an older checkpoint is refused by name.
@@ -126,9 +126,9 @@ class Checkpoints:
         problem = None
         if header.get("scenario") != self.scenario_hash:
             problem = f"it belongs to another scenario than {self.folder / SCENARIO}"
-        elif header.get("version") != version("metricpower"):
+        elif header.get("version") != program_version():
             problem = (f"it was written by metricpower {header.get('version')}, this is "
-                       f"{version('metricpower')}")
+                       f"{program_version()}")
         if problem:
             raise CheckpointError(f"{path}: cannot resume: {problem}")
         try:
@@ -164,7 +164,7 @@ class Checkpoints:
         t0 = time.perf_counter()
         payload = dumps(engine.checkpoint(day))
         header = {"day": day, "scenario": self.scenario_hash,
-                  "version": version("metricpower"), "size": len(payload),
+                  "version": program_version(), "size": len(payload),
                   "crc32": zlib.crc32(payload)}
         _atomic_write(self.folder / CHECKPOINT, MAGIC, json.dumps(header).encode() + b"\n",
                       payload)
