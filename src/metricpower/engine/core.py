@@ -124,7 +124,7 @@ class Engine(Carrier):
                              None if self.members.one else self.members.of)
         self._build([])
         self.daily: list[dict] = []
-        self._by_member: list[list[dict]] | None = None
+        self._logs_cache: dict | None = None
         self.stage_seconds = dict.fromkeys((s.name for s in self.stages), 0.0)
 
     @classmethod
@@ -260,46 +260,50 @@ class Engine(Carrier):
         """The response `name` if the scenario switches it on, else None."""
         return next((r for r in self.responses if r.name == name), None)
 
-    def _daily_by_member(self) -> list[list[dict]]:
-        """The daily rows of each member (a row holds one value per member), worked out
-        once for all members: column by column, not value by value."""
-        if self._by_member is None:
-            rows: list[list[dict]] = [[{} for _ in self.daily]
-                                      for _ in range(self.members.count)]
-            for day, row in enumerate(self.daily):
-                for key, v in row.items():
-                    if v is None or isinstance(v, int | float):
-                        for mine in rows:
-                            mine[day][key] = v
-                    else:
-                        for mine, x in zip(rows, v.tolist(), strict=True):
-                            mine[day][key] = x
-            self._by_member = rows
-        return self._by_member
+    def _logs(self) -> dict:
+        """What the members' records are cut from, worked out once for all members: each
+        member's daily rows (a row holds one value per member; split column by column,
+        not value by value), the moves to and from the bottom, the network's changes."""
+        if self._logs_cache is None:
+            daily = self.daily
+            if not self.members.one:
+                daily = [[{} for _ in self.daily] for _ in range(self.members.count)]
+                for day, row in enumerate(self.daily):
+                    for key, v in row.items():
+                        if v is None or isinstance(v, int | float):
+                            for mine in daily:
+                                mine[day][key] = v
+                        else:
+                            for mine, x in zip(daily, v.tolist(), strict=True):
+                                mine[day][key] = x
+            association = self.response("association")
+            self._logs_cache = {
+                "daily": daily, "bottom": self.record.bottom_log(),
+                "ties": association.tie_log() if association is not None else tie_log([])}
+        return self._logs_cache
 
     def member(self, m: int) -> Recorded:
         """What member `m`'s run recorded, as its own run would have it (citizens
         numbered from 0; after `host`)."""
-        mb, host = self.members, self.backend.to_numpy
+        mb, host, logs = self.members, self.backend.to_numpy, self._logs()
         a, b = int(mb.start[m]), int(mb.start[m + 1])
 
         def mine(log: dict[str, np.ndarray], *ids: str) -> dict[str, np.ndarray]:
             keep = (log["citizen"] >= a) & (log["citizen"] < b)
             return {k: v[keep] - a if k in ids else v[keep] for k, v in log.items()}
 
+        # Totals by group are kept in NumPy, per member.
         labelling = self.response("labelling")
-        association = self.response("association")
-        ties = association.tie_log() if association is not None else tie_log([])
-        daily = self.daily if mb.one else self._daily_by_member()[m]
-        attempts = host(self.consequences.attempts)[m]
+        attempts = self.consequences.attempts[m]
         return Recorded(
             scenario=mb.scenarios[m], citizens=mb.populations[m], n=b - a,
             state=self.state.converted(lambda v: v[a:b]),
-            friends=host(self.network.friend_count())[a:b], daily=daily,
-            applied=host(self.consequences.applied)[m], attempts=attempts,
-            refused=(host(labelling.refused)[m] if labelling is not None
+            friends=host(self.network.friend_count())[a:b],
+            daily=logs["daily"] if mb.one else logs["daily"][m],
+            applied=self.consequences.applied[m], attempts=attempts,
+            refused=(labelling.refused[m] if labelling is not None
                      else np.zeros_like(attempts)),
             snapshots={d: host(t)[a:b] for d, t in self.record.snapshots.items()},
             predictions=self.predict.predictions[m] if self.predict is not None else [],
-            ledger=self.ledger.part(a, b, m), bottom=mine(self.record.bottom_log(), "citizen"),
-            ties=mine(ties, "citizen", "friend"))
+            ledger=self.ledger.part(a, b, m), bottom=mine(logs["bottom"], "citizen"),
+            ties=mine(logs["ties"], "citizen", "friend"))
