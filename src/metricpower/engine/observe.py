@@ -117,7 +117,7 @@ class Samplers:
             parts = [getattr(s, name) for s in samplers]
             if shift is not None:
                 parts = [p + k for p, k in zip(parts, shift, strict=True)]
-            return np.concatenate(parts) if parts else np.zeros(0)
+            return np.concatenate(parts)
 
         self.before, self.bound64, self.bound = (joined(k) for k in ("before", "bound64",
                                                                      "bound"))
