@@ -55,7 +55,7 @@ class Appeals(Stage):
     def _decide(self, day: int, today: Today, filed) -> tuple[list, list]:
         spec, engine = self.spec, self.engine
         xp, bk, mb = engine.xp, engine.backend, engine.members
-        cases, upheld = [], []
+        cases, draws = [], []
         for office, rng, n in zip(self.offices, mb.rngs("appeal_office", day), mb.size,
                                   strict=True):
             if spec.capacity_per_100k == "unlimited":
@@ -64,16 +64,18 @@ class Appeals(Stage):
                 mean = spec.capacity_per_100k * int(n) / 1e5
                 capacity = int(mean) + int(rng.random() < mean - int(mean))
             case = office.take(day, capacity, spec.decision_days)
-            chance = self._chance(case)
             cases.append(case)
-            upheld.append(bk.asarray(rng.random(chance.shape[0])) < chance)
+            draws.append(rng.random(case["citizen"].shape[0]))
         # An office with nothing to decide hands back columns of no particular type.
         some = [k for k, c in enumerate(cases) if c["citizen"].shape[0]] or [0]
         case = {f: xp.concat([cases[k][f] for k in some]) for f in AppealOffice.FIELDS}
-        upheld = xp.concat([upheld[k] for k in some])
         decided = np.array([c["citizen"].shape[0] for c in cases], np.int64)
         benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
                                                                        "misattributed"))
+        chance = xp.where(misattributed, spec.success_misattributed,
+                          xp.where(benign, xp.asarray(spec.success_benign),
+                                   spec.success_true))
+        upheld = bk.asarray(np.concatenate(draws)) < chance
         citizen = xp.astype(case["citizen"][upheld], xp.int64)
         back = -xp.astype(case["points"][upheld], xp.int32)
         engine.log(day, citizen, xp.astype(case["rule"][upheld], xp.int16), back,
@@ -99,15 +101,6 @@ class Appeals(Stage):
             redress_days=waited,
             appeals_waiting=np.array([o.waiting for o in self.offices], np.int64))
         return [citizen], [back]
-
-    def _chance(self, case: dict[str, np.ndarray]):
-        """The chance each case is upheld, by its hidden truth."""
-        spec, xp = self.spec, self.engine.xp
-        benign, misattributed = (xp.astype(case[f], xp.bool) for f in ("benign",
-                                                                       "misattributed"))
-        return xp.where(misattributed, spec.success_misattributed,
-                        xp.where(benign, xp.asarray(spec.success_benign), spec.success_true))
-
 
 class AppealOffice:
     """Penalties wait in a first-in, first-out queue; the office decides `capacity` a day,
