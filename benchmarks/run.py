@@ -97,43 +97,20 @@ def bytes_model(engine, scenario) -> dict:
     """A model of the memory traffic of one engine day, per citizen.
 
     `state`: every array the engine holds with one entry per citizen (its state, event
-    window counts, citizen traits, per-citizen rates and chances; found by walking the
-    engine's attributes), counted once: a day that touches each of them once streams this
-    much. `network`: friend conditions gather over every tie (a 4-byte index and an 8-byte
+    window counts, citizen traits, per-citizen rates; found by the walk of
+    benchmarks/footprint.py), counted once: a day that touches each of them once streams
+    this much. `network`: friend conditions gather over every tie (a 4-byte index and an 8-byte
     value read, per tie), as often per day as such conditions are evaluated (periodic
     rules every `every` days; lists and consequences daily). Temporaries made while
     evaluating conditions are not counted, so this is a lower bound on the real traffic
     and the bandwidth bound it gives is an upper bound on speed.
     """
-    import numpy as np
+    from footprint import arrays
 
     n = engine.n
-    seen: set[int] = set()
-    total = 0
-
-    def walk(obj, depth):
-        nonlocal total
-        if id(obj) in seen or depth > 4:
-            return
-        seen.add(id(obj))
-        if isinstance(obj, np.ndarray):
-            if obj.ndim >= 1 and obj.shape[0] in (n, n + 1) and obj.base is None:
-                total += obj.nbytes
-            return
-        if isinstance(obj, dict):
-            items = obj.values()
-        elif isinstance(obj, list | tuple):
-            items = obj
-        elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("metricpower"):
-            items = vars(obj).values()
-        else:
-            return
-        for item in items:
-            walk(item, depth + 1)
-
+    total = sum(a.nbytes for part, a in arrays(engine)
+                if part != "network" and len(a.shape) >= 1 and a.shape[0] in (n, n + 1))
     network = engine.network
-    seen.add(id(network))  # counted below, as ties
-    walk(engine, 0)
     ties = len(network.indices) / n
     evaluations = 0.0
     for where, cond in engine.compiled.items():

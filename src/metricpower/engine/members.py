@@ -55,7 +55,7 @@ class Members:
         self.start = np.concatenate([[0], np.cumsum(self.size)]).astype(np.int64)
         self.streams = [Streams(sc.run.seed) for sc in self.scenarios]
         #: The member of each citizen (NumPy).
-        self.of = np.repeat(np.arange(self.count, dtype=np.int64), self.size)
+        self.of = np.repeat(np.arange(self.count, dtype=np.int32), self.size)
 
     def rngs(self, name: str, day: int = -1) -> list[np.random.Generator]:
         """Each member's generator for `name` on `day`."""

@@ -69,7 +69,7 @@ class Sampler:
     BANDS = 48
 
     def __init__(self, rate: np.ndarray, backend: Backend, headroom: float = 1.0):
-        self.rate = rate.astype(np.float32)
+        self.rate = rate.astype(np.float32, copy=False)
         top = float(rate.max(initial=0.0))
         #: The citizens grouped by band (None: everyone, in one band); each band's first
         #: and past-the-last place in `order`, its bound, and where it ends on the line.
@@ -107,7 +107,10 @@ class Samplers:
     end (member m's citizens numbered from `starts[m]`)."""
 
     def __init__(self, samplers: list[Sampler], starts: list[int]):
-        self.samplers = samplers
+        # Only each member's line is kept of its sampler: the citizens' rates and band
+        # order are held once, here (one member's as they are, several joined), since
+        # they are the engine's largest arrays after the network.
+        self.lines = [(s.total, s.line) for s in samplers]
         bands = np.cumsum([0] + [len(s.line) for s in samplers])
         places = np.cumsum([0] + [len(s.rate) for s in samplers])
         #: Where each member's bands begin among all members' bands.
@@ -117,28 +120,34 @@ class Samplers:
             parts = [getattr(s, name) for s in samplers]
             if shift is not None:
                 parts = [p + k for p, k in zip(parts, shift, strict=True)]
-            return np.concatenate(parts)
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
         self.before, self.bound64, self.bound = (joined(k) for k in ("before", "bound64",
                                                                      "bound"))
         # Places in the joined order of citizens, which holds engine citizen numbers.
         self.start = joined("start", places[:-1])
         self.last = joined("last", places[:-1])
-        self.order = np.concatenate([
-            (np.arange(len(s.rate), dtype=np.int64) if s.order is None
-             else s.order.astype(np.int64)) + start
-            for s, start in zip(samplers, starts, strict=True)])
-        self.rate = np.concatenate([s.rate for s in samplers])
+        n = int(starts[-1]) + len(samplers[-1].rate)
+        index = np.int32 if n < 2**31 else np.int64
+        if len(samplers) == 1 and starts[0] == 0:
+            # None: everyone in one band, in citizen order.
+            self.order = samplers[0].order
+        else:
+            self.order = np.concatenate([
+                (np.arange(len(s.rate), dtype=index) if s.order is None
+                 else s.order.astype(index)) + index(start)
+                for s, start in zip(samplers, starts, strict=True)])
+        self.rate = joined("rate")
 
     def draw(self, rngs: list[np.random.Generator], extra: int):
         """One day's candidates of every member, member after member: citizens (engine
         numbers), the base chance each is real (rate / bound), `1 + extra` uniforms each
         (the first decides acceptance), in NumPy; and how many each member has."""
         points, bands, uniforms = [], [], []
-        for s, rng, first in zip(self.samplers, rngs, self.first_band, strict=True):
-            point = rng.random(rng.poisson(s.total)) * s.total
+        for (total, line), rng, first in zip(self.lines, rngs, self.first_band, strict=True):
+            point = rng.random(rng.poisson(total)) * total
             points.append(point)
-            bands.append(s.line.searchsorted(point, side="right") + first)
+            bands.append(line.searchsorted(point, side="right") + first)
             uniforms.append(rng.random((1 + extra, len(point)), dtype=np.float32))
         counts = np.array([len(p) for p in points], np.int64)
         if len(points) == 1:
@@ -147,7 +156,8 @@ class Samplers:
             point, band = np.concatenate(points), np.concatenate(bands)
             u = np.concatenate(uniforms, axis=1)
         offset = ((point - self.before[band]) / self.bound64[band]).astype(np.int64)
-        cand = self.order[np.minimum(self.start[band] + offset, self.last[band])]
+        place = np.minimum(self.start[band] + offset, self.last[band])
+        cand = place if self.order is None else self.order[place].astype(np.int64)
         return cand, self.rate[cand] / self.bound[band], u, counts
 
 
@@ -219,12 +229,14 @@ class Observer:
             # In the order of each member's own list: by sensor, then behaviour.
             for si, bi in sorted({k for mine in by_member for k in mine})]
         self.sensor_ids = [[sensor_index[s] for s in b.sensors] for b in self.behaviours]
-        # Chance that sensor s sees an act, where each citizen lives.
-        urban = np.concatenate([c.urban for c in members.populations])
-        self.seen = [backend.asarray(
-            np.where(urban, s.coverage.urban, s.coverage.rural).astype(np.float32)
-            * np.float32(s.detection)) for s in scenario.sensors]
-        self.xp = backend.namespace(backend.asarray(np.zeros(0)))
+        # Chance that sensor s sees an act, where each citizen lives: worked out for the
+        # citizens at hand from where they live, rather than kept per citizen and sensor.
+        self.urban = backend.asarray(np.concatenate([c.urban for c in members.populations]))
+        self.xp = xp = backend.namespace(backend.asarray(np.zeros(0)))
+        self.coverage = [(xp.asarray(s.coverage.urban, dtype=xp.float64),
+                          xp.asarray(s.coverage.rural, dtype=xp.float64),
+                          xp.asarray(s.detection, dtype=xp.float32))
+                         for s in scenario.sensors]
 
     def occurrences(self, day: int, bi: int,
                     propensity: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -253,11 +265,18 @@ class Observer:
         keep = would if propensity is None else u0 < p * propensity(cand)
         return cand, keep, would, extra[0, :] < b.benign_share, extra[1:, :]
 
-    def p_seen(self, bi: int) -> np.ndarray:
-        """Chance, per citizen, that at least one of the behaviour's sensors sees an act."""
-        unseen = self.xp.ones(self.n, dtype=self.xp.float32)
+    def seen(self, si: int, citizen) -> np.ndarray:
+        """Chance that sensor `si` sees an act of each of these citizens (float32)."""
+        xp = self.xp
+        urban, rural, detection = self.coverage[si]
+        return xp.astype(xp.where(self.urban[citizen], urban, rural), xp.float32) * detection
+
+    def p_seen(self, bi: int, citizen) -> np.ndarray:
+        """Chance that at least one of the behaviour's sensors sees an act of each of
+        these citizens."""
+        unseen = self.xp.ones(citizen.shape[0], dtype=self.xp.float32)
         for si in self.sensor_ids[bi]:
-            unseen *= 1 - self.seen[si]
+            unseen *= 1 - self.seen(si, citizen)
         return 1 - unseen
 
     def observe(self, bi: int, citizen: np.ndarray, benign: np.ndarray,
@@ -266,7 +285,7 @@ class Observer:
         xp = self.xp
         sensor = xp.full(citizen.shape, -1, dtype=xp.int16)
         for k, si in enumerate(self.sensor_ids[bi]):
-            seen = (sensor < 0) & (u_sensor[k, :] < self.seen[si][citizen])
+            seen = (sensor < 0) & (u_sensor[k, :] < self.seen(si, citizen))
             sensor[seen] = si
         hit = sensor >= 0
         return Events(citizen[hit], sensor[hit], benign[hit],

@@ -24,35 +24,33 @@ class Deterrence(Response):
         sc = engine.scenario
         spec = sc.responses.deterrence
         # Per behaviour: the rate factor is exp(watched · points at stake), watched being
-        # -elasticity · P(seen) / 10 per citizen. `fixed`: the points of the rules that
-        # always apply; `checked`: the rules with a condition or a cap, worked out per act;
-        # `factor`: the whole factor per citizen where no rule needs checking.
-        self.watched: list[np.ndarray | None] = []
+        # -elasticity · P(seen) / 10, worked out for the day's candidates (not kept per
+        # citizen: it follows from where they live). `fixed`: the points of the rules
+        # that always apply; `checked`: the rules with a condition or a cap, worked out
+        # per act; None where no rule takes points for the behaviour.
+        self.elasticity: list[float | None] = []
         self.fixed: list[float] = []
         self.checked: list[list[int]] = []
-        self.factor: list[np.ndarray | None] = []
-        xp = engine.xp
-        for bi, b in enumerate(sc.behaviours):
+        for b in sc.behaviours:
             rules = [ri for ri, r in enumerate(sc.rules)
                      if r.kind == "event" and r.behaviour == b.name and r.is_penalty]
             checked = [ri for ri in rules if sc.rules[ri].when is not None or sc.rules[ri].cap]
-            fixed = float(sum(-sc.rules[ri].points for ri in rules if ri not in checked))
-            watched = None
-            if rules:
-                e = spec.elasticity.get(b.name, spec.default)
-                # In float32 throughout, as the chance of being seen is.
-                watched = (-e / 10.0) * engine.observer.p_seen(bi)
-            self.watched.append(watched)
-            self.fixed.append(fixed)
+            self.elasticity.append(spec.elasticity.get(b.name, spec.default) if rules else None)
+            self.fixed.append(float(sum(-sc.rules[ri].points for ri in rules
+                                        if ri not in checked)))
             self.checked.append(checked)
-            self.factor.append(xp.exp(watched * fixed) if rules and not checked else None)
+
+    def watched(self, bi: int, who: np.ndarray) -> np.ndarray:
+        """-elasticity · P(seen) / 10 for these citizens, in float32 as the chance is."""
+        return (-self.elasticity[bi] / 10.0) * self.engine.observer.p_seen(bi, who)
 
     def scale(self, bi, day):
-        watched, checked = self.watched[bi], self.checked[bi]
-        if watched is None:
+        if self.elasticity[bi] is None:
             return None
+        checked = self.checked[bi]
         if not checked:
-            return self.factor[bi].__getitem__
+            fixed = self.fixed[bi]
+            return lambda who: self.engine.xp.exp(self.watched(bi, who) * fixed)
         engine, fixed = self.engine, self.fixed[bi]
         behaviour = engine.scenario.behaviours[bi].name
 
@@ -70,6 +68,6 @@ class Deterrence(Response):
                     room = rule.cap - engine.state.rule_total[rule.name][who]
                     points = xp.minimum(points, xp.astype(xp.maximum(room, 0), xp.float32))
                 at_stake = at_stake + points
-            return xp.exp(watched[who] * at_stake)
+            return xp.exp(self.watched(bi, who) * at_stake)
 
         return factor
