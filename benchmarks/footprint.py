@@ -101,7 +101,8 @@ def on_gpu(account: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def measure(citizens: int, days: int, seed: int = 1) -> dict:
     """The essay preset at `citizens`: the account after `days` days, and tracemalloc's
-    view of the same (building, held, a day's peak above what is held)."""
+    view of the same (held; the peak while the population and the engine are built; a
+    day's peak above what is held)."""
     from metricpower.engine import Engine
     from metricpower.population import make_citizens, make_network
     from metricpower.scenario import load_preset
@@ -117,8 +118,8 @@ def measure(citizens: int, days: int, seed: int = 1) -> dict:
     try:
         people = make_citizens(sc)
         network = make_network(sc, people)
-        _, build_peak = tracemalloc.get_traced_memory()
         engine = Engine(sc, people, network)
+        _, setup_peak = tracemalloc.get_traced_memory()
         for day in range(days - 1):
             engine.step(day)
         before, _ = tracemalloc.get_traced_memory()
@@ -130,7 +131,7 @@ def measure(citizens: int, days: int, seed: int = 1) -> dict:
     account = footprint(engine)
     return {"citizens": citizens, "days": days, "account": account,
             "total": total_of(account), "on_gpu": on_gpu(account),
-            "traced": after / citizens, "build_peak": build_peak / citizens,
+            "traced": after / citizens, "setup_peak": setup_peak / citizens,
             "day_peak": (peak - before) / citizens,
             "samplers": len(engine.observer.sampler) + len(engine.observer.false_match)
             + len(engine.consequences.demand)}
@@ -148,7 +149,8 @@ def markdown(r: dict) -> str:
     gpu = r["on_gpu"]
     lines += [f"| **total** | **{r['total']:.1f}** | device {gpu['device']:.0f}, "
               f"host {gpu['host']:.0f} |", "",
-              f"Building the population peaks at {r['build_peak']:.0f} B/citizen; a day's "
+              f"Building the population and the engine peaks at {r['setup_peak']:.0f} "
+              "B/citizen; a day's "
               f"temporaries at {r['day_peak']:.0f} B/citizen above what is held. "
               f"{r['samplers']} samplers (behaviours, services, camera errors) hold a "
               "float32 rate and an int32 place per citizen each."]

@@ -2,7 +2,8 @@
 gives every figure, into benchmarks/results/gpu.json and gpu.md (naming the machine).
 
     python benchmarks/gpu.py [--agree-citizens 1000000] [--agree-days 120] [--seeds 5]
-                             [--sizes 100000000 1400000000] [--days 365] [--budget-s 480]
+                             [--sizes 100000000 1400000000] [--days 365] [--deadline-s 540]
+                             [--skip-agreement]
 
 1. Agreement: the essay preset at --agree-citizens, the GPU backend against the CPU one,
    seeds 1..K on the CPU and K+1..2K on the GPU (independent: the check faces the whole
@@ -16,9 +17,18 @@ gives every figure, into benchmarks/results/gpu.json and gpu.md (naming the mach
    third the issue asks for) fail it, with p about 8e-7 against a threshold of 2e-4,
    while CPU against CPU passes (worst p about 0.003). At 10^6 citizens the spread
    across seeds is about nine times smaller, so the power there is larger still.
-2. Scale: for each of --sizes, building the population (timed apart), then the day loop
-   on the GPU, with citizen-days/s and the peak device memory; a size that does not
-   finish within --budget-s reports the days it did, one that fails reports why.
+2. Scale: for each of --sizes, and the largest population that fits where the largest
+   asked does not, building the population (timed apart), then the day loop on the GPU,
+   with citizen-days/s, the peak device memory and the bytes per citizen by part
+   (benchmarks/footprint.py). Before a size is built, what it needs on the device and on
+   the host is worked out from the account of a CPU run (`needs`: the held bytes per
+   citizen, a day's temporaries, the peak while building, a quarter more for what the
+   account does not see); a size that would not fit is reported with those figures, not
+   tried (a process killed for memory would lose every figure). A size that runs out of
+   time reports the days it did; one that fails reports why.
+
+The results are written after each part, so a run cut short keeps what it measured;
+--deadline-s (default 540: one device call of 600 s) bounds the whole script.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import platform
 import time
 from pathlib import Path
 
+import footprint
 import numpy as np
 
 from metricpower.engine import Engine
@@ -41,6 +52,9 @@ from metricpower.scenario import load_preset
 RESULTS = Path(__file__).parent / "results"
 #: Family-wise false-alarm rate of the agreement check.
 ALPHA = 0.01
+#: What a size is taken to need beyond the account of a CPU run (allocator pools,
+#: arrays the account does not see, the run's growth past the days measured).
+MARGIN = 1.25
 
 
 def essay(citizens: int, days: int, seed: int, plant: str | None = None):
@@ -133,23 +147,29 @@ def agreement_runs(citizens: int, days: int, seeds: int, a: str, b: str,
     return out
 
 
-def bytes_per_citizen(engine: Engine) -> dict[str, float]:
-    """Bytes each citizen takes in the engine's arrays, by part (the network's CSR arrays
-    included, the ledger's sample and the day's temporaries not)."""
-    def size(value) -> int:
-        if isinstance(value, dict):
-            return sum(size(v) for v in value.values())
-        return int(getattr(value, "nbytes", 0))
+def needs(citizens: int, cpu: dict) -> dict[str, float]:
+    """Bytes a GPU run of `citizens` would need on the device and on the host, from a CPU
+    run's account (`footprint.measure`): on the device, what it holds there
+    (`footprint.PLACE`) and a day's temporaries; on the host, the more of what it holds
+    there and the peak while the population and engine are built; times MARGIN."""
+    held = cpu["on_gpu"]
+    return {"device": citizens * (held["device"] + cpu["day_peak"]) * MARGIN,
+            "host": citizens * max(held["host"], cpu["setup_peak"]) * MARGIN}
 
-    n = engine.n
-    parts = {"citizens": size(engine.citizens.columns()),
-             "state": sum(size(getattr(engine.state, f))
-                          for f in engine.state.__dataclass_fields__),
-             "windows": sum(size(w.counts) for w in engine.windows.values()),
-             "network": size(engine.network.indptr) + size(engine.network.indices)}
-    out = {k: v / n for k, v in parts.items()}
-    out["total"] = sum(out.values())
-    return out
+
+def fits(citizens: int, cpu: dict, have: dict[str, float | None]) -> str | None:
+    """Why `citizens` would not fit (None: it would)."""
+    need = needs(citizens, cpu)
+    short = [f"{need[where] / 1e9:,.0f} GB on the {where}, which has {have[where] / 1e9:,.0f}"
+             for where in ("device", "host") if have[where] and need[where] > have[where]]
+    return f"not tried: would need about {' and '.join(short)}" if short else None
+
+
+def largest_fitting(cpu: dict, have: dict[str, float | None], step: int = 10_000_000) -> int:
+    """The largest multiple of `step` citizens that fits both memories."""
+    per = needs(1, cpu)
+    most = min(have[w] / per[w] for w in ("device", "host") if have[w])
+    return int(most // step) * step
 
 
 def device() -> dict:
@@ -161,22 +181,21 @@ def device() -> dict:
             "memory_bytes": int(props["totalGlobalMem"])}
 
 
-def scale_run(citizens: int, days: int, budget_s: float) -> dict:
-    """Population build, then the day loop on the GPU until done or out of budget."""
+def scale_run(citizens: int, days: int, seconds_left: float) -> dict:
+    """Population build, then the day loop on the GPU until done or out of time."""
     import cupy
 
     out: dict = {"citizens": citizens, "days_asked": days}
+    started = time.perf_counter()
     try:
-        t0 = time.perf_counter()
         sc = essay(citizens, days, 1)
         people = make_citizens(sc)
         network = make_network(sc, people)
-        out["build_s"] = time.perf_counter() - t0
+        out["build_s"] = time.perf_counter() - started
         t0 = time.perf_counter()
         engine = Engine(sc, people, network, backend_named("gpu"))
         cupy.cuda.Device().synchronize()
         out["setup_s"] = time.perf_counter() - t0
-        out["bytes_per_citizen"] = bytes_per_citizen(engine)
         free, total = cupy.cuda.runtime.memGetInfo()
         peak = total - free
         t0 = time.perf_counter()
@@ -187,9 +206,10 @@ def scale_run(citizens: int, days: int, budget_s: float) -> dict:
             free, total = cupy.cuda.runtime.memGetInfo()
             peak = max(peak, total - free)
             done = day + 1
-            if time.perf_counter() - t0 > budget_s:
+            if time.perf_counter() - started > seconds_left:
                 break
         seconds = time.perf_counter() - t0
+        out["bytes_per_citizen"] = footprint.footprint(engine)
         out.update(days_done=done, seconds=seconds, peak_device_bytes=int(peak),
                    citizen_days_per_s=citizens * done / seconds,
                    year_s_extrapolated=seconds / done * 365)
@@ -207,10 +227,20 @@ def markdown(result: dict) -> str:
                   f"Bonferroni threshold {ag['threshold']:.2e}: "
                   f"{'AGREE' if ag['agree'] else 'DISAGREE'}; worst "
                   f"{ag['worst']['metric']} p = {ag['worst']['p']:.3g}", ""]
+    cpu = result.get("footprint_cpu")
+    if cpu:
+        per = needs(1, cpu)
+        lines += [f"Bytes per citizen (essay, CPU account at {cpu['citizens']:,}, "
+                  "benchmarks/footprint.py): held "
+                  f"{cpu['on_gpu']['device']:.0f} on the device and {cpu['on_gpu']['host']:.0f}"
+                  f" on the host; taken to need {per['device']:.0f} and {per['host']:.0f} "
+                  "with a day's temporaries, the build's peak and the margin.", ""]
     lines += ["| citizens | build s | days | s/day | citizen-days/s | peak GB | note |",
               "|---:|---:|---:|---:|---:|---:|---|"]
     for r in result.get("scale", []):
-        if "failed" in r:
+        if "skipped" in r:
+            lines.append(f"| {r['citizens']:,} | | | | | | {r['skipped']} |")
+        elif "failed" in r:
             lines.append(f"| {r['citizens']:,} | {r.get('build_s', float('nan')):.1f} | | | "
                          f"| | {r['failed']} |")
         else:
@@ -221,6 +251,12 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save(result: dict, stem: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(result))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--agree-citizens", type=int, default=1_000_000)
@@ -228,34 +264,46 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="*", default=[100_000_000, 1_400_000_000])
     ap.add_argument("--days", type=int, default=365)
-    ap.add_argument("--budget-s", type=float, default=480.0)
+    ap.add_argument("--deadline-s", type=float, default=540.0)
+    ap.add_argument("--skip-agreement", action="store_true")
     ap.add_argument("--plant", help="CPU against CPU with this rule's points times 4/3 "
                                     "(the check's power, without a GPU)")
     args = ap.parse_args()
+    started = time.perf_counter()
     result = {"machine": platform.node(), "processor": platform.processor(),
-              "cpus": os.cpu_count()}
-    sc = essay(100_000, 1, 1)
-    people = make_citizens(sc)
-    result["bytes_per_citizen_cpu"] = bytes_per_citizen(
-        Engine(sc, people, make_network(sc, people)))
+              "cpus": os.cpu_count(), "footprint_cpu": footprint.measure(200_000, 10)}
+    stem = "gpu_plant" if args.plant else "gpu"
     if args.plant:
         result["device"] = {"name": "none (CPU against CPU)"}
         result["agreement"] = agreement_runs(args.agree_citizens, args.agree_days, args.seeds,
                                              "cpu", "cpu", args.plant)
+        save(result, stem)
     else:
+        from metricpower.memory import available_bytes
+
         result["device"] = device()
-        result["agreement"] = agreement_runs(args.agree_citizens, args.agree_days, args.seeds,
-                                             "cpu", "gpu")
-        result["scale"] = [scale_run(n, args.days, args.budget_s) for n in args.sizes]
-    RESULTS.mkdir(exist_ok=True)
-    stem = "gpu_plant" if args.plant else "gpu"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(result))
-    ag = result["agreement"]
-    print(json.dumps({"agree": ag["agree"], "worst": ag["worst"]}, default=str))
+        have = {"device": result["device"]["memory_bytes"], "host": available_bytes()}
+        if not args.skip_agreement:
+            result["agreement"] = agreement_runs(args.agree_citizens, args.agree_days,
+                                                 args.seeds, "cpu", "gpu")
+        save(result, stem)
+        cpu = result["footprint_cpu"]
+        sizes = list(args.sizes)
+        if sizes and fits(max(sizes), cpu, have):
+            sizes.append(largest_fitting(cpu, have))
+        result["scale"] = []
+        for n in sorted(set(sizes)):
+            left = args.deadline_s - (time.perf_counter() - started)
+            reason = fits(n, cpu, have) or (None if left > 30 else "not tried: out of time")
+            result["scale"].append({"citizens": n, "skipped": reason} if reason
+                                   else scale_run(n, args.days, left))
+            save(result, stem)
     print(markdown(result))
-    if not math.isfinite(ag["worst"]["p"]):
-        raise SystemExit("agreement check gave no p-value")
+    ag = result.get("agreement")
+    if ag:
+        print(json.dumps({"agree": ag["agree"], "worst": ag["worst"]}, default=str))
+        if not math.isfinite(ag["worst"]["p"]):
+            raise SystemExit("agreement check gave no p-value")
 
 
 if __name__ == "__main__":

@@ -134,3 +134,23 @@ def test_agreement_check_sees_a_rule_whose_points_change_by_under_a_third(side_a
     result = bench.agreement(side_a, side_b)
     assert not result["agree"]
     assert result["worst"]["metric"] == "points:late_repayment"
+
+
+def test_a_size_is_tried_only_where_the_account_says_it_fits():
+    # The account of a real CPU run of the essay preset; an H200 machine's memories.
+    cpu = bench.footprint.measure(50_000, 3)
+    have = {"device": 141e9, "host": 120e9}
+    per = bench.needs(1, cpu)
+    assert per["device"] > cpu["on_gpu"]["device"] and per["host"] >= cpu["setup_peak"]
+    assert bench.fits(100_000_000, cpu, have) is None
+    reason = bench.fits(1_400_000_000, cpu, have)
+    assert reason.startswith("not tried") and "GB on the" in reason
+    largest = bench.largest_fitting(cpu, have)
+    assert 100_000_000 <= largest < 1_400_000_000
+    assert bench.fits(largest, cpu, have) is None
+    assert bench.fits(largest + 10_000_000, cpu, have) is not None
+    # Without a figure for the host's memory, only the device bounds.
+    assert bench.largest_fitting(cpu, {"device": 141e9, "host": None}) > largest
+    table = bench.markdown({"device": {"name": "H200"}, "machine": "m", "footprint_cpu": cpu,
+                            "scale": [{"citizens": 1_400_000_000, "skipped": reason}]})
+    assert reason in table and "| 1,400,000,000 |" in table and "Bytes per citizen" in table

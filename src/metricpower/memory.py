@@ -1,12 +1,14 @@
 """What a run will need in memory, estimated from its scenario before anything is made.
 
-The estimate is an upper bound, not an accounting: per citizen, the traits, state and
-network; per citizen and behaviour or service with its own rates, a rate and a band
-order; per citizen and day, the events the event windows hold and the ledger entries the
-rules can write if every periodic rule paid everyone. For the essay at 10 million
-citizens it says 7.1 GiB where the benchmark peaked at 4.6 GiB. A run whose estimate exceeds
-the memory the machine has available is refused before it starts, instead of being
-killed (or swapping for hours) halfway.
+The estimate is an upper bound on the run's peak, part by part as
+`benchmarks/footprint.py` accounts for them (`tests/test_memory.py` holds it above the
+measured peak of every preset): the larger of building the population (traits, and the
+network's edge lists before they become its arrays) and the engine at work (traits,
+network, each behaviour's, service's and camera error's sampler, the state, the event
+window counts, a day's temporaries), plus the events the windows hold and the ledger
+entries the rules can write if every periodic rule paid everyone. A run whose estimate
+exceeds the memory the machine has available is refused before it starts, instead of
+being killed (or swapping for hours) halfway.
 """
 
 from __future__ import annotations
@@ -16,18 +18,36 @@ from pathlib import Path
 
 from metricpower.scenario import Scenario
 
-#: Bytes per citizen for traits, state and buffers, and per tie of the network.
-PER_CITIZEN, PER_TIE = 120, 16
-#: Bytes of one kept ledger entry, and of one event held in a window's ring.
-PER_ENTRY, PER_EVENT = 40, 8
+#: Bytes per citizen: traits (`Citizens`), and their peak while being drawn.
+TRAITS, TRAITS_DRAWN = 22, 48
+#: The network: per citizen (offsets, a reduction buffer, active degrees), per friend
+#: (an index), and per friend while the edge lists are built and sorted.
+NETWORK, PER_FRIEND, PER_FRIEND_BUILT = 20, 4, 17
+#: State per citizen, per list (flag, entry day, grounds, earlier days) and per rule with
+#: a cap or an hours schedule; a sampler (a float32 rate and an int32 place); the rest the
+#: stages keep (member, tier codes, flags, the economy's pull); a day's temporaries.
+STATE, PER_LIST, PER_RULE_TOTAL, PER_SAMPLER, STAGES, TEMPORARIES = 45, 13, 4, 8, 16, 96
+#: Bytes of one kept ledger entry, of one event held in a window's ring, and of one event
+#: window's counts per citizen.
+PER_ENTRY, PER_EVENT, PER_WINDOW = 40, 8, 4
+
+
+def samplers(sc: Scenario) -> int:
+    """Samplers the engine builds: one per behaviour and service, and one per camera that
+    can err and public behaviour it watches."""
+    errors = sum(1 for s in sc.sensors if s.kind == "camera" and s.false_match_rate > 0
+                 for b in sc.behaviours if b.public and s.name in b.sensors)
+    return len(sc.behaviours) + len(sc.services) + errors
 
 
 def estimate_bytes(sc: Scenario) -> int:
-    n, days = sc.run.citizens, sc.run.days
-    personal = sum(1 for b in [*sc.behaviours, *sc.services] if b.drivers or b.requires)
-    windows = sc.windows()
-    per_citizen = (PER_CITIZEN + PER_TIE * sc.network.mean_degree + 8 * personal
-                   + 4 * (len(windows) + 3 * len(sc.lists) + len(sc.rules)))
+    n, days, degree = sc.run.citizens, sc.run.days, sc.network.mean_degree
+    windows = set().union(*(s.windows() for _, s in sc.segments()))
+    totals = sum(1 for r in sc.rules if r.cap) + sum(1 for r in sc.rules if r.schedule)
+    built = TRAITS + TRAITS_DRAWN + NETWORK + PER_FRIEND_BUILT * degree
+    working = (TRAITS + NETWORK + PER_FRIEND * degree + PER_SAMPLER * samplers(sc) + STATE
+               + PER_LIST * len(sc.lists) + PER_RULE_TOTAL * totals
+               + PER_WINDOW * len(windows) + STAGES + TEMPORARIES)
     rate = {b.name: b.rate * 2 for b in sc.behaviours}  # 2: headroom of income drivers
     held = sum(rate[b] * span for b, span in windows)
     false_match = sum(s.false_match_rate * max([1.0, *s.false_match_by_group.values()])
@@ -36,7 +56,8 @@ def estimate_bytes(sc: Scenario) -> int:
     scored += sum(1 / r.every for r in sc.rules if r.kind != "event")
     kept = n if sc.run.ledger_sample is None else n * sc.run.ledger_sample
     kept = min(kept, 250_000) if sc.run.ledger_sample is None else kept
-    return int(n * per_citizen + n * held * PER_EVENT + kept * scored * days * PER_ENTRY)
+    return int(n * max(built, working) + n * held * PER_EVENT
+               + kept * scored * days * PER_ENTRY)
 
 
 def available_bytes() -> int | None:

@@ -131,7 +131,7 @@ class CupyBackend(Backend):
         if csr is None:
             csr = (cp.asarray(network.indptr, dtype=cp.int64),
                    cp.asarray(network.indices, dtype=cp.int32),
-                   cp.asarray(network.friend_count(), dtype=cp.float64))
+                   cp.asarray(network.friend_count(), dtype=cp.int32))
             self._csr = {id(network): csr}
         return csr
 
@@ -153,7 +153,7 @@ class CupyBackend(Backend):
             scatter = self.cupyx.scatter_min if minimum else self.cupyx.scatter_add
             scatter(out, owner, padded[friend])
         if name == "friends_mean":
-            out = out / count  # 0 / 0 is NaN: nobody to be judged by
+            out = out / count  # float64; 0 / 0 is NaN: nobody to be judged by
         return out
 
     def on_network(self, method, *args):
