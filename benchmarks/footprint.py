@@ -152,8 +152,9 @@ def markdown(r: dict) -> str:
               f"Building the population and the engine peaks at {r['setup_peak']:.0f} "
               "B/citizen; a day's "
               f"temporaries at {r['day_peak']:.0f} B/citizen above what is held. "
-              f"{r['samplers']} samplers (behaviours, services, camera errors) hold a "
-              "float32 rate and an int32 place per citizen each."]
+              f"{r['samplers']} samplers (behaviours, services, camera errors) hold an "
+              "int32 place per citizen each where rates differ; rates are worked out for "
+              "the day's candidates."]
     return "\n".join(lines) + "\n"
 
 

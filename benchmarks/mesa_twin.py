@@ -45,7 +45,7 @@ import mesa
 import numpy as np
 from mesa.datacollection import DataCollector
 
-from metricpower.engine.observe import false_match_rates, rates
+from metricpower.engine.observe import Rates, false_match_rates
 from metricpower.population import Citizens, Network, make_citizens, make_network
 from metricpower.scenario.schema import Responses, Scenario
 
@@ -530,12 +530,15 @@ class SocialCreditModel(mesa.Model):
         self.phases.append(("use_services",))
 
         # Per-citizen rates, from the engine's own rate function (same drivers, same means).
-        act_rate = [rates(citizens, b.rate, b.drivers, b.requires) for b in sc.behaviours]
-        demand = [rates(citizens, s.demand, s.drivers, s.requires) for s in sc.services]
+        act_rate = [Rates(citizens, b.rate, b.drivers, b.requires).at(slice(None))
+                    for b in sc.behaviours]
+        demand = [Rates(citizens, s.demand, s.drivers, s.requires).at(slice(None))
+                  for s in sc.services]
         urban = citizens.urban
         seen = [np.where(urban, s.coverage.urban, s.coverage.rural) * s.detection
                 for s in sc.sensors]
-        false_match = false_match_rates(sc, citizens)
+        false_match = [(si, bi, r.at(slice(None)))
+                       for si, bi, r in false_match_rates(sc, citizens)]
 
         columns = citizens.columns()
         agents = []

@@ -1,9 +1,10 @@
 """Memory per citizen (benchmarks/footprint.py): the account of the engine's arrays misses
 nothing tracemalloc sees, and the essay preset stays within what the account says a
 citizen costs. Each check fails on the faults it was written against: samplers keeping
-their rates and band orders twice (and the orders in int64), which cost 12 B per citizen
-and sampler, and per-citizen arrays for what follows from where a citizen lives (the
-chance of being seen, 20 B; the deterrence factors, 56 B)."""
+their rates and band orders twice (and the orders in int64), 16 B per citizen and sampler
+more than now; rates kept as arrays rather than worked out for the day's candidates, 4 B;
+and per-citizen arrays for what follows from where a citizen lives (the chance of being
+seen, 20 B; the deterrence factors, 56 B)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ def test_the_account_is_what_tracemalloc_sees(essay):
     # NumPy allocated since before the population was built and is still held.
     assert essay["total"] == pytest.approx(essay["traced"], rel=0.05)
     account = essay["account"]
-    assert account["samplers"]["host"] > 100 and account["state"]["host"] > 50
+    assert account["samplers"]["host"] > 50 and account["state"]["host"] > 50
 
 
-def test_each_sampler_holds_a_rate_and_a_place_per_citizen(essay):
+def test_each_sampler_holds_one_place_per_citizen(essay):
+    # An int32 place in its band order where rates differ; rates are worked out for the
+    # day's candidates. Of the essay's 21 samplers, 19 have rates that differ.
     per_sampler = essay["account"]["samplers"]["host"] / essay["samplers"]
-    assert 7.5 <= per_sampler <= 8.0  # float32 rate + int32 place
+    assert 3.5 <= per_sampler <= 4.0
 
 
 def test_the_essay_engine_holds_no_more_than_its_parts(essay):
@@ -41,9 +44,9 @@ def test_the_essay_engine_holds_no_more_than_its_parts(essay):
     # stages keep (a flag, a tier code, the economy's pull, the member of each citizen).
     assert account["other"]["host"] <= 16
     held = footprint.total_of(account) - account["ledger"]["host"]
-    assert held <= 375
+    assert held <= 280
     gpu = footprint.on_gpu(account)
-    assert gpu["device"] <= 210 and gpu["host"] <= 260
+    assert gpu["device"] <= 205 and gpu["host"] <= 165
 
 
 def test_a_gpu_account_sorts_arrays_by_where_they_are():

@@ -24,9 +24,10 @@ TRAITS, TRAITS_DRAWN = 22, 48
 #: (an index), and per friend while the edge lists are built and sorted.
 NETWORK, PER_FRIEND, PER_FRIEND_BUILT = 20, 4, 17
 #: State per citizen, per list (flag, entry day, grounds, earlier days) and per rule with
-#: a cap or an hours schedule; a sampler (a float32 rate and an int32 place); the rest the
-#: stages keep (member, tier codes, flags, the economy's pull); a day's temporaries.
-STATE, PER_LIST, PER_RULE_TOTAL, PER_SAMPLER, STAGES, TEMPORARIES = 45, 13, 4, 8, 16, 96
+#: a cap or an hours schedule; a sampler (an int32 place); the rest the stages keep
+#: (member, tier codes, flags, the economy's pull); a day's temporaries, or a sampler's
+#: rates and bands while it is built.
+STATE, PER_LIST, PER_RULE_TOTAL, PER_SAMPLER, STAGES, TEMPORARIES = 45, 13, 4, 4, 16, 96
 #: Bytes of one kept ledger entry, of one event held in a window's ring, and of one event
 #: window's counts per citizen.
 PER_ENTRY, PER_EVENT, PER_WINDOW = 40, 8, 4

@@ -30,30 +30,65 @@ from metricpower.scenario.schema import TRAITS, Scenario
 HEADROOM = 2.0
 
 
-def trait_values(citizens: Citizens, trait: str) -> np.ndarray:
-    """A trait as a float32 array on a comparable scale (income as log income)."""
+def trait_values(citizens: Citizens, trait: str, index=slice(None)) -> np.ndarray:
+    """A trait of these citizens as a float32 array on a comparable scale (income as log
+    income)."""
     if trait == "income":
-        return np.log(citizens.income, dtype=np.float32)
-    return getattr(citizens, trait).astype(np.float32)
+        return np.log(citizens.income[index], dtype=np.float32)
+    return getattr(citizens, trait)[index].astype(np.float32)
 
 
-def rates(citizens: Citizens, mean_rate: float, drivers: dict[str, float],
-          requires: str | None) -> np.ndarray:
+class Given:
+    """Rates given as an array (a test's, or a model's without a recipe)."""
+
+    def __init__(self, rate: np.ndarray):
+        self.rate = rate.astype(np.float32, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.rate)
+
+    def at(self, index) -> np.ndarray:
+        return self.rate[index]
+
+
+class Rates:
     """Per-citizen daily rates (float32), log-linear in the drivers, with mean `mean_rate`
-    over those who can act at all (`requires`)."""
-    assert set(drivers) <= set(TRAITS)
-    log_m = np.zeros(len(citizens), dtype=np.float32)
-    for trait, coef in drivers.items():
-        log_m += np.float32(coef) * trait_values(citizens, trait)
-    m = np.exp(log_m - log_m.max(initial=0.0))
-    if requires is not None:
-        eligible = getattr(citizens, requires)
-        m[~eligible] = 0
-        count = int(eligible.sum())
-    else:
-        count = len(m)
-    mean = m.sum(dtype=np.float64) / count if count else 1.0
-    return m * np.float32(mean_rate / mean)
+    over those who can act at all (`requires`).
+
+    Kept as the recipe, not as an array: the samplers read a rate only for the day's
+    candidates, and working it out for them (the same float32 operations, element by
+    element) gives the numbers the whole array would hold, for 4 bytes less per citizen
+    and behaviour."""
+
+    def __init__(self, citizens: Citizens, mean_rate: float, drivers: dict[str, float],
+                 requires: str | None):
+        assert set(drivers) <= set(TRAITS)
+        self.citizens, self.drivers, self.requires = citizens, drivers, requires
+        self.shift, self.scale = self._log(slice(None)).max(initial=0.0), np.float32(1)
+        m = self.at(slice(None))
+        count = len(m) if requires is None else int(np.count_nonzero(self._eligible()))
+        mean = m.sum(dtype=np.float64) / count if count else 1.0
+        self.scale = np.float32(mean_rate / mean)
+
+    def __len__(self) -> int:
+        return len(self.citizens)
+
+    def _eligible(self, index=slice(None)) -> np.ndarray:
+        return getattr(self.citizens, self.requires)[index]
+
+    def _log(self, index) -> np.ndarray:
+        k = len(self.citizens.group[index])
+        log_m = np.zeros(k, dtype=np.float32)
+        for trait, coef in self.drivers.items():
+            log_m += np.float32(coef) * trait_values(self.citizens, trait, index)
+        return log_m
+
+    def at(self, index) -> np.ndarray:
+        """The rates of these citizens (an index array, or a slice)."""
+        m = np.exp(self._log(index) - self.shift)
+        if self.requires is not None:
+            m[~self._eligible(index)] = 0
+        return m * self.scale
 
 
 class Sampler:
@@ -68,8 +103,11 @@ class Sampler:
     #: Bands, half an octave each (rates below the last band's floor share the last).
     BANDS = 48
 
-    def __init__(self, rate: np.ndarray, backend: Backend, headroom: float = 1.0):
-        self.rate = rate.astype(np.float32, copy=False)
+    def __init__(self, rates: Rates | Given | np.ndarray, backend: Backend,
+                 headroom: float = 1.0):
+        #: How a citizen's rate is worked out; the whole array only while the bands are.
+        self.rates = Given(rates) if isinstance(rates, np.ndarray) else rates
+        rate = self.rates.at(slice(None))
         top = float(rate.max(initial=0.0))
         #: The citizens grouped by band (None: everyone, in one band); each band's first
         #: and past-the-last place in `order`, its bound, and where it ends on the line.
@@ -80,7 +118,7 @@ class Sampler:
             self.start, self.end = np.zeros(1, np.int64), np.full(1, len(rate), np.int64)
             self.bound = np.full(1, top * headroom, np.float32)
         elif top > 0:
-            band, self.order = backend.bands(self.rate, top, self.BANDS)
+            band, self.order = backend.bands(rate, top, self.BANDS)
             ends = np.cumsum(np.bincount(band, minlength=self.BANDS + 1))[:self.BANDS]
             starts = np.r_[0, ends[:-1]]
             live = ends > starts
@@ -107,12 +145,14 @@ class Samplers:
     end (member m's citizens numbered from `starts[m]`)."""
 
     def __init__(self, samplers: list[Sampler], starts: list[int]):
-        # Only each member's line is kept of its sampler: the citizens' rates and band
-        # order are held once, here (one member's as they are, several joined), since
-        # they are the engine's largest arrays after the network.
+        # Only each member's line and rates are kept of its sampler: the band order is
+        # held once, here (one member's as it is, several joined), since it is the
+        # engine's largest array after the network.
         self.lines = [(s.total, s.line) for s in samplers]
+        self.rates = [s.rates for s in samplers]
+        self.starts = list(starts)
         bands = np.cumsum([0] + [len(s.line) for s in samplers])
-        places = np.cumsum([0] + [len(s.rate) for s in samplers])
+        places = np.cumsum([0] + [len(s.rates) for s in samplers])
         #: Where each member's bands begin among all members' bands.
         self.first_band = bands[:-1].tolist()
 
@@ -127,17 +167,16 @@ class Samplers:
         # Places in the joined order of citizens, which holds engine citizen numbers.
         self.start = joined("start", places[:-1])
         self.last = joined("last", places[:-1])
-        n = int(starts[-1]) + len(samplers[-1].rate)
+        n = int(starts[-1]) + len(samplers[-1].rates)
         index = np.int32 if n < 2**31 else np.int64
         if len(samplers) == 1 and starts[0] == 0:
             # None: everyone in one band, in citizen order.
             self.order = samplers[0].order
         else:
             self.order = np.concatenate([
-                (np.arange(len(s.rate), dtype=index) if s.order is None
+                (np.arange(len(s.rates), dtype=index) if s.order is None
                  else s.order.astype(index)) + index(start)
                 for s, start in zip(samplers, starts, strict=True)])
-        self.rate = joined("rate")
 
     def draw(self, rngs: list[np.random.Generator], extra: int):
         """One day's candidates of every member, member after member: citizens (engine
@@ -158,7 +197,38 @@ class Samplers:
         offset = ((point - self.before[band]) / self.bound64[band]).astype(np.int64)
         place = np.minimum(self.start[band] + offset, self.last[band])
         cand = place if self.order is None else self.order[place].astype(np.int64)
-        return cand, self.rate[cand] / self.bound[band], u, counts
+        return cand, self._rate(cand, counts) / self.bound[band], u, counts
+
+    def _rate(self, cand: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The rates of the candidates, each member's (they come member after member)
+        worked out on its own population."""
+        if len(self.rates) == 1:
+            return self.rates[0].at(cand - self.starts[0])
+        ends = np.cumsum(counts)
+        return np.concatenate([r.at(cand[e - k:e] - start) for r, start, e, k in zip(
+            self.rates, self.starts, ends, counts, strict=True)])
+
+
+class FalseMatchRates:
+    """One camera's daily rate of charging each citizen with one behaviour for someone
+    else's act: the camera's rate times the group factor and coverage where the citizen
+    lives, for those able to do it, times the behaviour's share. A recipe, as `Rates`."""
+
+    def __init__(self, citizens: Citizens, rate: float, mult: np.ndarray, coverage,
+                 requires: str | None, share: float):
+        self.citizens, self.rate, self.mult, self.coverage = citizens, rate, mult, coverage
+        self.requires, self.share = requires, share
+
+    def __len__(self) -> int:
+        return len(self.citizens)
+
+    def at(self, index) -> np.ndarray:
+        c = self.citizens
+        rate = self.rate * self.mult[c.group[index]] * np.where(c.urban[index],
+                                                               *self.coverage)
+        able = (np.ones(rate.shape[0], bool) if self.requires is None
+                else getattr(c, self.requires)[index])
+        return (rate * able * self.share).astype(np.float32)
 
 
 def false_match_rates(scenario: Scenario, citizens: Citizens):
@@ -177,17 +247,17 @@ def false_match_rates(scenario: Scenario, citizens: Citizens):
             continue
         mult = np.array([s.false_match_by_group.get(g.name, 1.0)
                          for g in scenario.population.groups])
-        rate = (s.false_match_rate * mult[citizens.group]
-                * np.where(citizens.urban, s.coverage.urban, s.coverage.rural))
-        able = [np.ones(len(citizens), bool) if scenario.behaviours[bi].requires is None
-                else getattr(citizens, scenario.behaviours[bi].requires) for bi in public]
-        share_able = np.array([a.mean() if len(a) else 0.0 for a in able])
+        requires = [scenario.behaviours[bi].requires for bi in public]
+        share_able = np.array([(1.0 if r is None else getattr(citizens, r).mean())
+                               if len(citizens) else 0.0 for r in requires])
         volume = np.array([scenario.behaviours[bi].rate for bi in public]) * share_able
         if volume.sum() == 0:
             continue
-        for bi, a, sa, v in zip(public, able, share_able, volume, strict=True):
+        for bi, r, sa, v in zip(public, requires, share_able, volume, strict=True):
             if v > 0:
-                out.append((si, bi, (rate * a * (v / volume.sum() / sa)).astype(np.float32)))
+                out.append((si, bi, FalseMatchRates(
+                    citizens, s.false_match_rate, mult,
+                    (s.coverage.urban, s.coverage.rural), r, v / volume.sum() / sa)))
     return out
 
 
@@ -214,7 +284,7 @@ class Observer:
         self.headroom = [HEADROOM if "income" in b.drivers else 1.0 for b in self.behaviours]
         starts = members.start[:-1].tolist()
         #: Per behaviour, its samplers (one per member).
-        self.sampler = [Samplers([Sampler(rates(c, b.rate, b.drivers, b.requires), backend, h)
+        self.sampler = [Samplers([Sampler(Rates(c, b.rate, b.drivers, b.requires), backend, h)
                                   for c in members.populations], starts)
                         for b, h in zip(self.behaviours, self.headroom, strict=True)]
         # The cameras' false matches, per (sensor, behaviour) any member has (a member
@@ -223,7 +293,7 @@ class Observer:
                      for c in members.populations]
         self.false_match = [
             (si, bi, f"falsematch:{scenario.sensors[si].name}:{self.behaviours[bi].name}",
-             Samplers([Sampler(mine.get((si, bi), np.zeros(len(c), np.float32)), backend)
+             Samplers([Sampler(mine.get((si, bi), Given(np.zeros(len(c), np.float32))), backend)
                        for mine, c in zip(by_member, members.populations, strict=True)],
                       starts))
             # In the order of each member's own list: by sensor, then behaviour.

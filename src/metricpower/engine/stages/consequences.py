@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from metricpower.engine.effects import EFFECTS
-from metricpower.engine.observe import Sampler, Samplers, rates
+from metricpower.engine.observe import Rates, Sampler, Samplers
 from metricpower.engine.stages.base import Stage, Today
 
 
@@ -29,7 +29,7 @@ class Consequences(Stage):
         # Per service, a demand sampler per member of the engine (rates relative to the
         # member's own mean).
         mb = engine.members
-        self.demand = [Samplers([Sampler(rates(c, s.demand, s.drivers, s.requires),
+        self.demand = [Samplers([Sampler(Rates(c, s.demand, s.drivers, s.requires),
                                          engine.backend) for c in mb.populations],
                                 mb.start[:-1].tolist()) for s in sc.services]
         self.n_groups = len(sc.population.groups)
