@@ -29,6 +29,16 @@ gives every figure, into benchmarks/results/gpu.json and gpu.md (naming the mach
 
 The results are written after each part, so a run cut short keeps what it measured;
 --deadline-s (default 540: one device call of 600 s) bounds the whole script.
+
+On the lent GPU machine (Python 3.12, CuPy, NumPy, SciPy, Numba, PyArrow; no pydantic):
+first, here, `sh benchmarks/gpu_wheels.sh` puts the missing wheels in .whl/; then one
+device call, carrying ".whl", with the command
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1
+    python3 benchmarks/gpu.py; cp benchmarks/results/gpu.json benchmarks/results/gpu.md $OUT/
+
+(the import chain was checked that way on a Python 3.12 without the project installed).
 """
 
 from __future__ import annotations

@@ -65,3 +65,45 @@ def test_a_run_too_large_for_the_memory_is_refused_before_anything_is_made(
     message = " ".join(result.output.split())
     assert "GiB of memory" in message and "0.0 GiB is available" in message
     assert "Traceback" not in result.output and not target.exists()
+
+
+def test_the_device_estimate_bounds_what_a_gpu_run_holds_there():
+    # What the footprint account puts on the device for a GPU run (everything but the
+    # samplers, the ledger and the population as built), with a day's temporaries.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    import footprint
+
+    measured = footprint.measure(200_000, 5)
+    sc = load_preset("essay", {"run": {"citizens": 200_000, "days": 5, "seed": 1}})
+    per_citizen = memory.estimate_device_bytes(sc) / 200_000
+    held = footprint.on_gpu(measured["account"])["device"] + measured["day_peak"]
+    assert held <= per_citizen <= 1.5 * held
+
+
+def test_a_gpu_run_too_large_for_the_device_is_refused_before_anything_is_made(
+        tmp_path, monkeypatch):
+    from metricpower import cli
+    from metricpower.engine.backend import NumpyBackend
+
+    class Small(NumpyBackend):
+        name = "gpu"
+
+        def device_free(self):
+            return 20 * 2**20
+
+    monkeypatch.setattr(cli, "backend_for", lambda sc: Small())
+    target = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--preset", "essay", "--citizens", "200000",
+                                      "--out", str(target)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "GiB on the GPU" in message and "0.0 GiB is free there" in message
+    assert "Traceback" not in result.output and not target.exists()
+    # The same run fits a device with room for it.
+    Small.device_free = lambda self: 2**30
+    result = CliRunner().invoke(app, ["run", "--preset", "essay", "--citizens", "2000",
+                                      "--days", "3", "--out", str(target)])
+    assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from rich.table import Table
 from metricpower.checkpoints import CheckpointError, Checkpoints
 from metricpower.memory import MemoryTooSmall, check_memory
 from metricpower.report.labels import on_list
-from metricpower.runs import TABLES, Run, load_run, simulate
+from metricpower.runs import TABLES, Run, backend_for, load_run, simulate
 from metricpower.scenario import (
     Scenario,
     ScenarioError,
@@ -147,7 +147,7 @@ def run(
         base = out_dir if out_dir is not None else Path("runs") / sc.name
         first = base if out_dir is not None else fresh(base)
         check_target(first, force, TABLES)
-        check_memory(sc)
+        check_memory(sc, backend_for(sc))
         checkpoints = (None if checkpoint_every == 0 else
                        Checkpoints.begin(sc, first, report, checkpoint_every))
         result = run_with_progress(sc, checkpoints=checkpoints)
@@ -170,7 +170,7 @@ def resume(run_dir: Annotated[Path, typer.Argument(
         checkpoints = Checkpoints.reopen(run_dir)
         if checkpoints.saved is None:
             err.print("no checkpoint was written yet: the run starts again from day 0")
-        check_memory(checkpoints.scenario)
+        check_memory(checkpoints.scenario, backend_for(checkpoints.scenario))
         result = run_with_progress(checkpoints.scenario, checkpoints=checkpoints)
         target = result.write(checkpoints.out, report=checkpoints.report)
         checkpoints.finish()

@@ -8,7 +8,9 @@ network, each behaviour's, service's and camera error's sampler, the state, the 
 window counts, a day's temporaries), plus the events the windows hold and the ledger
 entries the rules can write if every periodic rule paid everyone. A run whose estimate
 exceeds the memory the machine has available is refused before it starts, instead of
-being killed (or swapping for hours) halfway.
+being killed (or swapping for hours) halfway. A run on a GPU is also held against the
+device's free memory (`estimate_device_bytes`: what moves to the device; the samplers,
+the ledger and the population as built stay on the host).
 """
 
 from __future__ import annotations
@@ -41,14 +43,26 @@ def samplers(sc: Scenario) -> int:
     return len(sc.behaviours) + len(sc.services) + errors
 
 
+def _on_device(sc: Scenario) -> int:
+    """Bytes per citizen a run keeps in the backend's arrays: traits, the network's arrays,
+    state, window counts, what the stages keep, a day's temporaries."""
+    windows = set().union(*(s.windows() for _, s in sc.segments()))
+    totals = sum(1 for r in sc.rules if r.cap) + sum(1 for r in sc.rules if r.schedule)
+    return (TRAITS + NETWORK + PER_FRIEND * sc.network.mean_degree + STATE
+            + PER_LIST * len(sc.lists) + PER_RULE_TOTAL * totals + PER_WINDOW * len(windows)
+            + STAGES + TEMPORARIES)
+
+
+def estimate_device_bytes(sc: Scenario) -> int:
+    """What a GPU run of the scenario holds on the device, at most."""
+    return int(sc.run.citizens * _on_device(sc))
+
+
 def estimate_bytes(sc: Scenario) -> int:
     n, days, degree = sc.run.citizens, sc.run.days, sc.network.mean_degree
     windows = set().union(*(s.windows() for _, s in sc.segments()))
-    totals = sum(1 for r in sc.rules if r.cap) + sum(1 for r in sc.rules if r.schedule)
     built = TRAITS + TRAITS_DRAWN + NETWORK + PER_FRIEND_BUILT * degree
-    working = (TRAITS + NETWORK + PER_FRIEND * degree + PER_SAMPLER * samplers(sc) + STATE
-               + PER_LIST * len(sc.lists) + PER_RULE_TOTAL * totals
-               + PER_WINDOW * len(windows) + STAGES + TEMPORARIES)
+    working = _on_device(sc) + PER_SAMPLER * samplers(sc)
     rate = {b.name: b.rate * 2 for b in sc.behaviours}  # 2: headroom of income drivers
     held = sum(rate[b] * span for b, span in windows)
     false_match = sum(s.false_match_rate * max([1.0, *s.false_match_by_group.values()])
@@ -83,13 +97,22 @@ class MemoryTooSmall(Exception):
     """The run would not fit in memory. Its message is meant for the user as it is."""
 
 
-def check_memory(sc: Scenario) -> None:
-    """Refuse a run whose estimated memory exceeds what is available."""
+def check_memory(sc: Scenario, backend=None) -> None:
+    """Refuse a run whose estimated memory exceeds what is available: the host's, and on a
+    backend with a device of its own (`backend.device_free()`), the device's."""
+    gib = 1 << 30
+    size = f"scenario {sc.name!r}: {sc.run.citizens:,} citizens for {sc.run.days:,} days"
+    advice = ("Run fewer citizens or days (`[run] represents` scales a sample to a whole "
+              "population), lower the rates, or keep a smaller ledger sample "
+              "([run] ledger_sample)")
     need, have = estimate_bytes(sc), available_bytes()
     if have is not None and need > have:
-        gib = 1 << 30
         raise MemoryTooSmall(
-            f"scenario {sc.name!r}: {sc.run.citizens:,} citizens for {sc.run.days:,} days "
-            f"would need about {need / gib:,.1f} GiB of memory; {have / gib:,.1f} GiB is "
-            "available. Run fewer citizens or days, lower the rates, or keep a smaller "
-            "ledger sample ([run] ledger_sample)")
+            f"{size} would need about {need / gib:,.1f} GiB of memory; {have / gib:,.1f} GiB "
+            f"is available. {advice}")
+    free = backend.device_free() if backend is not None else None
+    need = estimate_device_bytes(sc)
+    if free is not None and need > free:
+        raise MemoryTooSmall(
+            f"{size} would need about {need / gib:,.1f} GiB on the GPU; {free / gib:,.1f} GiB "
+            f"is free there. {advice}")

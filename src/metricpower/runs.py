@@ -108,8 +108,8 @@ def simulate(scenario: Scenario, progress: Callable[[int], None] | None = None,
     other seeds or policies; it must have been built for this scenario's population. With
     `checkpoints`, the run goes on from their saved state, if any, and saves its own.
     Refused (MemoryTooSmall) before anything is made when it would not fit in memory."""
-    check_memory(scenario)
-    backend = _backend(scenario)
+    backend = backend_for(scenario)
+    check_memory(scenario, backend)
     if population is None:
         population = build_population(scenario)
         network = population.network
@@ -136,17 +136,18 @@ def simulate_batch(scenarios: list[Scenario], populations: list[Population]) -> 
     """Run several scenarios differing in their seeds only, each on its population, side
     by side in one engine (engine/members.py): each run is what `simulate` would give, to
     the last bit, and the day's fixed cost is paid once for all."""
+    backend = backend_for(scenarios[0])
     for sc, pop in zip(scenarios, populations, strict=True):
-        check_memory(sc)
+        check_memory(sc, backend)
         _check_fits(sc, pop)
     engine = Engine.batch(scenarios, [(p.citizens, p.network_copy()) for p in populations],
-                          _backend(scenarios[0]))
+                          backend)
     engine.run()
     engine.host()
     return [_run(engine.member(m)) for m in range(len(scenarios))]
 
 
-def _backend(scenario: Scenario):
+def backend_for(scenario: Scenario):
     """The scenario's backend; a machine that cannot run it is told before any work."""
     try:
         return backend_named(scenario.run.backend)

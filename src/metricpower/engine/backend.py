@@ -130,6 +130,11 @@ class Backend(ABC):
         """A NumPy array (a population column, a random draw) as the backend's array."""
         return values
 
+    def device_free(self) -> int | None:
+        """Bytes free on the device the backend's arrays live on (None: the host's
+        memory, which `memory.available_bytes` reads)."""
+        return None
+
     def to_numpy(self, values) -> np.ndarray:
         """A backend array as NumPy (for the run's tables and the network's kernels)."""
         return values

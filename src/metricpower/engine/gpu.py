@@ -75,6 +75,10 @@ class CupyBackend(Backend):
     def asarray(self, values):
         return self.cupy.asarray(values) if isinstance(values, np.ndarray) else values
 
+    def device_free(self) -> int:
+        free, _ = self.cupy.cuda.runtime.memGetInfo()
+        return int(free)
+
     def to_numpy(self, values):
         if isinstance(values, self.cupy.ndarray):
             return self.cupy.asnumpy(values)
