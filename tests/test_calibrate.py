@@ -252,3 +252,26 @@ def test_a_counts_interval_in_the_table_stops_at_zero():
         q = r["quantity"]
         se = sim.se(q, spec.quantities[q].kind, dt.date.fromisoformat(r["date"]))
         assert r["low"] == pytest.approx(r["simulated"] - 1.96 * se) and r["low"] > 0
+
+
+def test_replicates_side_by_side_give_the_series_of_each_alone():
+    # A trial's replicates run as one batch per worker; each replicate's series is its
+    # run alone, and the replicates keep their order (the mean adds them in it).
+    from concurrent.futures import ProcessPoolExecutor
+
+    spec, _ = load_spec(TINY)
+    values = {"behaviours.refuses_to_pay.rate": 0.0005, "services.flights.demand": 0.01}
+    settings = {"citizens": 1000, "replicates": 3, "seed": 3}
+    base = spec.with_values(values)
+    alone = [cal_module.series([load_preset(spec.preset, cal_module.merge(
+        base, {"run": {"citizens": 1000, "seed": 3 + r}}))], spec.quantities)[0]
+        for r in range(3)]
+    batched = simulate_at(spec, values, settings)
+    with ProcessPoolExecutor(2) as pool:
+        split = simulate_at(spec, values, settings, pool, workers=2)
+    for sim in (batched, split):
+        assert len(sim.runs) == 3
+        for mine, own in zip(sim.runs, alone, strict=True):
+            for q in spec.quantities:
+                assert np.array_equal(mine[q], own[q]), q
+    assert not np.array_equal(alone[0]["people_listed"], alone[1]["people_listed"])

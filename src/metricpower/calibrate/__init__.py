@@ -227,25 +227,35 @@ def read_targets(spec: Spec, text: str, file: str) -> list[Target]:
 
 
 # ---------------------------------------------------------------- runs
-def series(scenario: Scenario, quantities: dict[str, Quantity]) -> dict[str, np.ndarray]:
-    """One run's daily counts of each quantity (unscaled): the engine alone, no metrics."""
-    citizens = make_citizens(scenario)
-    engine = Engine(scenario, citizens, make_network(scenario, citizens))
+def series(scenarios: list[Scenario], quantities: dict[str, Quantity]
+           ) -> list[dict[str, np.ndarray]]:
+    """Runs' daily counts of each quantity (unscaled), the engine alone, no metrics: the
+    replicates of one trial (the same parameters, other seeds) side by side in one
+    engine, each what its run alone would give (engine/members.py)."""
+    populations = [make_citizens(sc) for sc in scenarios]
+    engine = Engine.batch(scenarios, [(c, make_network(sc, c))
+                                      for sc, c in zip(scenarios, populations, strict=True)])
     engine.run()
-    out = {}
+    m = len(scenarios)
+    out: list[dict[str, np.ndarray]] = [{} for _ in scenarios]
     for name, q in quantities.items():
         if not any(q.column in row for row in engine.daily):
-            raise CalibrationError(f"calibration spec {scenario.name!r}",
+            raise CalibrationError(f"calibration spec {scenarios[0].name!r}",
                                    f"the run records no column {q.column!r}",
                                    key=f"quantities.{name}.column")
-        values = np.array([row.get(q.column, 0) for row in engine.daily], dtype=np.int64)
-        out[name] = np.cumsum(values) if q.measure == "cumulative" else values
+        # A day's value is one number, or one per member where the engine holds several.
+        values = np.array([np.broadcast_to(np.asarray(row.get(q.column, 0)), (m,))
+                           for row in engine.daily], dtype=np.int64)
+        if q.measure == "cumulative":
+            values = np.cumsum(values, axis=0)
+        for mine, column in zip(out, values.T, strict=True):
+            mine[name] = column
     return out
 
 
-def _replicate(args) -> dict[str, np.ndarray]:
+def _replicates(args) -> list[dict[str, np.ndarray]]:
     preset, overrides, quantities = args
-    return series(load_preset(preset, overrides), quantities)
+    return series([load_preset(preset, o) for o in overrides], quantities)
 
 
 @dataclass
@@ -275,13 +285,20 @@ class Simulated:
 
 
 def simulate_at(spec: Spec, values: dict[str, float], settings: dict,
-                pool: ProcessPoolExecutor | None = None) -> Simulated:
+                pool: ProcessPoolExecutor | None = None, workers: int = 1) -> Simulated:
+    """The replicates at these values: one batch side by side per worker of `pool`."""
     overrides = spec.with_values(values)
     base = {"run": {"citizens": settings["citizens"]}}
-    jobs = [(spec.preset, merge(merge(overrides, base),
-                                {"run": {"seed": settings["seed"] + r}}), spec.quantities)
-            for r in range(settings["replicates"])]
-    runs = list(pool.map(_replicate, jobs)) if pool is not None else [_replicate(j) for j in jobs]
+    seeds = [merge(merge(overrides, base), {"run": {"seed": settings["seed"] + r}})
+             for r in range(settings["replicates"])]
+    # Batches in replicate order (the mean adds them in that order).
+    parts = 1 if pool is None else max(1, min(workers, len(seeds)))
+    size, extra = divmod(len(seeds), parts)
+    ends = np.cumsum([size + (i < extra) for i in range(parts)])
+    jobs = [(spec.preset, seeds[end - size - (i < extra):end], spec.quantities)
+            for i, end in enumerate(ends)]
+    batches = pool.map(_replicates, jobs) if pool is not None else map(_replicates, jobs)
+    runs = [run for batch in batches for run in batch]
     return Simulated(load_preset(spec.preset, merge(overrides, base)), runs)
 
 
@@ -399,7 +416,7 @@ def calibrate(name: str, out: Path, trials: int = 40, replicates: int = 3,
         def objective(trial) -> float:
             values = {p.key: trial.suggest_float(p.key, p.low, p.high, log=p.log)
                       for p in spec.parameters}
-            value = loss(spec, targets, simulate_at(spec, values, settings, pool))
+            value = loss(spec, targets, simulate_at(spec, values, settings, pool, workers))
             if progress is not None:
                 done = len(study.get_trials(deepcopy=False, states=(complete,))) + 1
                 progress(done, trials, value)
@@ -414,7 +431,7 @@ def calibrate(name: str, out: Path, trials: int = 40, replicates: int = 3,
         top = ranked[:max(3, math.ceil(SPREAD_SHARE * len(ranked)))]
         spread = {p.key: (min(t.params[p.key] for t in top), max(t.params[p.key] for t in top))
                   for p in spec.parameters}
-        simulated = simulate_at(spec, best, settings, pool)
+        simulated = simulate_at(spec, best, settings, pool, workers)
     finally:
         if pool is not None:
             pool.shutdown()
