@@ -196,6 +196,7 @@ def scale_run(citizens: int, days: int, seconds_left: float) -> dict:
     import cupy
 
     out: dict = {"citizens": citizens, "days_asked": days}
+    cupy.get_default_memory_pool().free_all_blocks()  # an earlier size's arrays
     started = time.perf_counter()
     try:
         sc = essay(citizens, days, 1)

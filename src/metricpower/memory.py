@@ -35,11 +35,12 @@ STATE, PER_LIST, PER_RULE_TOTAL, PER_SAMPLER, STAGES, TEMPORARIES = 45, 13, 4, 4
 PER_ENTRY, PER_EVENT, PER_WINDOW = 40, 8, 4
 
 
-def samplers(sc: Scenario) -> int:
-    """Samplers the engine builds: one per behaviour and service, and one per camera that
-    can err and public behaviour it watches."""
-    errors = sum(1 for s in sc.sensors if s.kind == "camera" and s.false_match_rate > 0
-                 for b in sc.behaviours if b.public and s.name in b.sensors)
+def _samplers(sc: Scenario) -> int:
+    """Samplers the engine builds: one per behaviour and service, and at most one per
+    camera that can err and public behaviour it watches."""
+    from metricpower.engine.observe import cameras_that_err  # not at the CLI's start
+
+    errors = sum(len(public) for _, public in cameras_that_err(sc))
     return len(sc.behaviours) + len(sc.services) + errors
 
 
@@ -62,7 +63,7 @@ def estimate_bytes(sc: Scenario) -> int:
     n, days, degree = sc.run.citizens, sc.run.days, sc.network.mean_degree
     windows = set().union(*(s.windows() for _, s in sc.segments()))
     built = TRAITS + TRAITS_DRAWN + NETWORK + PER_FRIEND_BUILT * degree
-    working = _on_device(sc) + PER_SAMPLER * samplers(sc)
+    working = _on_device(sc) + PER_SAMPLER * _samplers(sc)
     rate = {b.name: b.rate * 2 for b in sc.behaviours}  # 2: headroom of income drivers
     held = sum(rate[b] * span for b, span in windows)
     false_match = sum(s.false_match_rate * max([1.0, *s.false_match_by_group.values()])

@@ -77,14 +77,14 @@ class Rates:
         return getattr(self.citizens, self.requires)[index]
 
     def _log(self, index) -> np.ndarray:
-        k = len(self.citizens.group[index])
+        k = len(self.citizens) if isinstance(index, slice) else index.shape[0]
         log_m = np.zeros(k, dtype=np.float32)
         for trait, coef in self.drivers.items():
             log_m += np.float32(coef) * trait_values(self.citizens, trait, index)
         return log_m
 
     def at(self, index) -> np.ndarray:
-        """The rates of these citizens (an index array, or a slice)."""
+        """The rates of these citizens (an index array, or everyone: `slice(None)`)."""
         m = np.exp(self._log(index) - self.shift)
         if self.requires is not None:
             m[~self._eligible(index)] = 0
@@ -231,6 +231,18 @@ class FalseMatchRates:
         return (rate * able * self.share).astype(np.float32)
 
 
+def cameras_that_err(scenario: Scenario) -> list[tuple[int, list[int]]]:
+    """Each camera that can charge the wrong citizen (sensor index), with the public
+    behaviours it watches (behaviour indices)."""
+    out = []
+    for si, s in enumerate(scenario.sensors):
+        public = [bi for bi, b in enumerate(scenario.behaviours)
+                  if b.public and s.name in b.sensors]
+        if s.kind == "camera" and s.false_match_rate > 0 and public:
+            out.append((si, public))
+    return out
+
+
 def false_match_rates(scenario: Scenario, citizens: Citizens):
     """For each camera that can err and each public behaviour it watches: (sensor index,
     behaviour index, per-citizen daily rate of being charged with that behaviour for
@@ -240,11 +252,8 @@ def false_match_rates(scenario: Scenario, citizens: Citizens):
     can act), and each behaviour's among those who can do it, so the camera's mean rate
     per citizen stays `false_match_rate` times the group factor and coverage."""
     out = []
-    for si, s in enumerate(scenario.sensors):
-        public = [bi for bi, b in enumerate(scenario.behaviours)
-                  if b.public and s.name in b.sensors]
-        if s.kind != "camera" or s.false_match_rate == 0 or not public:
-            continue
+    for si, public in cameras_that_err(scenario):
+        s = scenario.sensors[si]
         mult = np.array([s.false_match_by_group.get(g.name, 1.0)
                          for g in scenario.population.groups])
         requires = [scenario.behaviours[bi].requires for bi in public]
