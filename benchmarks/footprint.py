@@ -27,9 +27,11 @@ RESULTS = Path(__file__).parent / "results"
 #: keeps its records on the host; the traits are copied to the device from the citizens
 #: as built, which the engine keeps ("population": on a CPU run the same arrays as the
 #: traits); the network stays on the host and the backend holds a copy of its arrays on
-#: the device (counted in "other" on a GPU run).
+#: the device (counted in "other" on a GPU run). The risk model keeps the features of a
+#: sample of at most 20,000 citizens on each refit day.
 PLACE = {"traits": "both", "state": "device", "windows": "device", "network": "both",
-         "samplers": "host", "ledger": "host", "population": "host", "other": "device"}
+         "samplers": "host", "risk model": "device", "ledger": "host", "population": "host",
+         "other": "device"}
 
 
 def roots(engine) -> dict[str, list]:
@@ -42,6 +44,7 @@ def roots(engine) -> dict[str, list]:
         "network": [engine.network],
         "samplers": [engine.observer.sampler,
                      [f[-1] for f in engine.observer.false_match], demand],
+        "risk model": [getattr(engine, "predict", None)],
         "ledger": [engine.ledger],
         "population": [engine.population],
         "other": [engine],

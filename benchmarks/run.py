@@ -108,8 +108,9 @@ def bytes_model(engine, scenario) -> dict:
     from footprint import arrays
 
     n = engine.n
-    total = sum(a.nbytes for part, a in arrays(engine)
-                if part != "network" and len(a.shape) >= 1 and a.shape[0] in (n, n + 1))
+    # The risk model's samples are read on refit days, not daily.
+    total = sum(a.nbytes for part, a in arrays(engine) if part not in ("network", "risk model")
+                and len(a.shape) >= 1 and a.shape[0] in (n, n + 1))
     network = engine.network
     ties = len(network.indices) / n
     evaluations = 0.0

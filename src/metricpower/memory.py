@@ -5,12 +5,12 @@ The estimate is an upper bound on the run's peak, part by part as
 measured peak of every preset): the larger of building the population (traits, and the
 network's edge lists before they become its arrays) and the engine at work (traits,
 network, each behaviour's, service's and camera error's sampler, the state, the event
-window counts, a day's temporaries), plus the events the windows hold and the ledger
-entries the rules can write if every periodic rule paid everyone. A run whose estimate
-exceeds the memory the machine has available is refused before it starts, instead of
-being killed (or swapping for hours) halfway. A run on a GPU is also held against the
-device's free memory (`estimate_device_bytes`: what moves to the device; the samplers,
-the ledger and the population as built stay on the host).
+window counts, a day's temporaries), plus the events the windows hold, the ledger
+entries the rules can write if every periodic rule paid everyone, and each day's row. A
+run whose estimate exceeds the memory the machine has available is refused before it
+starts, instead of being killed (or swapping for hours) halfway. A run on a GPU is also
+held against the device's free memory (`estimate_device_bytes`: what moves to the
+device; the samplers, the ledger and the population as built stay on the host).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ NETWORK, PER_FRIEND, PER_FRIEND_BUILT = 20, 4, 17
 #: rates and bands while it is built.
 STATE, PER_LIST, PER_RULE_TOTAL, PER_SAMPLER, STAGES, TEMPORARIES = 45, 13, 4, 4, 16, 96
 #: Bytes of one kept ledger entry, of one event held in a window's ring, and of one event
-#: window's counts per citizen.
-PER_ENTRY, PER_EVENT, PER_WINDOW = 40, 8, 4
+#: window's counts per citizen; of a day's row and records kept as Python objects.
+PER_ENTRY, PER_EVENT, PER_WINDOW, PER_DAY = 40, 8, 4, 16_384
 
 
 def _samplers(sc: Scenario) -> int:
@@ -73,7 +73,7 @@ def estimate_bytes(sc: Scenario) -> int:
     kept = n if sc.run.ledger_sample is None else n * sc.run.ledger_sample
     kept = min(kept, 250_000) if sc.run.ledger_sample is None else kept
     return int(n * max(built, working) + n * held * PER_EVENT
-               + kept * scored * days * PER_ENTRY)
+               + kept * scored * days * PER_ENTRY + days * PER_DAY)
 
 
 def available_bytes() -> int | None:
