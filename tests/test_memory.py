@@ -11,7 +11,9 @@ sampler more than it counted."""
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -22,6 +24,9 @@ from metricpower.engine import Engine
 from metricpower.population import make_citizens, make_network
 from metricpower.scenario import load_preset
 from metricpower.scenario.load import preset_names
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+import footprint  # noqa: E402  (benchmarks/footprint.py)
 
 
 def _peak(name: str, citizens: int, days: int) -> tuple[int, int]:
@@ -63,27 +68,26 @@ def test_the_estimate_bounds_a_large_population(name):
     assert peak <= estimate <= 2.5 * peak
 
 
+def _refused(target: Path, citizens: int) -> str:
+    """`run` of the essay at this size into `target`: refused with exit 2, no traceback,
+    nothing written; the message, on one line."""
+    result = CliRunner().invoke(app, ["run", "--preset", "essay", "--citizens",
+                                      str(citizens), "--out", str(target)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not target.exists()
+    return " ".join(result.output.split())
+
+
 def test_a_run_too_large_for_the_memory_is_refused_before_anything_is_made(
         tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 50 * 2**20)
-    target = tmp_path / "run"
-    result = CliRunner().invoke(app, ["run", "--preset", "essay", "--citizens", "1000000",
-                                      "--out", str(target)])
-    assert result.exit_code == 2, result.output
-    message = " ".join(result.output.split())
+    message = _refused(tmp_path / "run", 1_000_000)
     assert "GiB of memory" in message and "0.0 GiB is available" in message
-    assert "Traceback" not in result.output and not target.exists()
 
 
 def test_the_device_estimate_bounds_what_a_gpu_run_holds_there():
     # What the footprint account puts on the device for a GPU run (everything but the
     # samplers, the ledger and the population as built), with a day's temporaries.
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
-    import footprint
-
     measured = footprint.measure(200_000, 5)
     sc = load_preset("essay", {"run": {"citizens": 200_000, "days": 5, "seed": 1}})
     per_citizen = memory.estimate_device_bytes(sc) / 200_000
@@ -103,15 +107,10 @@ def test_a_gpu_run_too_large_for_the_device_is_refused_before_anything_is_made(
             return 20 * 2**20
 
     monkeypatch.setattr(cli, "backend_for", lambda sc: Small())
-    target = tmp_path / "run"
-    result = CliRunner().invoke(app, ["run", "--preset", "essay", "--citizens", "200000",
-                                      "--out", str(target)])
-    assert result.exit_code == 2, result.output
-    message = " ".join(result.output.split())
+    message = _refused(tmp_path / "run", 200_000)
     assert "GiB on the GPU" in message and "0.0 GiB is free there" in message
-    assert "Traceback" not in result.output and not target.exists()
-    # The same run fits a device with room for it.
+    # A run that fits the device goes ahead.
     Small.device_free = lambda self: 2**30
     result = CliRunner().invoke(app, ["run", "--preset", "essay", "--citizens", "2000",
-                                      "--days", "3", "--out", str(target)])
+                                      "--days", "3", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output

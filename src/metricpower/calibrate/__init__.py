@@ -293,10 +293,8 @@ def simulate_at(spec: Spec, values: dict[str, float], settings: dict,
              for r in range(settings["replicates"])]
     # Batches in replicate order (the mean adds them in that order).
     parts = 1 if pool is None else max(1, min(workers, len(seeds)))
-    size, extra = divmod(len(seeds), parts)
-    ends = np.cumsum([size + (i < extra) for i in range(parts)])
-    jobs = [(spec.preset, seeds[end - size - (i < extra):end], spec.quantities)
-            for i, end in enumerate(ends)]
+    jobs = [(spec.preset, [seeds[i] for i in group], spec.quantities)
+            for group in np.array_split(np.arange(len(seeds)), parts)]
     batches = pool.map(_replicates, jobs) if pool is not None else map(_replicates, jobs)
     runs = [run for batch in batches for run in batch]
     return Simulated(load_preset(spec.preset, merge(overrides, base)), runs)
