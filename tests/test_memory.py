@@ -53,11 +53,12 @@ def test_the_estimate_bounds_every_preset_with_its_whole_ledger(name):
 
 
 @pytest.mark.parametrize("name", preset_names())
-def test_the_estimate_bounds_a_small_population_for_a_year(name):
-    # 10,000 citizens for 365 days: the day's rows and records, kept as Python objects,
-    # weigh as much as the arrays (the estimate without them fell short for rongcheng).
-    estimate, peak = _peak(name, 10_000, 365)
-    assert estimate >= peak, f"{name}: estimate {estimate / 1e4:.0f} < peak {peak / 1e4:.0f}"
+def test_the_estimate_bounds_a_small_population_for_half_a_year(name):
+    # 5,000 citizens for 180 days: the day's rows and records, kept as Python objects,
+    # weigh as much as the arrays (the estimate without them falls short for three
+    # presets; at 10,000 x 365 it fell short for rongcheng).
+    estimate, peak = _peak(name, 5_000, 180)
+    assert estimate >= peak, f"{name}: estimate {estimate / 5e3:.0f} < peak {peak / 5e3:.0f}"
 
 
 @pytest.mark.parametrize("name", ["essay", "court_blacklist"])
