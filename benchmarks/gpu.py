@@ -3,7 +3,7 @@ gives every figure, into benchmarks/results/gpu.json and gpu.md (naming the mach
 
     python benchmarks/gpu.py [--agree-citizens 1000000] [--agree-days 120] [--seeds 5]
                              [--sizes 100000000 1400000000] [--days 365] [--deadline-s 540]
-                             [--skip-agreement]
+                             [--skip-agreement] [--out benchmarks/results]
 
 1. Agreement: the essay preset at --agree-citizens, the GPU backend against the CPU one,
    seeds 1..K on the CPU and K+1..2K on the GPU (independent: the check faces the whole
@@ -27,8 +27,9 @@ gives every figure, into benchmarks/results/gpu.json and gpu.md (naming the mach
    tried (a process killed for memory would lose every figure). A size that runs out of
    time reports the days it did; one that fails reports why.
 
-The results are written after each part, so a run cut short keeps what it measured;
---deadline-s (default 540: one device call of 600 s) bounds the whole script.
+The results are written after each part, so a run cut short keeps what it measured (an
+agreement check that breaks is recorded, and the sizes still run); --deadline-s (default
+540: one device call of 600 s) bounds the whole script.
 
 On the lent GPU machine (Python 3.12, CuPy, NumPy, SciPy, Numba, PyArrow; no pydantic):
 first, here, `sh benchmarks/gpu_wheels.sh` puts the missing wheels in .whl/; then one
@@ -232,7 +233,9 @@ def scale_run(citizens: int, days: int, seconds_left: float) -> dict:
 def markdown(result: dict) -> str:
     lines = [f"# GPU figures: {result['device'].get('name')} on {result['machine']}", ""]
     ag = result.get("agreement")
-    if ag:
+    if ag and "failed" in ag:
+        lines += [f"Agreement check failed: {ag['failed']}", ""]
+    elif ag:
         lines += [f"Agreement at {ag['citizens']:,} citizens x {ag['days']} days, "
                   f"{ag['seeds']} seeds, {ag['tests']} tests (metric by group), "
                   f"Bonferroni threshold {ag['threshold']:.2e}: "
@@ -262,13 +265,13 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save(result: dict, stem: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(result))
+def save(result: dict, stem: str, folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (folder / f"{stem}.md").write_text(markdown(result))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--agree-citizens", type=int, default=1_000_000)
     ap.add_argument("--agree-days", type=int, default=120)
@@ -279,7 +282,8 @@ def main() -> None:
     ap.add_argument("--skip-agreement", action="store_true")
     ap.add_argument("--plant", help="CPU against CPU with this rule's points times 4/3 "
                                     "(the check's power, without a GPU)")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
     started = time.perf_counter()
     result = {"machine": platform.node(), "processor": platform.processor(),
               "cpus": os.cpu_count(), "footprint_cpu": footprint.measure(200_000, 10)}
@@ -288,16 +292,19 @@ def main() -> None:
         result["device"] = {"name": "none (CPU against CPU)"}
         result["agreement"] = agreement_runs(args.agree_citizens, args.agree_days, args.seeds,
                                              "cpu", "cpu", args.plant)
-        save(result, stem)
+        save(result, stem, args.out)
     else:
         from metricpower.memory import available_bytes
 
         result["device"] = device()
         have = {"device": result["device"]["memory_bytes"], "host": available_bytes()}
         if not args.skip_agreement:
-            result["agreement"] = agreement_runs(args.agree_citizens, args.agree_days,
-                                                 args.seeds, "cpu", "gpu")
-        save(result, stem)
+            try:
+                result["agreement"] = agreement_runs(args.agree_citizens, args.agree_days,
+                                                     args.seeds, "cpu", "gpu")
+            except Exception as e:  # the sizes still run: the one device call says all
+                result["agreement"] = {"failed": f"{type(e).__name__}: {e}"}
+        save(result, stem, args.out)
         cpu = result["footprint_cpu"]
         sizes = list(args.sizes)
         if sizes and fits(max(sizes), cpu, have):
@@ -308,9 +315,11 @@ def main() -> None:
             reason = fits(n, cpu, have) or (None if left > 30 else "not tried: out of time")
             result["scale"].append({"citizens": n, "skipped": reason} if reason
                                    else scale_run(n, args.days, left))
-            save(result, stem)
+            save(result, stem, args.out)
     print(markdown(result))
     ag = result.get("agreement")
+    if ag and "failed" in ag:
+        raise SystemExit(f"agreement check failed: {ag['failed']}")
     if ag:
         print(json.dumps({"agree": ag["agree"], "worst": ag["worst"]}, default=str))
         if not math.isfinite(ag["worst"]["p"]):

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +25,7 @@ from golden_tables import fingerprint
 from test_array_api import SMALL, VALIDITY
 from typer.testing import CliRunner
 
+import metricpower.memory
 from metricpower.cli import app
 from metricpower.engine import Engine, gpu
 from metricpower.engine.backend import NumpyBackend
@@ -154,3 +156,43 @@ def test_a_size_is_tried_only_where_the_account_says_it_fits():
     table = bench.markdown({"device": {"name": "H200"}, "machine": "m", "footprint_cpu": cpu,
                             "scale": [{"citizens": 1_400_000_000, "skipped": reason}]})
     assert reason in table and "| 1,400,000,000 |" in table and "Bytes per citizen" in table
+
+
+def test_the_gpu_script_keeps_every_figure_it_can(tmp_path, monkeypatch):
+    # benchmarks/gpu.py's main on a stand-in device: an agreement check that breaks is
+    # recorded and the sizes still run; the country is reported as not fitting, the
+    # largest population that fits is added; a size past the deadline is not started.
+    cpu = bench.footprint.measure(20_000, 3)
+    ran = []
+
+    def scale_run(n, days, left):
+        ran.append(n)
+        return {"citizens": n, "build_s": 1.0, "days_done": days, "seconds": 2.0,
+                "citizen_days_per_s": n * days / 2.0, "peak_device_bytes": 10**9}
+
+    def broken(*args):
+        raise RuntimeError("a CUDA kernel failed")
+
+    monkeypatch.setattr(bench.footprint, "measure", lambda n, days: cpu)
+    monkeypatch.setattr(bench, "device", lambda: {"name": "stand-in", "memory_bytes": 141e9})
+    monkeypatch.setattr(metricpower.memory, "available_bytes", lambda: 120e9)
+    monkeypatch.setattr(bench, "agreement_runs", broken)
+    monkeypatch.setattr(bench, "scale_run", scale_run)
+    with pytest.raises(SystemExit, match="a CUDA kernel failed"):
+        bench.main(["--sizes", "100000000", "1400000000", "--days", "3",
+                    "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "gpu.json").read_text())
+    assert result["agreement"] == {"failed": "RuntimeError: a CUDA kernel failed"}
+    largest = bench.largest_fitting(cpu, {"device": 141e9, "host": 120e9})
+    assert ran == [100_000_000, largest]
+    rows = {r["citizens"]: r for r in result["scale"]}
+    assert rows[1_400_000_000]["skipped"].startswith("not tried: would need")
+    table = (tmp_path / "gpu.md").read_text()
+    assert "Agreement check failed" in table and f"| {largest:,} |" in table
+    # Past the deadline, sizes that fit are not started.
+    ran.clear()
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "100000000", "--deadline-s", "0", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "gpu.json").read_text())
+    assert ran == [] and result["scale"] == [{"citizens": 100_000_000,
+                                              "skipped": "not tried: out of time"}]
