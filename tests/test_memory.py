@@ -12,7 +12,6 @@ sampler more than it counted."""
 from __future__ import annotations
 
 import sys
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,6 @@ from typer.testing import CliRunner
 
 from metricpower import memory
 from metricpower.cli import app
-from metricpower.engine import Engine
-from metricpower.population import make_citizens, make_network
 from metricpower.scenario import load_preset
 from metricpower.scenario.load import preset_names
 
@@ -31,18 +28,9 @@ import footprint  # noqa: E402  (benchmarks/footprint.py)
 
 def _peak(name: str, citizens: int, days: int) -> tuple[int, int]:
     """(estimate, measured peak) in bytes, for the preset at this size."""
-    small = load_preset(name, {"run": {"citizens": 500, "days": 2, "seed": 1}})
-    people = make_citizens(small)  # imports and compiled kernels, outside the measure
-    Engine(small, people, make_network(small, people)).run()
     sc = load_preset(name, {"run": {"citizens": citizens, "days": days, "seed": 1}})
-    tracemalloc.start()
-    try:
-        people = make_citizens(sc)
-        Engine(sc, people, make_network(sc, people)).run()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return memory.estimate_bytes(sc), peak
+    measured = footprint.measure(citizens, days, seed=1, preset=name)
+    return memory.estimate_bytes(sc), measured["peak"] * citizens
 
 
 @pytest.mark.parametrize("name", preset_names())
